@@ -1,0 +1,80 @@
+"""Twilio's inbound-SMS webhook and status callback: verify, record once, answer fast."""
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from smsbridge.adapters.apigateway import as_http_api_event, webhook_request
+from smsbridge.bootstrap import build_webhook_service, startup_problems
+from smsbridge.config import Settings
+from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
+from smsbridge.domain.privacy import mask_address
+from smsbridge.errors import RejectedRequest, RetryableError
+
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+settings = Settings.from_env()
+service = build_webhook_service(settings)
+for problem in startup_problems(settings):
+    logger.error(problem)
+
+
+@app.route(INBOUND_ROUTE, method=ANY_METHOD)
+def inbound() -> Response[str]:
+    accepted = service.accept_inbound(webhook_request(app.current_event.raw_event, INBOUND_ROUTE))
+    message = accepted.webhook
+    logger.info(
+        "inbound accepted",
+        recorded=accepted.recorded,
+        sender=mask_address(message.sender),
+        scope=mask_address(message.scope),
+        message_sid=message.message_sid,
+    )
+    metrics.add_metric(
+        name="InboundRecorded" if accepted.recorded else "DuplicateWebhook", unit=MetricUnit.Count, value=1
+    )
+    return Response(status_code=200, content_type="text/xml", body=EMPTY_TWIML)
+
+
+@app.route(STATUS_ROUTE, method=ANY_METHOD)
+def status() -> Response[str]:
+    accepted = service.accept_status(webhook_request(app.current_event.raw_event, STATUS_ROUTE))
+    callback = accepted.webhook
+    logger.info(
+        "status accepted",
+        recorded=accepted.recorded,
+        status=callback.status.value,
+        error_code=callback.error_code,
+        recipient=mask_address(callback.recipient),
+        message_sid=callback.message_sid,
+    )
+    metrics.add_metric(
+        name="StatusRecorded" if accepted.recorded else "StatusUnchanged", unit=MetricUnit.Count, value=1
+    )
+    return Response(status_code=204, content_type="text/plain", body="")
+
+
+@app.exception_handler(RejectedRequest)
+def rejected(error: RejectedRequest) -> Response[str]:
+    logger.warning("webhook rejected", status_code=error.status_code, reason=error.reason, detail=str(error))
+    metrics.add_metric(name=f"Rejected_{error.reason}", unit=MetricUnit.Count, value=1)
+    headers = {"Allow": ["POST"]} if error.status_code == 405 else None
+    return Response(status_code=error.status_code, content_type="text/plain", body=f"{error}\n", headers=headers)
+
+
+@app.exception_handler(RetryableError)
+def unavailable(error: RetryableError) -> Response[str]:
+    logger.error("webhook not recorded; Twilio may retry", error=type(error).__name__, detail=str(error))
+    metrics.add_metric(name="WebhookFailed", unit=MetricUnit.Count, value=1)
+    return Response(status_code=503, content_type="text/plain", body=f"{error}\n")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(as_http_api_event(event), context)

@@ -1,0 +1,1 @@
+"""Adapters: one module per outside system, each translating that system's errors at its boundary."""

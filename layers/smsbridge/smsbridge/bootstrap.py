@@ -1,0 +1,31 @@
+"""The composition root: real adapters wired into the service, built once per container, with no I/O."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from smsbridge.adapters.message_table import DynamoMessageStore
+from smsbridge.adapters.token_secret import SecretTokenSource
+from smsbridge.config import Settings
+from smsbridge.domain.ingress import IngressPolicy
+from smsbridge.service import WebhookService
+
+
+def build_webhook_service(settings: Settings) -> WebhookService:
+    return WebhookService(
+        policy=IngressPolicy(
+            public_base_url=settings.public_base_url,
+            url_fragment=settings.url_fragment,
+            max_body_bytes=settings.max_body_bytes,
+        ),
+        tokens=SecretTokenSource(settings.auth_tokens_secret, max_age=settings.token_cache_seconds),
+        store=DynamoMessageStore(settings.messages_table, retention=timedelta(days=settings.message_retention_days)),
+    )
+
+
+def startup_problems(settings: Settings) -> list[str]:
+    """What is wrong enough to log loudly when a container starts (read from settings only, no I/O)."""
+    problems = []
+    if not settings.auth_tokens_secret:
+        problems.append("TWILIO_AUTH_TOKENS_SECRET is not set: every webhook will be refused until it is")
+    return problems

@@ -1,0 +1,127 @@
+"""The two webhooks Twilio sends, as validated models.
+
+Only the fields smsbridge acts on are declared; every other parameter is kept as it came (``fields``), because
+Twilio adds parameters without notice. Models are checked after the signature, so a malformed field from Twilio
+is a 400 with the field named, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from smsbridge.domain.status import MessageStatus
+from smsbridge.errors import InvalidPayload
+
+# E.164, a short code, an alphanumeric sender ID, or a channel address such as ``whatsapp:+14155550123``.
+_ADDRESS = re.compile(
+    r"^(\+[1-9]\d{6,14}|\d{3,8}|(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}|[a-z][a-z0-9_-]{1,20}:\S{1,120})$"
+)
+_MESSAGE_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> BeforeValidator:
+    def check(value: object) -> object:
+        if isinstance(value, str) and not pattern.match(value):
+            raise ValueError(f"not {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+Address = Annotated[str, _matching(_ADDRESS, "a phone number, short code, sender ID or channel address")]
+MessageSid = Annotated[str, _matching(_MESSAGE_SID, "a message SID (two letters and 32 hex digits)")]
+AccountSid = Annotated[str, _matching(_ACCOUNT_SID, "an account SID (AC and 32 hex digits)")]
+ServiceSid = Annotated[
+    str | None,
+    BeforeValidator(_blank_is_none),
+    _matching(_SERVICE_SID, "a Messaging Service SID (MG and 32 hex digits)"),
+]
+
+
+class _TwilioWebhook(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    message_sid: MessageSid = Field(validation_alias=AliasChoices("MessageSid", "SmsSid"))
+    account_sid: AccountSid = Field(validation_alias="AccountSid")
+    sender: Address = Field(validation_alias="From")
+    recipient: Address = Field(validation_alias="To")
+    messaging_service_sid: ServiceSid = Field(default=None, validation_alias="MessagingServiceSid")
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The parameters this model does not declare, as Twilio sent them."""
+        return dict(self.model_extra or {})
+
+
+class InboundMessage(_TwilioWebhook):
+    """A message a person sent to one of the account's numbers (the inbound-SMS webhook)."""
+
+    body: str = Field(default="", validation_alias="Body", max_length=4096)
+    num_media: int = Field(default=0, ge=0, le=100, validation_alias="NumMedia")
+    opt_out_type: Annotated[
+        Literal["STOP", "START", "HELP"] | None,
+        BeforeValidator(lambda v: _blank_is_none(v.upper() if isinstance(v, str) else v)),
+    ] = Field(default=None, validation_alias="OptOutType")
+
+    @property
+    def scope(self) -> str:
+        """What a Twilio opt-out applies to: the Messaging Service if any, else our number (``To`` here)."""
+        return self.messaging_service_sid or self.recipient
+
+
+class StatusCallback(_TwilioWebhook):
+    """Twilio's report on a message the account sent (the ``StatusCallback`` webhook)."""
+
+    status: MessageStatus = Field(validation_alias=AliasChoices("MessageStatus", "SmsStatus"))
+    error_code: Annotated[int | None, BeforeValidator(_blank_is_none)] = Field(
+        default=None, ge=0, lt=1_000_000, validation_alias="ErrorCode"
+    )
+    raw_dlr_done_date: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        default=None, max_length=32, validation_alias="RawDlrDoneDate"
+    )
+
+    @property
+    def scope(self) -> str:
+        """What a Twilio opt-out applies to: the Messaging Service if any, else our number (``From`` here)."""
+        return self.messaging_service_sid or self.sender
+
+
+M = TypeVar("M", bound=_TwilioWebhook)
+
+
+def parse_webhook(model: type[M], params: Sequence[tuple[str, str]]) -> M:
+    """Build ``model`` from form pairs; a repeated declared field or a bad value raises ``InvalidPayload``."""
+    fields: dict[str, str | list[str]] = {}
+    for name, value in params:
+        previous = fields.get(name)
+        if previous is None:
+            fields[name] = value
+        else:
+            fields[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidPayload(_describe(exc, fields)) from None
+
+
+def _describe(exc: ValidationError, fields: Mapping[str, object]) -> str:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = str(error["loc"][0]) if error["loc"] else "body"
+        if error["type"] == "missing":
+            problems.append(f"{name} is required")
+        elif isinstance(fields.get(name), list):
+            problems.append(f"{name} is given more than once")
+        else:
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "invalid Twilio webhook: " + "; ".join(problems)

@@ -1,0 +1,176 @@
+"""Twilio request signatures (``X-Twilio-Signature``): every rule in one place.
+
+Twilio signs ``base64(HMAC-SHA1(auth_token, url + name1 + value1 + name2 + value2 ...))`` where ``url`` is the
+exact URL it called (query string as sent) and the form parameters are sorted by name, repeated names with their
+distinct values sorted. JSON bodies are not signed as parameters: Twilio appends ``bodySHA256=<hex>`` to the query
+and signs the URL alone. The validators in twilio-python and twilio-node accept the URL with and without the
+default port; twilio-node also accepts the query as a WHATWG URL parser re-encodes it (``'`` becomes ``%27``).
+
+This module is pure (stdlib only) so the webhook's cold path does not pay for the twilio package; the tests
+check it against the official twilio-python and twilio-node vectors and against twilio's own validator.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+Params = Sequence[tuple[str, str]]
+
+_DEFAULT_PORTS = {"https": "443", "http": "80"}
+# Characters a WHATWG URL parser percent-encodes in the query of a special URL (twilio-node's `new URL()`).
+_WHATWG_QUERY_SAFE = "!$&()*+,-./:;=?@_~%[]^`{|}\\"
+
+
+def compute_signature(token: str, url: str, params: Params = ()) -> str:
+    """The signature Twilio sends for ``url`` and the decoded form ``params`` (name, value pairs)."""
+    values_by_name: dict[str, set[str]] = {}
+    for name, value in params:
+        values_by_name.setdefault(name, set()).add(value)
+    payload = url + "".join(name + value for name in sorted(values_by_name) for value in sorted(values_by_name[name]))
+    digest = hmac.new(token.encode("utf-8"), payload.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def body_sha256(body: bytes) -> str:
+    """Hex SHA-256 of a raw body, as Twilio puts it in the ``bodySHA256`` query parameter."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def port_variants(url: str) -> list[str]:
+    """``url`` as given, with the scheme's default port added, and with any port removed (Twilio's validators)."""
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    prefix = f"{userinfo}@" if userinfo else ""
+    host, port = _split_port(hostport)
+    variants = [url]
+    if port is None:
+        default = _DEFAULT_PORTS.get(parts.scheme.lower())
+        if default:
+            variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}:{default}")))
+    else:
+        variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}")))
+    return variants
+
+
+def _split_port(hostport: str) -> tuple[str, str | None]:
+    if hostport.startswith("["):  # IPv6 literal
+        end = hostport.find("]")
+        rest = hostport[end + 1 :]
+        return hostport[: end + 1], rest[1:] if rest.startswith(":") else None
+    host, sep, port = hostport.partition(":")
+    return (host, port) if sep else (host, None)
+
+
+def query_variants(raw_query: str) -> list[str]:
+    """The raw query as received, then as twilio-node's URL parser re-encodes it (when that differs)."""
+    variants = [raw_query]
+    reencoded = quote(raw_query, safe=_WHATWG_QUERY_SAFE)
+    if reencoded != raw_query:
+        variants.append(reencoded)
+    return variants
+
+
+def candidate_urls(base_url: str, raw_query: str = "", fragment: str = "") -> list[str]:
+    """Every URL Twilio may have signed for a request that reached ``base_url`` with ``raw_query``.
+
+    ``base_url`` is scheme, host and path (no query). ``fragment`` is the configured connection override
+    (``rc=3&rp=5xx``): Twilio's docs do not say whether it is signed, so both forms are tried.
+    """
+    with_query = [f"{base_url}?{query}" for query in query_variants(raw_query)] if raw_query else [base_url]
+    fragments = [""] + ([f"#{fragment.lstrip('#')}"] if fragment.strip("#") else [])
+    urls: list[str] = []
+    for url in with_query:
+        for suffix in fragments:
+            for variant in port_variants(url + suffix):
+                if variant not in urls:
+                    urls.append(variant)
+    return urls
+
+
+@dataclass(frozen=True)
+class SignedContent:
+    """What a request offers to be checked: the candidate URLs, its decoded form params and its raw body."""
+
+    urls: Sequence[str]
+    params: Params
+    body: bytes
+    is_json: bool = False
+
+
+def signature_matches(content: SignedContent, signature: str, tokens: Iterable[str]) -> bool:
+    """True when ``signature`` was made by one of ``tokens`` over one of the candidate URLs.
+
+    Form bodies are signed as parameters. JSON bodies are signed as the URL alone, and only count when the URL's
+    ``bodySHA256`` equals the SHA-256 of the raw body. Every comparison runs in constant time.
+    """
+    given = signature.strip().encode("ascii", "replace")
+    for url in content.urls:
+        params: Params = content.params
+        if content.is_json:
+            if not _body_hash_matches(url, content.body):
+                continue
+            params = ()
+        for token in tokens:
+            if hmac.compare_digest(compute_signature(token, url, params).encode("ascii"), given):
+                return True
+    return False
+
+
+def _body_hash_matches(url: str, body: bytes) -> bool:
+    query = urlsplit(url).query
+    hashes = [value for name, value in parse_qsl(query, keep_blank_values=True) if name == "bodySHA256"]
+    return len(hashes) == 1 and hmac.compare_digest(hashes[0].lower().encode(), body_sha256(body).encode())
+
+
+@dataclass(frozen=True)
+class AuthTokens:
+    """Twilio auth tokens per AccountSid, each a list: the current token first, then the previous during a rotation.
+
+    ``default`` serves every account without an entry of its own (single-account deployments, the local stack).
+    An empty set refuses everything: smsbridge fails closed.
+    """
+
+    by_account: dict[str, tuple[str, ...]]
+    default: tuple[str, ...] = ()
+
+    def for_account(self, account_sid: str) -> tuple[str, ...]:
+        return self.by_account.get(account_sid, self.default)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.default and not any(self.by_account.values())
+
+    @classmethod
+    def parse(cls, secret: str) -> AuthTokens:
+        """Read the secret's text: a bare token, or JSON ``{"default": [...], "AC...": [...]}``.
+
+        A JSON value may be one token or a list of tokens (current first). Raises ``ValueError`` saying what is
+        wrong; the message never contains a token.
+        """
+        text = secret.strip()
+        if not text:
+            return cls(by_account={})
+        if not text.startswith("{"):
+            return cls(by_account={}, default=(text,))
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"auth token secret is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        if not isinstance(document, dict):
+            raise ValueError("auth token secret must be a JSON object of AccountSid -> token or list of tokens")
+        entries = {str(key): _token_list(str(key), value) for key, value in document.items()}
+        default = entries.pop("default", ())
+        return cls(by_account={key: value for key, value in entries.items() if value}, default=default)
+
+
+def _token_list(key: str, value: object) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
+        raise ValueError(f"auth token secret entry {key!r} must be a string or a list of strings")
+    return tuple(item.strip() for item in values if item.strip())

@@ -1,0 +1,85 @@
+"""Every error smsbridge raises, split by what the caller should do about it.
+
+::
+
+    SmsBridgeError
+    ├── RejectedRequest            the webhook is refused with a 4xx; nothing was recorded
+    │   ├── MethodNotAllowed       405: not a POST
+    │   ├── PayloadTooLarge        413: body over the configured limit
+    │   ├── UnsupportedMediaType   415: neither a form nor a signed JSON body
+    │   ├── ForgedRequest          403: signature missing or wrong (``reason`` says which)
+    │   └── InvalidPayload         400: signed, but a required field is missing or malformed
+    ├── RetryableError             our side failed; the sender should retry (5xx)
+    │   ├── NotConfigured          no auth token to verify with: every webhook is refused until one is set
+    │   └── StoreUnavailable       DynamoDB did not take the write
+    └── ConfigurationError         a setting is missing or malformed (raised at start)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SmsBridgeError(Exception):
+    """Base of every error smsbridge raises on purpose."""
+
+
+class RejectedRequest(SmsBridgeError):
+    """A webhook smsbridge refuses; ``status_code`` is the HTTP answer and the message says why."""
+
+    status_code: ClassVar[int] = 400
+    reason: str = "invalid"
+
+
+class MethodNotAllowed(RejectedRequest):
+    """The webhook did not use POST."""
+
+    status_code = 405
+    reason = "method"
+
+
+class PayloadTooLarge(RejectedRequest):
+    """The body is larger than ``MAX_BODY_BYTES``."""
+
+    status_code = 413
+    reason = "too_large"
+
+
+class UnsupportedMediaType(RejectedRequest):
+    """The body is neither ``application/x-www-form-urlencoded`` nor JSON."""
+
+    status_code = 415
+    reason = "media_type"
+
+
+class ForgedRequest(RejectedRequest):
+    """The request cannot be shown to come from Twilio."""
+
+    status_code = 403
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InvalidPayload(RejectedRequest):
+    """A signed webhook whose fields are missing or malformed."""
+
+    status_code = 400
+    reason = "payload"
+
+
+class RetryableError(SmsBridgeError):
+    """A failure on smsbridge's side; the same request may succeed later."""
+
+
+class NotConfigured(RetryableError):
+    """No Twilio auth token is configured, so no webhook can be verified."""
+
+
+class StoreUnavailable(RetryableError):
+    """The durable write did not happen (DynamoDB throttled, failed or timed out)."""
+
+
+class ConfigurationError(SmsBridgeError):
+    """A setting is missing or malformed."""

@@ -1,0 +1,224 @@
+"""``smsbridge serve``: moto on 127.0.0.1, the template's resources, and the webhook handler behind HTTP.
+
+Requests are turned into HTTP API (payload 2.0) events exactly as API Gateway builds them (form bodies
+base64-encoded, header names lower-cased) and handed to ``functions/webhook/app.py``'s ``lambda_handler``, one at
+a time, as one Lambda execution environment would handle them.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
+from smsbridge.domain.privacy import mask_address
+from smsbridge.local.template import LocalResources, create_resources, load_template
+
+STATE_DIR = ".smsbridge"
+STATE_FILE = "local.json"
+REGION = "us-east-1"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "smsbridge-local-webhook"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:smsbridge-local-webhook"
+    aws_request_id: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def project_root() -> Path:
+    """The checkout this package lives in (``layers/smsbridge/smsbridge`` → the folder holding template.yaml)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "template.yaml").is_file() and (parent / "functions").is_dir():
+            return parent
+    return Path.cwd()
+
+
+def http_api_event(method: str, target: str, headers: dict[str, str], body: bytes, client_ip: str) -> dict[str, Any]:
+    """The payload 2.0 event API Gateway's HTTP API would give Lambda for this request."""
+    parts = urlsplit(target)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    as_text = lowered.get("content-type", "").lower().startswith(_TEXT_TYPES)
+    return {
+        "version": "2.0",
+        "routeKey": f"ANY {parts.path}",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": lowered,
+        "requestContext": {
+            "domainName": lowered.get("host", ""),
+            "requestId": str(uuid.uuid4()),
+            "stage": "$default",
+            "timeEpoch": int(time.time() * 1000),
+            "http": {"method": method, "path": parts.path, "protocol": "HTTP/1.1", "sourceIp": client_ip},
+        },
+        "body": body.decode("utf-8", "replace") if as_text else base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": not as_text,
+    }
+
+
+def describe(path: str, status: int, body: bytes) -> str:
+    """One console line for a webhook: route, answer and masked numbers; never the message text."""
+    fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    line = f"{time.strftime('%H:%M:%S')} POST {path} -> {status}"
+    if "From" in fields and "To" in fields:
+        line += f"  {mask_address(fields['From'])} -> {mask_address(fields['To'])}"
+    if path.endswith(STATUS_ROUTE) and fields.get("MessageStatus"):
+        line += f"  {fields['MessageStatus']}" + (f" ({fields['ErrorCode']})" if fields.get("ErrorCode") else "")
+    return line
+
+
+class LocalStack:
+    """The whole loop on one machine. ``start()`` returns once everything listens; ``stop()`` ends it."""
+
+    def __init__(
+        self,
+        *,
+        auth_token: str,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        public_url: str = "",
+        project_dir: Path | None = None,
+        log_level: str = "WARNING",
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.project_dir = project_dir or project_root()
+        self.auth_token = auth_token
+        self.host, self.port = host, port
+        self.public_url = public_url.rstrip("/")
+        self.log_level = log_level
+        self.echo = echo
+        self.resources = LocalResources(prefix="smsbridge-local", template={})
+        self._moto: ThreadedMotoServer | None = None
+        self._http: ThreadingHTTPServer | None = None
+        self._lock = threading.Lock()
+        self.aws_endpoint_url = ""
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        endpoint = self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION=REGION,
+            AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
+        )  # fmt: skip
+        self.resources.template = load_template(self.project_dir / "template.yaml")
+        create_resources(self.resources, boto3.session.Session(region_name=REGION))
+        self._http = ThreadingHTTPServer((self.host, self.port), self._request_handler())
+        self.port = self._http.server_address[1]
+        environment = self.resources.function_environment("WebhookFunction")
+        environment.update(
+            PUBLIC_BASE_URL=self.base_url, POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL=self.log_level
+        )
+        os.environ.update(environment)
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=environment["TWILIO_AUTH_TOKENS_SECRET"], SecretString=json.dumps({"default": [self.auth_token]})
+        )
+        self._handler = _load_handler(self.project_dir / "functions" / "webhook" / "app.py")
+        self._write_state(endpoint, environment)
+        threading.Thread(target=self._http.serve_forever, name="smsbridge-http", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._moto is not None:
+            self._moto.stop()
+        (self.project_dir / STATE_DIR / STATE_FILE).unlink(missing_ok=True)
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:  # one execution environment: the resolver keeps per-request state
+            result: dict[str, Any] = self._handler.lambda_handler(
+                event, LambdaContext(aws_request_id=str(uuid.uuid4()))
+            )
+            return result
+
+    def _write_state(self, endpoint: str, environment: dict[str, str]) -> None:
+        state = {
+            "pid": os.getpid(),
+            "aws_endpoint_url": endpoint,
+            "region": REGION,
+            "inbound_url": self.base_url + INBOUND_ROUTE,
+            "status_url": self.base_url + STATUS_ROUTE,
+            "resources": dict(self.resources.names),
+            "environment": {name: value for name, value in environment.items() if not name.startswith("POWERTOOLS")},
+        }
+        folder = self.project_dir / STATE_DIR
+        folder.mkdir(exist_ok=True)
+        (folder / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "smsbridge-local"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_REQUEST_BYTES:
+                    self._answer(413, {"Content-Type": "text/plain"}, b"request body over 10 MB\n")
+                    return
+                body = self.rfile.read(length)
+                headers = {name: ", ".join(self.headers.get_all(name) or []) for name in self.headers}
+                event = http_api_event(self.command, self.path, headers, body, self.client_address[0])
+                result = stack.invoke(event)
+                payload = result.get("body") or ""
+                raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
+                answer_headers = {name: str(value) for name, value in (result.get("headers") or {}).items()}
+                for name, values in (result.get("multiValueHeaders") or {}).items():
+                    answer_headers[name] = ", ".join(values)
+                self._answer(int(result.get("statusCode", 500)), answer_headers, raw)
+                stack.echo(describe(urlsplit(self.path).path, int(result.get("statusCode", 500)), body))
+
+            def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silenced: the stack prints its own line per webhook, with numbers masked."""
+
+        return Handler
+
+
+def _load_handler(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("smsbridge_local_webhook_app", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the webhook handler from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

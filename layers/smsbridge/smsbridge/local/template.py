@@ -1,0 +1,125 @@
+"""Reads ``template.yaml`` so the local stack creates exactly the tables, queues and settings it declares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from smsbridge.errors import ConfigurationError
+
+_TABLE_TYPES = ("AWS::DynamoDB::Table",)
+_QUEUE_TYPES = ("AWS::SQS::Queue",)
+_SECRET_TYPES = ("AWS::SecretsManager::Secret",)
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """A YAML loader that turns ``!Ref X`` into ``{"Ref": "X"}`` and ``!Sub``, ``!GetAtt`` … into ``Fn::`` forms."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {"Ref": value} if suffix == "Ref" else {f"Fn::{suffix}": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CloudFormationLoader)  # noqa: S506
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(document, dict) or "Resources" not in document:
+        raise ConfigurationError(f"{path} is not a SAM template (no Resources)")
+    return document
+
+
+@dataclass
+class LocalResources:
+    """The physical names the local stack gives the template's resources, by logical ID."""
+
+    prefix: str
+    template: dict[str, Any]
+    names: dict[str, str] = field(default_factory=dict)
+
+    def resources_of(self, *types: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource.get("Properties") or {}
+            for logical_id, resource in self.template["Resources"].items()
+            if resource.get("Type") in types
+        }
+
+    def name_of(self, logical_id: str) -> str:
+        return self.names.setdefault(logical_id, f"{self.prefix}-{logical_id}")
+
+    def resolve(self, value: Any) -> str:
+        """A template value as the local stack sees it: Refs to resources become local names, to parameters their
+        defaults; ``Fn::If`` takes the branch for default parameters; other functions are not used in settings."""
+        if isinstance(value, str | int | float):
+            return str(value)
+        if isinstance(value, dict) and "Ref" in value:
+            target = value["Ref"]
+            parameters = self.template.get("Parameters") or {}
+            if target in parameters:
+                return str(parameters[target].get("Default", ""))
+            return self.name_of(target)
+        if isinstance(value, dict) and "Fn::If" in value:
+            condition, when_true, when_false = value["Fn::If"]
+            return self.resolve(when_true if self._condition(condition) else when_false)
+        raise ConfigurationError(f"the local stack cannot resolve {value!r} in template.yaml")
+
+    def _condition(self, name: str) -> bool:
+        condition = (self.template.get("Conditions") or {}).get(name) or {}
+        if "Fn::Equals" in condition:
+            left, right = condition["Fn::Equals"]
+            return self.resolve(left) == self.resolve(right)
+        raise ConfigurationError(f"the local stack cannot evaluate condition {name}")
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """The environment the template gives a function (its Globals merged with its own variables)."""
+        globals_env = ((self.template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
+        function = self.resources_of("AWS::Serverless::Function").get(logical_id)
+        if function is None:
+            raise ConfigurationError(f"template.yaml has no function {logical_id}")
+        variables = {
+            **(globals_env.get("Variables") or {}),
+            **((function.get("Environment") or {}).get("Variables") or {}),
+        }
+        return {name: self.resolve(value) for name, value in variables.items()}
+
+
+def create_resources(resources: LocalResources, session: Any) -> None:
+    """Create the template's tables, queues and secrets through ``session`` (a boto3 session on the emulation)."""
+    dynamodb = session.client("dynamodb")
+    for logical_id, properties in resources.resources_of(*_TABLE_TYPES).items():
+        spec: dict[str, Any] = {
+            "TableName": resources.name_of(logical_id),
+            "KeySchema": properties["KeySchema"],
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        for option in ("GlobalSecondaryIndexes", "StreamSpecification"):
+            if option in properties:
+                spec[option] = properties[option]
+        if "StreamSpecification" in spec:
+            spec["StreamSpecification"] = {"StreamEnabled": True, **spec["StreamSpecification"]}
+        dynamodb.create_table(**spec)
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=spec["TableName"], TimeToLiveSpecification=ttl)
+    sqs = session.client("sqs")
+    for logical_id in resources.resources_of(*_QUEUE_TYPES):
+        sqs.create_queue(QueueName=resources.name_of(logical_id))
+    secrets = session.client("secretsmanager")
+    for logical_id, properties in resources.resources_of(*_SECRET_TYPES).items():
+        secrets.create_secret(Name=resources.name_of(logical_id), SecretString=properties.get("SecretString", "{}"))

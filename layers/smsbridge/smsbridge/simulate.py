@@ -1,0 +1,119 @@
+"""Signed Twilio webhooks on demand: the field sets Twilio sends, signed the way Twilio signs them.
+
+Used by ``smsbridge simulate`` against a local or deployed URL, by the tests, and to write ``events/``.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from smsbridge.domain.signature import compute_signature
+
+# The documented test token of the local stack and the sample events. Never a real account's token.
+TEST_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
+TEST_ACCOUNT_SID = "AC00000000000000000000000000000000"
+DEFAULT_CUSTOMER = "+14155550100"
+DEFAULT_SENDER = "+14155550199"
+
+Params = list[tuple[str, str]]
+
+
+def new_message_sid() -> str:
+    return "SM" + uuid.uuid4().hex
+
+
+def inbound_params(
+    *,
+    body: str = "STOP",
+    sender: str = DEFAULT_CUSTOMER,
+    recipient: str = DEFAULT_SENDER,
+    account_sid: str = TEST_ACCOUNT_SID,
+    message_sid: str = "",
+    messaging_service_sid: str = "",
+    opt_out_type: str = "",
+) -> Params:
+    """An inbound-SMS webhook as Twilio sends it, geo fields blank as they usually are."""
+    sid = message_sid or new_message_sid()
+    params = [
+        ("ToCountry", "US"), ("ToState", ""), ("SmsMessageSid", sid), ("NumMedia", "0"), ("ToCity", ""),
+        ("FromZip", ""), ("SmsSid", sid), ("FromState", ""), ("SmsStatus", "received"), ("FromCity", ""),
+        ("Body", body), ("FromCountry", "US"), ("To", recipient), ("ToZip", ""), ("NumSegments", "1"),
+        ("ReferralNumMedia", "0"), ("MessageSid", sid), ("AccountSid", account_sid), ("From", sender),
+        ("ApiVersion", "2010-04-01"),
+    ]  # fmt: skip
+    if messaging_service_sid:
+        params.append(("MessagingServiceSid", messaging_service_sid))
+    if opt_out_type:
+        params.append(("OptOutType", opt_out_type))
+    return params
+
+
+def status_params(
+    *,
+    status: str = "delivered",
+    error_code: str = "",
+    sender: str = DEFAULT_SENDER,
+    recipient: str = DEFAULT_CUSTOMER,
+    account_sid: str = TEST_ACCOUNT_SID,
+    message_sid: str = "",
+    messaging_service_sid: str = "",
+) -> Params:
+    """A status callback as Twilio sends it: ``ErrorCode`` on failures, ``RawDlrDoneDate`` on final receipts."""
+    sid = message_sid or new_message_sid()
+    params = [("SmsSid", sid), ("SmsStatus", status), ("MessageStatus", status), ("To", recipient)]
+    if messaging_service_sid:
+        params.append(("MessagingServiceSid", messaging_service_sid))
+    params += [("MessageSid", sid), ("AccountSid", account_sid), ("From", sender), ("ApiVersion", "2010-04-01")]
+    if error_code:
+        params.append(("ErrorCode", error_code))
+    if status in ("delivered", "undelivered"):
+        params.append(("RawDlrDoneDate", "2611271310"))
+    return params
+
+
+@dataclass(frozen=True)
+class SignedWebhook:
+    """A webhook ready to send: the URL Twilio would call, its headers and its form body."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def sign_webhook(
+    url: str, params: Sequence[tuple[str, str]], auth_token: str, *, delivery_id: str = ""
+) -> SignedWebhook:
+    """Sign ``params`` for ``url`` as Twilio does. A ``#fragment`` is not signed and not sent (Twilio keeps it)."""
+    parts = urlsplit(url)
+    sent_url = urlunsplit(parts._replace(fragment=""))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "X-Twilio-Signature": compute_signature(auth_token, sent_url, params),
+        "I-Twilio-Idempotency-Token": delivery_id or str(uuid.uuid4()),
+        "User-Agent": "TwilioProxy/1.1",
+        "X-Home-Region": "us1",
+        "Accept": "*/*",
+    }
+    return SignedWebhook(url=sent_url, headers=headers, body=urlencode(list(params)).encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    body: str
+
+
+def post(webhook: SignedWebhook, *, timeout: float = 15.0) -> Answer:
+    """POST the webhook and return the answer, whatever its status (Twilio waits 15 s at most)."""
+    request = urllib.request.Request(webhook.url, data=webhook.body, headers=webhook.headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return Answer(response.status, response.headers.get("Content-Type", ""), response.read().decode())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, error.headers.get("Content-Type", ""), error.read().decode(errors="replace"))
