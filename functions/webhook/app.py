@@ -5,6 +5,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from smsbridge.adapters.apigateway import as_http_api_event, webhook_request
 from smsbridge.bootstrap import build_webhook_service, startup_problems
 from smsbridge.config import Settings

@@ -156,7 +156,7 @@ class AuthTokens:
         text = secret.strip()
         if not text:
             return cls(by_account={})
-        if not text.startswith("{"):
+        if not text.startswith(("{", "[")):
             return cls(by_account={}, default=(text,))
         try:
             document = json.loads(text)

@@ -1,0 +1,134 @@
+"""The whole loop over HTTP: `smsbridge serve` on a free port, `smsbridge simulate` posting to it, moto holding
+the records. Everything runs on 127.0.0.1 and stops at the end of the module."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+CUSTOMER = "+14155550142"
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    base_url: str
+    aws_endpoint_url: str
+    lines: list[str]
+
+    def table(self) -> Any:
+        return boto3.client("dynamodb", endpoint_url=self.aws_endpoint_url, region_name="us-east-1")
+
+    def items(self) -> list[dict[str, Any]]:
+        return self.table().scan(TableName="smsbridge-local-MessagesTable", ConsistentRead=True)["Items"]
+
+
+def smsbridge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "smsbridge"), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def local_stack() -> Iterator[RunningStack]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(
+        [str(BIN / "smsbridge"), "serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read_console() -> None:  # drains the pipe for the whole run, so the server never blocks on it
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.strip() == "ready":
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read_console, daemon=True).start()
+    ready.wait(timeout=60)
+    output = "\n".join(lines)
+    base = re.search(r"inbound webhook:\s+(http://127\.0\.0\.1:\d+)/twilio/inbound", output)
+    aws = re.search(r"moto at (http://127\.0\.0\.1:\d+)", output)
+    if not (base and aws):
+        process.kill()
+        pytest.fail(f"smsbridge serve did not start:\n{output}")
+    try:
+        yield RunningStack(process, base.group(1), aws.group(1), lines)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_simulated_stop_is_recorded_in_dynamodb(local_stack: RunningStack) -> None:
+    # WHEN smsbridge simulate posts a signed STOP to the local stack
+    sid = "SM" + "e" * 32
+    result = smsbridge("simulate", "inbound", "--url", f"{local_stack.base_url}/twilio/inbound",
+                       "--body", "STOP", "--from", CUSTOMER, "--message-sid", sid)  # fmt: skip
+    # THEN Twilio's answer is empty TwiML and the record is in the emulated DynamoDB
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "HTTP 200 text/xml" in result.stdout
+    assert "<Response/>" in result.stdout
+    assert CUSTOMER not in result.stdout  # numbers are masked in the console
+    record = local_stack.table().get_item(
+        TableName="smsbridge-local-MessagesTable", Key={"pk": {"S": f"MSG#{sid}"}, "sk": {"S": "INBOUND"}}
+    )["Item"]
+    assert record["sender"] == {"S": CUSTOMER}
+    assert record["body"] == {"S": "STOP"}
+
+
+def test_simulated_status_callback_is_recorded(local_stack: RunningStack) -> None:
+    sid = "SM" + "f" * 32
+    result = smsbridge("simulate", "status", "--url", f"{local_stack.base_url}/twilio/status?o=task7",
+                       "--status", "undelivered", "--error-code", "30006", "--message-sid", sid)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "HTTP 204" in result.stdout
+    record = local_stack.table().get_item(
+        TableName="smsbridge-local-MessagesTable", Key={"pk": {"S": f"MSG#{sid}"}, "sk": {"S": "STATUS"}}
+    )["Item"]
+    assert record["status"] == {"S": "undelivered"}
+    assert record["error_code"] == {"N": "30006"}
+    assert record["callback_query"] == {"S": "o=task7"}
+
+
+def test_forged_webhook_gets_403_and_writes_nothing(local_stack: RunningStack) -> None:
+    before = len(local_stack.items())
+    result = smsbridge("simulate", "inbound", "--url", f"{local_stack.base_url}/twilio/inbound",
+                       "--auth-token", "f" * 32, "--body", "START")  # fmt: skip
+    assert result.returncode == 1
+    assert "HTTP 403" in result.stdout
+    assert "X-Twilio-Signature does not match" in result.stdout
+    assert len(local_stack.items()) == before
+
+
+def test_console_prints_a_masked_line_per_webhook(local_stack: RunningStack) -> None:
+    smsbridge("simulate", "inbound", "--url", f"{local_stack.base_url}/twilio/inbound", "--from", CUSTOMER,
+              "--body", "private words")  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any("+1********42" in line for line in local_stack.lines):
+        time.sleep(0.05)
+    [line] = [line for line in local_stack.lines if "+1********42" in line and "-> 200" in line][-1:]
+    assert "POST /twilio/inbound -> 200" in line
+    assert CUSTOMER not in line and "private words" not in line

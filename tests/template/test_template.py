@@ -1,0 +1,98 @@
+"""template.yaml: wiring, least privilege and agreement with the code, checked offline (no AWS account)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+
+from smsbridge.adapters.message_table import message_key
+from smsbridge.config import Settings
+from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
+from smsbridge.local.template import LocalResources
+
+
+class OfflinePolicyLoader:
+    """SAM asks IAM for managed policy ARNs only when a template names one; this template names none."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def cloudformation(template: dict[str, Any]) -> dict[str, Any]:
+    sam = copy.deepcopy(template)
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://offline/code.zip"
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://offline/layer.zip"
+    parameters = {"AWS::Region": "us-east-1", "AWS::Partition": "aws", "AWS::AccountId": "123456789012"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # SAM reads the region even when given one
+        return transform(sam, parameters, OfflinePolicyLoader())  # type: ignore[no-any-return]
+
+
+def test_webhook_routes_are_the_ones_the_code_serves(template: dict[str, Any]) -> None:
+    events = template["Resources"]["WebhookFunction"]["Properties"]["Events"]
+    routes = {(e["Properties"]["Path"], e["Properties"]["Method"]) for e in events.values() if e["Type"] == "HttpApi"}
+    assert routes == {(INBOUND_ROUTE, "ANY"), (STATUS_ROUTE, "ANY")}
+
+
+def test_outputs_give_the_urls_to_paste_into_twilio(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    for name, route in (("InboundUrl", INBOUND_ROUTE), ("StatusCallbackUrl", STATUS_ROUTE)):
+        for branch in outputs[name]["Value"]["Fn::If"][1:]:
+            assert branch["Fn::Sub"].endswith(route)
+
+
+def test_messages_table_is_keyed_as_the_adapter_writes_and_streams_both_images(template: dict[str, Any]) -> None:
+    table = template["Resources"]["MessagesTable"]["Properties"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == list(message_key("SM1", "INBOUND"))
+    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_template_gives_the_webhook_every_setting_it_needs(template: dict[str, Any]) -> None:
+    environment = LocalResources(prefix="t", template=template).function_environment("WebhookFunction")
+    settings = Settings.from_env(environment)
+    assert settings.messages_table == "t-MessagesTable"
+    assert settings.auth_tokens_secret == "t-TwilioAuthTokensSecret"
+    assert settings.max_body_bytes == 65536
+
+
+def _statements(cloudformation: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    policies = cloudformation["Resources"][role]["Properties"].get("Policies", [])
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_webhook_may_only_write_its_table_and_read_its_secret(cloudformation: dict[str, Any]) -> None:
+    statements = _statements(cloudformation, "WebhookFunctionRole")
+    actions = {action for s in statements for action in _as_list(s["Action"])}
+    assert actions == {"dynamodb:PutItem", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"}
+    for statement in statements:
+        for resource in _as_list(statement["Resource"]):
+            assert resource != "*" and "*" not in str(resource), statement
+
+
+def test_no_policy_anywhere_grants_wildcard_actions_or_resources(cloudformation: dict[str, Any]) -> None:
+    roles = [name for name, r in cloudformation["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    assert roles
+    for role in roles:
+        for statement in _statements(cloudformation, role):
+            assert all("*" not in action for action in _as_list(statement["Action"])), (role, statement)
+            assert all(resource != "*" for resource in _as_list(statement["Resource"])), (role, statement)
+
+
+def test_http_api_invokes_the_webhook_with_payload_2(cloudformation: dict[str, Any]) -> None:
+    api = cloudformation["Resources"]["HttpApi"]["Properties"]["Body"]
+    for route in (INBOUND_ROUTE, STATUS_ROUTE):
+        integration = api["paths"][route]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+        assert integration["payloadFormatVersion"] == "2.0"
