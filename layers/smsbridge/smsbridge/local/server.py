@@ -57,7 +57,16 @@ def project_root() -> Path:
     return Path.cwd()
 
 
-def http_api_event(method: str, target: str, headers: dict[str, str], body: bytes, client_ip: str) -> dict[str, Any]:
+def http_api_event(
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
+    client_ip: str,
+    *,
+    request_id: str = "",
+    time_epoch: int = 0,
+) -> dict[str, Any]:
     """The payload 2.0 event API Gateway's HTTP API would give Lambda for this request."""
     parts = urlsplit(target)
     lowered = {name.lower(): value for name, value in headers.items()}
@@ -70,9 +79,9 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
         "headers": lowered,
         "requestContext": {
             "domainName": lowered.get("host", ""),
-            "requestId": str(uuid.uuid4()),
+            "requestId": request_id or str(uuid.uuid4()),
             "stage": "$default",
-            "timeEpoch": int(time.time() * 1000),
+            "timeEpoch": time_epoch or int(time.time() * 1000),
             "http": {"method": method, "path": parts.path, "protocol": "HTTP/1.1", "sourceIp": client_ip},
         },
         "body": body.decode("utf-8", "replace") if as_text else base64.b64encode(body).decode("ascii"),
