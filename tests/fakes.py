@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from smsbridge.domain.consent import ConsentEvent
+from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.domain.status import advances
@@ -26,18 +28,34 @@ class FakeMessageStore:
     def __init__(self, fail_with: SmsBridgeError | None = None) -> None:
         self.inbound: dict[str, InboundMessage] = {}
         self.status: dict[str, StatusCallback] = {}
+        self.consent: list[ConsentEvent] = []
         self.fail_with = fail_with
 
-    def record_inbound(self, message: InboundMessage, *, received_at: datetime, delivery_id: str) -> bool:
+    def record_inbound(
+        self,
+        message: InboundMessage,
+        reading: ReplyClassification,
+        consent: ConsentEvent | None,
+        *,
+        received_at: datetime,
+        delivery_id: str,
+    ) -> bool:
         if self.fail_with:
             raise self.fail_with
         if message.message_sid in self.inbound:
             return False
         self.inbound[message.message_sid] = message
+        self.consent += [consent] if consent else []
         return True
 
     def record_status(
-        self, callback: StatusCallback, *, received_at: datetime, delivery_id: str, callback_query: str
+        self,
+        callback: StatusCallback,
+        consent: ConsentEvent | None,
+        *,
+        received_at: datetime,
+        delivery_id: str,
+        callback_query: str,
     ) -> bool:
         if self.fail_with:
             raise self.fail_with
@@ -45,4 +63,5 @@ class FakeMessageStore:
         if not advances(stored.status if stored else None, callback.status):
             return False
         self.status[callback.message_sid] = callback
+        self.consent += [consent] if consent else []
         return True

@@ -10,8 +10,8 @@ from smsbridge.adapters.apigateway import as_http_api_event, webhook_request
 from smsbridge.bootstrap import build_webhook_service, startup_problems
 from smsbridge.config import Settings
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
-from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import RejectedRequest, RetryableError
+from smsbridge.service import Accepted
 
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -27,37 +27,20 @@ for problem in startup_problems(settings):
 
 @app.route(INBOUND_ROUTE, method=ANY_METHOD)
 def inbound() -> Response[str]:
-    accepted = service.accept_inbound(webhook_request(app.current_event.raw_event, INBOUND_ROUTE))
-    message = accepted.webhook
-    logger.info(
-        "inbound accepted",
-        recorded=accepted.recorded,
-        sender=mask_address(message.sender),
-        scope=mask_address(message.scope),
-        message_sid=message.message_sid,
-    )
-    metrics.add_metric(
-        name="InboundRecorded" if accepted.recorded else "DuplicateWebhook", unit=MetricUnit.Count, value=1
-    )
+    report(service.accept_inbound(webhook_request(app.current_event.raw_event, INBOUND_ROUTE)))
     return Response(status_code=200, content_type="text/xml", body=EMPTY_TWIML)
 
 
 @app.route(STATUS_ROUTE, method=ANY_METHOD)
 def status() -> Response[str]:
-    accepted = service.accept_status(webhook_request(app.current_event.raw_event, STATUS_ROUTE))
-    callback = accepted.webhook
-    logger.info(
-        "status accepted",
-        recorded=accepted.recorded,
-        status=callback.status.value,
-        error_code=callback.error_code,
-        recipient=mask_address(callback.recipient),
-        message_sid=callback.message_sid,
-    )
-    metrics.add_metric(
-        name="StatusRecorded" if accepted.recorded else "StatusUnchanged", unit=MetricUnit.Count, value=1
-    )
+    report(service.accept_status(webhook_request(app.current_event.raw_event, STATUS_ROUTE)))
     return Response(status_code=204, content_type="text/plain", body="")
+
+
+def report(accepted: Accepted) -> None:  # type: ignore[type-arg]
+    logger.info(f"{accepted.kind} accepted", **accepted.log_fields())
+    for name in accepted.metric_names():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 @app.exception_handler(RejectedRequest)

@@ -96,7 +96,9 @@ def test_simulated_stop_is_recorded_in_dynamodb(local_stack: RunningStack) -> No
         TableName="smsbridge-local-MessagesTable", Key={"pk": {"S": f"MSG#{sid}"}, "sk": {"S": "INBOUND"}}
     )["Item"]
     assert record["sender"] == {"S": CUSTOMER}
-    assert record["body"] == {"S": "STOP"}
+    assert record["intent"] == {"S": "opt_out"}
+    assert record["keyword"] == {"S": "STOP"}
+    assert "body" not in record  # a keyword reply keeps only its keyword
 
 
 def test_simulated_status_callback_is_recorded(local_stack: RunningStack) -> None:

@@ -51,7 +51,9 @@ class TestInbound:
         assert attribute(item, "pk") == f"MSG#{dict(params)['MessageSid']}"
         assert attribute(item, "sender") == dict(params)["From"]
         assert attribute(item, "scope") == dict(params)["To"]
-        assert attribute(item, "body") == "STOP"
+        assert attribute(item, "intent") == "opt_out"
+        assert attribute(item, "keyword") == "STOP"
+        assert "body" not in item
         assert attribute(item, "delivery_id") == "50609cf4-07f3-4e3f-ac42-044bd13bbc6c"
         assert "FromCity" not in item["fields"]["M"]  # blanks are signed, not stored
         assert item["fields"]["M"]["ApiVersion"] == {"S": "2010-04-01"}

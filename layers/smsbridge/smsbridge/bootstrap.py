@@ -19,7 +19,13 @@ def build_webhook_service(settings: Settings) -> WebhookService:
             max_body_bytes=settings.max_body_bytes,
         ),
         tokens=SecretTokenSource(settings.auth_tokens_secret, max_age=settings.token_cache_seconds),
-        store=DynamoMessageStore(settings.messages_table, retention=timedelta(days=settings.message_retention_days)),
+        store=DynamoMessageStore(
+            settings.messages_table,
+            consent_table=settings.consent_table,
+            retention=timedelta(days=settings.message_retention_days),
+        ),
+        keywords=settings.keywords,
+        suppress_on_30004=settings.suppress_on_30004,
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from smsbridge.domain.keywords import KeywordRules, MatchPolicy
 from smsbridge.errors import ConfigurationError
 
 
@@ -15,27 +16,34 @@ class Settings:
     """Every setting smsbridge reads; the README's configuration table lists the variables."""
 
     messages_table: str
+    consent_table: str = ""
     auth_tokens_secret: str = ""
     public_base_url: str = ""
     url_fragment: str = ""
     max_body_bytes: int = 64 * 1024
     message_retention_days: int = 90
     token_cache_seconds: int = 300
+    keywords: KeywordRules = field(default_factory=KeywordRules)
+    suppress_on_30004: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         settings = cls(
             messages_table=env.get("MESSAGES_TABLE", ""),
+            consent_table=env.get("CONSENT_TABLE", ""),
             auth_tokens_secret=env.get("TWILIO_AUTH_TOKENS_SECRET", ""),
             public_base_url=env.get("PUBLIC_BASE_URL", "").strip(),
             url_fragment=env.get("TWILIO_URL_FRAGMENT", "").strip().lstrip("#"),
             max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", 64 * 1024),
             message_retention_days=_positive_int(env, "MESSAGE_RETENTION_DAYS", 90),
             token_cache_seconds=_positive_int(env, "TOKEN_CACHE_SECONDS", 300),
+            keywords=_keyword_rules(env),
+            suppress_on_30004=_flag(env, "SUPPRESS_ON_30004"),
         )
-        if not settings.messages_table:
-            raise ConfigurationError("MESSAGES_TABLE is not set: the name of the DynamoDB messages table")
+        for name, value in (("MESSAGES_TABLE", settings.messages_table), ("CONSENT_TABLE", settings.consent_table)):
+            if not value:
+                raise ConfigurationError(f"{name} is not set: the name of a DynamoDB table of the stack")
         if settings.public_base_url:
             _check_base_url(settings.public_base_url)
         return settings
@@ -48,6 +56,31 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise ConfigurationError(f"{name} must be a positive whole number, not {raw!r}")
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+    return raw == "true"
+
+
+def _words(env: Mapping[str, str], name: str) -> list[str]:
+    return [word.strip() for word in env.get(name, "").split(",") if word.strip()]
+
+
+def _keyword_rules(env: Mapping[str, str]) -> KeywordRules:
+    languages = tuple(_words(env, "KEYWORD_LANGUAGES")) or ("en", "es", "fr")
+    policy = env.get("KEYWORD_POLICY", "exact").strip().lower() or "exact"
+    if policy not in (MatchPolicy.EXACT, MatchPolicy.CONTAINS):
+        raise ConfigurationError(f"KEYWORD_POLICY must be exact or contains, not {policy!r}")
+    try:
+        return KeywordRules.with_custom(
+            opt_out=_words(env, "OPT_OUT_KEYWORDS"), opt_in=_words(env, "OPT_IN_KEYWORDS"),
+            help=_words(env, "HELP_KEYWORDS"), languages=languages, policy=MatchPolicy(policy),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigurationError(f"KEYWORD_LANGUAGES: {exc}") from exc
 
 
 def _check_base_url(url: str) -> None:

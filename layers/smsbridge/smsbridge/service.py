@@ -1,4 +1,4 @@
-"""The webhook service: verify, parse, record. Handlers translate HTTP; this decides and writes."""
+"""The webhook service: verify, parse, classify, record. Handlers translate HTTP; this decides and writes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from smsbridge.domain.consent import ConsentEvent, consent_from_reply, consent_from_status
 from smsbridge.domain.ingress import IngressPolicy, WebhookRequest, verified_params
+from smsbridge.domain.keywords import KeywordRules, ReplyClassification, classify_reply
 from smsbridge.domain.payloads import InboundMessage, StatusCallback, parse_webhook
+from smsbridge.domain.privacy import mask_address
 from smsbridge.ports import MessageStore, TokenSource
 
 W = TypeVar("W", InboundMessage, StatusCallback)
@@ -16,10 +19,41 @@ W = TypeVar("W", InboundMessage, StatusCallback)
 
 @dataclass(frozen=True)
 class Accepted(Generic[W]):
-    """A verified webhook and whether it changed the record (False: a duplicate or an out-of-order status)."""
+    """A verified webhook, what it meant, and whether it changed the record (False: a duplicate or a late status)."""
 
     webhook: W
     recorded: bool
+    consent: ConsentEvent | None = None
+    reading: ReplyClassification | None = None
+
+    @property
+    def kind(self) -> str:
+        return "inbound" if isinstance(self.webhook, InboundMessage) else "status"
+
+    def log_fields(self) -> dict[str, object]:
+        """What may be logged about it: masked numbers, never the text."""
+        fields: dict[str, object] = {"message_sid": self.webhook.message_sid, "recorded": self.recorded,
+                                     "scope": mask_address(self.webhook.scope)}  # fmt: skip
+        if isinstance(self.webhook, InboundMessage):
+            fields["sender"] = mask_address(self.webhook.sender)
+        else:
+            fields.update(recipient=mask_address(self.webhook.recipient), status=self.webhook.status.value,
+                          error_code=self.webhook.error_code)  # fmt: skip
+        if self.reading:
+            fields.update(intent=self.reading.intent.value, rule=self.reading.rule)
+        if self.consent:
+            fields.update(consent=self.consent.action.value, consent_source=self.consent.source.value)
+        return fields
+
+    def metric_names(self) -> list[str]:
+        """The counters it adds to: recorded or unchanged, and the consent action it put on record."""
+        outcome = "Recorded" if self.recorded else "Unchanged"
+        names = [f"{self.kind.title()}{outcome}"]
+        if self.recorded and self.consent:
+            names.append(f"Consent_{self.consent.action.value}")
+        if self.reading and self.reading.opt_out_suspected:
+            names.append("OptOutSuspected")
+        return names
 
 
 def utc_now() -> datetime:
@@ -27,7 +61,8 @@ def utc_now() -> datetime:
 
 
 class WebhookService:
-    """Accepts Twilio's two webhooks: nothing is recorded unless the request is signed and well-formed."""
+    """Accepts Twilio's two webhooks: nothing is recorded unless the request is signed and well-formed, and a
+    consent fact is on record before the webhook is answered."""
 
     def __init__(
         self,
@@ -35,27 +70,39 @@ class WebhookService:
         policy: IngressPolicy,
         tokens: TokenSource,
         store: MessageStore,
+        keywords: KeywordRules | None = None,
+        suppress_on_30004: bool = False,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.policy = policy
         self.tokens = tokens
         self.store = store
+        self.keywords = keywords or KeywordRules()
+        self.suppress_on_30004 = suppress_on_30004
         self.clock = clock
 
     def accept_inbound(self, request: WebhookRequest) -> Accepted[InboundMessage]:
         message = parse_webhook(InboundMessage, verified_params(request, self.policy, self.tokens.current()))
-        recorded = self.store.record_inbound(message, received_at=self.clock(), delivery_id=_delivery_id(request))
-        return Accepted(message, recorded)
+        received_at = self.clock()
+        reading = classify_reply(message.body, self.keywords, message.opt_out_type)
+        consent = consent_from_reply(message, reading, received_at)
+        recorded = self.store.record_inbound(
+            message, reading, consent, received_at=received_at, delivery_id=_delivery_id(request)
+        )
+        return Accepted(message, recorded, consent, reading)
 
     def accept_status(self, request: WebhookRequest) -> Accepted[StatusCallback]:
         callback = parse_webhook(StatusCallback, verified_params(request, self.policy, self.tokens.current()))
+        received_at = self.clock()
+        consent = consent_from_status(callback, received_at, suppress_on_30004=self.suppress_on_30004)
         recorded = self.store.record_status(
             callback,
-            received_at=self.clock(),
+            consent,
+            received_at=received_at,
             delivery_id=_delivery_id(request),
             callback_query=request.raw_query,
         )
-        return Accepted(callback, recorded)
+        return Accepted(callback, recorded, consent)
 
 
 def _delivery_id(request: WebhookRequest) -> str:

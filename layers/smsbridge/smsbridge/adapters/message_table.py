@@ -1,8 +1,9 @@
-"""The messages table (DynamoDB): one item per webhook'd message, written with one conditional request.
+"""The messages table: one item per message that reached smsbridge, written once.
 
 Items are keyed ``pk = MSG#<MessageSid>`` and ``sk = INBOUND`` (a reply) or ``sk = STATUS`` (a message the account
-sent). The condition makes the write idempotent: a repeated inbound webhook, or a status callback that does not
-rank above the stored status, changes nothing, so the table's stream carries no duplicate.
+sent). Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not
+rank above the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
+facts (consent_table) are written in the same atomic request.
 """
 
 from __future__ import annotations
@@ -11,20 +12,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from boto3.dynamodb.types import TypeSerializer
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
+from smsbridge.adapters.consent_table import consent_writes
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, write_once
+from smsbridge.domain.consent import ConsentEvent
+from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
 from smsbridge.domain.status import StatusRank
-from smsbridge.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-# Twilio waits 15 s for an answer; a slow write must fail early enough to answer 5xx within that.
-CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standard", "max_attempts": 3})
-_serializer = TypeSerializer()
 
 
 def message_key(message_sid: str, kind: str) -> dict[str, Any]:
@@ -32,80 +29,98 @@ def message_key(message_sid: str, kind: str) -> dict[str, Any]:
 
 
 class DynamoMessageStore:
-    """``MessageStore`` on DynamoDB."""
+    """``MessageStore`` on DynamoDB: the messages table, and the consent ledger for the facts a webhook carries."""
 
-    def __init__(self, table_name: str, *, retention: timedelta, client: DynamoDBClient | None = None) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        consent_table: str,
+        retention: timedelta,
+        client: DynamoDBClient | None = None,
+    ) -> None:
         self.table_name = table_name
+        self.consent_table = consent_table
         self.retention = retention
         self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
 
-    def record_inbound(self, message: InboundMessage, *, received_at: datetime, delivery_id: str) -> bool:
+    def record_inbound(
+        self,
+        message: InboundMessage,
+        reading: ReplyClassification,
+        consent: ConsentEvent | None,
+        *,
+        received_at: datetime,
+        delivery_id: str,
+    ) -> bool:
         item = {
             **_common(message, received_at, self.retention),
             "kind": "inbound",
-            "body": message.body,
+            # A keyword reply is kept as its keyword only; the text of other replies is what CI360 receives.
+            "body": None if reading.is_keyword else message.body,
             "num_media": message.num_media,
             "opt_out_type": message.opt_out_type,
+            "intent": reading.intent.value,
+            "keyword": reading.keyword,
+            "rule": reading.rule,
+            "matcher_version": reading.matcher_version,
+            "opt_out_suspected": reading.opt_out_suspected or None,
             "received_at": received_at.isoformat(),
             "delivery_id": delivery_id or None,
         }
-        return self._write(
-            lambda: self.client.put_item(
-                TableName=self.table_name,
-                Item={**message_key(message.message_sid, "INBOUND"), **_attributes(item)},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+        put = Write(
+            "Put",
+            {
+                "TableName": self.table_name,
+                "Item": {**message_key(message.message_sid, "INBOUND"), **attributes(item)},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            },
         )
+        return write_once(self.client, [put, *consent_writes(self.consent_table, consent, received_at)])
 
     def record_status(
-        self, callback: StatusCallback, *, received_at: datetime, delivery_id: str, callback_query: str
+        self,
+        callback: StatusCallback,
+        consent: ConsentEvent | None,
+        *,
+        received_at: datetime,
+        delivery_id: str,
+        callback_query: str,
     ) -> bool:
-        rank = int(StatusRank.of(callback.status))
         values = {
             **_common(callback, received_at, self.retention),
             "kind": "status",
             "status": callback.status.value,
-            "status_rank": rank,
+            "status_rank": int(StatusRank.of(callback.status)),
             "error_code": callback.error_code,
             "raw_dlr_done_date": callback.raw_dlr_done_date,
             "callback_query": callback_query or None,
             "updated_at": received_at.isoformat(),
             "delivery_id": delivery_id or None,
         }
-        present = {name: value for name, value in values.items() if value is not None}
-        absent = [name for name, value in values.items() if value is None]
-        entry = {"status": callback.status.value, "at": received_at.isoformat(), "error_code": callback.error_code}
-        names = {f"#{name}": name for name in present} | {f"#{name}": name for name in absent}
-        assignments = ", ".join(f"#{name} = :{name}" for name in present)
-        update = f"SET {assignments}, #history = list_append(if_not_exists(#history, :empty), :entry)"
-        if absent:
-            update += " REMOVE " + ", ".join(f"#{name}" for name in absent)
-        return self._write(
-            lambda: self.client.update_item(
-                TableName=self.table_name,
-                Key=message_key(callback.message_sid, "STATUS"),
-                UpdateExpression=update,
-                ConditionExpression="attribute_not_exists(#status_rank) OR #status_rank < :status_rank",
-                ExpressionAttributeNames={**names, "#history": "history"},
-                ExpressionAttributeValues={
-                    **{f":{name}": _serializer.serialize(value) for name, value in present.items()},
-                    ":empty": {"L": []},
-                    ":entry": {"L": [_serializer.serialize(_drop_none(entry))]},
-                },
-            )
-        )
+        update = Write("Update", {"TableName": self.table_name, **_status_update(callback, values, received_at)})
+        return write_once(self.client, [update, *consent_writes(self.consent_table, consent, received_at)])
 
-    def _write(self, request: Any) -> bool:
-        try:
-            request()
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            if code == "ConditionalCheckFailedException":
-                return False
-            raise StoreUnavailable(f"DynamoDB refused the write to {self.table_name}: {code}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"DynamoDB could not be reached: {type(exc).__name__}") from exc
-        return True
+
+def _status_update(callback: StatusCallback, values: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+    present = {name: value for name, value in values.items() if value is not None}
+    absent = [name for name, value in values.items() if value is None]
+    entry = {"status": callback.status.value, "at": received_at.isoformat(), "error_code": callback.error_code}
+    update = "SET " + ", ".join(f"#{name} = :{name}" for name in present)
+    update += ", #history = list_append(if_not_exists(#history, :empty), :entry)"
+    if absent:
+        update += " REMOVE " + ", ".join(f"#{name}" for name in absent)
+    return {
+        "Key": message_key(callback.message_sid, "STATUS"),
+        "UpdateExpression": update,
+        "ConditionExpression": "attribute_not_exists(#status_rank) OR #status_rank < :status_rank",
+        "ExpressionAttributeNames": {f"#{name}": name for name in [*present, *absent, "history"]},
+        "ExpressionAttributeValues": {
+            **{f":{name}": value for name, value in attributes(present).items()},
+            ":empty": {"L": []},
+            ":entry": {"L": [{"M": attributes(entry)}]},
+        },
+    }
 
 
 def _common(message: InboundMessage | StatusCallback, received_at: datetime, retention: timedelta) -> dict[str, Any]:
@@ -119,11 +134,3 @@ def _common(message: InboundMessage | StatusCallback, received_at: datetime, ret
         "fields": {name: value for name, value in message.fields.items() if value != ""} or None,
         "expires_at": int((received_at + retention).timestamp()),
     }
-
-
-def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def _attributes(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in _drop_none(values).items()}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smsbridge.adapters.message_table import CLIENT_CONFIG
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.errors import NotConfigured, RetryableError
 

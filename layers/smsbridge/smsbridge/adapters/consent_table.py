@@ -1,0 +1,165 @@
+"""The consent ledger table: current state per (phone, scope) and the append-only history of consent events.
+
+::
+
+    pk = PHONE#<phone>   sk = SCOPE#<scope>                         the state (status, the event that set it)
+    pk = PHONE#<phone>   sk = EVENT#<scope>#<event id>#<action>     one history entry per event, never rewritten
+
+A history entry is written only if it is new (so a repeated event is a no-op); the state only if the event is
+newer than the one that set it. Both are written in one atomic request, with the webhook's message record when
+the event came with a webhook. States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, plain, translated_errors, write_once
+from smsbridge.domain.consent import ConsentEvent, ConsentStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BY_SCOPE_INDEX = "ByScope"
+
+
+def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime) -> list[Write]:
+    """The history entry for ``event`` and, when it sets a state, the conditional state update."""
+    if event is None:
+        return []
+    entry = {
+        "record_type": "event",
+        "phone": event.phone,
+        "scope": event.scope,
+        "action": event.action.value,
+        "effect": event.new_status.value if event.new_status else "none",
+        "source": event.source.value,
+        "occurred_at": event.occurred_at.isoformat(),
+        "order_key": event.order_key,
+        "event_id": event.event_id,
+        "rule": event.rule or None,
+        "keyword": event.keyword,
+        "matcher_version": event.matcher_version,
+        "account_sid": event.account_sid,
+        "recorded_at": recorded_at.isoformat(),
+    }
+    history = Write(
+        "Put",
+        {
+            "TableName": table,
+            "Item": {**_key(event.phone, f"EVENT#{event.scope}#{event.event_id}#{event.action.value}"),
+                     **attributes(entry)},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        },
+    )  # fmt: skip
+    if event.new_status is None:
+        return [history]
+    state = {
+        "record_type": "state",
+        "phone": event.phone,
+        "scope": event.scope,
+        "status": event.new_status.value,
+        "updated_at": event.occurred_at.isoformat(),
+        "order_key": event.order_key,
+        "source": event.source.value,
+        "event_id": event.event_id,
+        "state_scope": event.scope,
+        "state_updated_at": event.occurred_at.isoformat(),
+    }
+    update = Write(
+        "Update",
+        {
+            "TableName": table,
+            "Key": _key(event.phone, f"SCOPE#{event.scope}"),
+            "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in state),
+            "ConditionExpression": "attribute_not_exists(#order_key) OR #order_key < :order_key",
+            "ExpressionAttributeNames": {f"#{name}": name for name in state},
+            "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(state).items()},
+        },
+    )
+    return [history, update]
+
+
+def _key(phone: str, sort_key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PHONE#{phone}"}, "sk": {"S": sort_key}}
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A number's consent for one scope: its state and the history that led to it."""
+
+    phone: str
+    scope: str
+    status: ConsentStatus | None
+    updated_at: str | None
+    source: str | None
+    history: list[dict[str, Any]]
+
+
+class ConsentLedger:
+    """Reads and writes the consent table (the CLI's view; the webhook writes through ``DynamoMessageStore``)."""
+
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def record(self, event: ConsentEvent, *, recorded_at: datetime) -> bool:
+        """Record one event; False when it was already on record."""
+        return write_once(self.client, consent_writes(self.table_name, event, recorded_at))
+
+    def get(self, phone: str) -> list[ConsentRecord]:
+        """Every scope this number has consent facts for, each with its state and ordered history."""
+        items = list(self._query_phone(phone))
+        records = []
+        for scope in sorted({item["scope"] for item in items}):
+            state = next((i for i in items if i["record_type"] == "state" and i["scope"] == scope), None)
+            history = sorted((i for i in items if i["record_type"] == "event" and i["scope"] == scope),
+                             key=lambda i: i["order_key"])  # fmt: skip
+            records.append(ConsentRecord(
+                phone=phone, scope=scope, status=ConsentStatus(state["status"]) if state else None,
+                updated_at=state["updated_at"] if state else None, source=state["source"] if state else None,
+                history=history,
+            ))  # fmt: skip
+        return records
+
+    def states(self, *, scope: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every current state (of one scope, through the ByScope index, when given), page by page."""
+        if scope:
+            request: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": BY_SCOPE_INDEX,
+                "KeyConditionExpression": "state_scope = :scope",
+                "ExpressionAttributeValues": {":scope": {"S": scope}},
+            }
+            yield from self._pages("query", request)
+        else:
+            request = {
+                "TableName": self.table_name,
+                "FilterExpression": "record_type = :state",
+                "ExpressionAttributeValues": {":state": {"S": "state"}},
+            }
+            yield from self._pages("scan", request)
+
+    def _query_phone(self, phone: str) -> Iterator[dict[str, Any]]:
+        request = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"PHONE#{phone}"}},
+            "ConsistentRead": True,
+        }
+        yield from self._pages("query", request)
+
+    def _pages(self, operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        while True:
+            with translated_errors(f"read {self.table_name}"):
+                page = getattr(self.client, operation)(**request)
+            for item in page.get("Items", []):
+                yield plain(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}

@@ -1,0 +1,99 @@
+"""DynamoDB plumbing shared by the table adapters: one client config, one atomic writer, one error translation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from smsbridge.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# Twilio waits 15 s for an answer; a slow write must fail early enough to answer 5xx within that.
+CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standard", "max_attempts": 3})
+CONFLICT_RETRIES = 3
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """Plain values as DynamoDB attribute values, leaving out the ones that are None."""
+    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain Python values (numbers come back as int where whole)."""
+    values = {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return {name: int(v) if hasattr(v, "as_integer_ratio") and v == int(v) else v for name, v in values.items()}
+
+
+@dataclass(frozen=True)
+class Write:
+    """One conditional Put or Update, in the shape TransactWriteItems takes."""
+
+    kind: Literal["Put", "Update"]
+    request: dict[str, Any]
+
+
+def write_once(client: DynamoDBClient, writes: list[Write]) -> bool:
+    """Apply ``writes`` atomically, the first one being the record that makes the rest happen.
+
+    Returns False, writing nothing, when the first write's condition fails (the fact is already on record).
+    A later write whose condition fails (a newer state already stored, say) is left out and the rest applied.
+    A single write is sent as a plain PutItem/UpdateItem, which costs half a transaction.
+    """
+    remaining = list(writes)
+    conflicts = 0
+    while True:
+        try:
+            _send(client, remaining)
+            return True
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code == "ConditionalCheckFailedException":
+                return False
+            if code != "TransactionCanceledException":
+                raise StoreUnavailable(f"DynamoDB refused the write: {code}") from exc
+            reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+            failed = {index for index, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
+            if 0 in failed:
+                return False
+            if failed:
+                remaining = [write for index, write in enumerate(remaining) if index not in failed]
+                continue
+            conflicts += 1
+            if "TransactionConflict" in reasons and conflicts <= CONFLICT_RETRIES:
+                time.sleep(0.02 * 2**conflicts)  # another writer holds the same item: try again shortly
+                continue
+            raise StoreUnavailable(f"DynamoDB cancelled the write: {', '.join(sorted(set(reasons)))}") from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailable(f"DynamoDB could not be reached: {type(exc).__name__}") from exc
+
+
+def _send(client: DynamoDBClient, writes: list[Write]) -> None:
+    if len(writes) > 1:
+        client.transact_write_items(TransactItems=[{write.kind: write.request} for write in writes])  # type: ignore[misc]
+    elif writes[0].kind == "Put":
+        client.put_item(**writes[0].request)
+    else:
+        client.update_item(**writes[0].request)
+
+
+@contextmanager
+def translated_errors(operation: str) -> Iterator[None]:
+    """Turn a read's AWS errors into ``StoreUnavailable`` naming ``operation``."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        raise StoreUnavailable(f"DynamoDB refused to {operation}: {code}") from exc
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"DynamoDB could not be reached to {operation}: {type(exc).__name__}") from exc

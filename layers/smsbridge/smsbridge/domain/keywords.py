@@ -1,0 +1,215 @@
+"""What a reply means: opt-out, opt-in, help, or just a reply. Every keyword rule lives here.
+
+The order of precedence:
+
+1. Twilio's ``OptOutType`` (Advanced Opt-Out) wins when present: Twilio has already acted on it.
+2. Otherwise the whole normalised body is matched against the keyword packs (Twilio's rule: the message *is*
+   the keyword). Normalising folds case, accents and compatibility forms, and drops white space, punctuation and
+   symbols (emoji) around the words, so ``" stop. "`` and ``"Stop!"`` match while ``"Stop please"`` does not.
+3. With the ``contains`` policy, a short reply that contains revocation language ("pls unsubscribe me") is
+   flagged ``opt_out_suspected`` for CI360 to act on; consent itself is not changed, since Twilio did not
+   block the number.
+
+Each decision names the rule that made it and ``MATCHER_VERSION``, so an audit can tell why.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+MATCHER_VERSION = "keywords-1"
+SHORT_REPLY_WORDS = 12
+
+
+class Intent(StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+    REPLY = "reply"
+
+
+class MatchPolicy(StrEnum):
+    EXACT = "exact"
+    CONTAINS = "contains"
+
+
+@dataclass(frozen=True)
+class KeywordPack:
+    """One language's keywords, already normalised (upper case, no accents)."""
+
+    language: str
+    opt_out: frozenset[str]
+    opt_in: frozenset[str]
+    help: frozenset[str]
+    revocation: tuple[str, ...] = ()  # words or phrases that suggest an opt-out inside a longer reply
+
+
+def normalise(text: str) -> str:
+    """Upper case, accents and compatibility forms folded, apostrophes dropped, inner white space collapsed, and
+    everything that is not a letter or digit removed from both ends. ``" Arrêt ! "`` → ``"ARRET"``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    letters = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    letters = re.sub(r"['’`´]", "", letters).upper()
+    words = re.sub(r"[^\w]+", " ", letters).split()
+    return " ".join(words)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(normalise(word) for word in text.split(","))
+
+
+PACKS: Mapping[str, KeywordPack] = {
+    # Twilio's defaults (REVOKE and OPTOUT since 2025-05-14 for the FCC revocation rule).
+    "en": KeywordPack(
+        "en",
+        opt_out=_words("STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT"),
+        opt_in=_words("START,YES,UNSTOP"),
+        help=_words("HELP,INFO"),
+        revocation=(
+            "STOP",
+            "STOPALL",
+            "UNSUBSCRIBE",
+            "UNSUB",
+            "CANCEL",
+            "QUIT",
+            "REVOKE",
+            "OPTOUT",
+            "OPT OUT",
+            "REMOVE ME",
+            "TAKE ME OFF",
+            "NO MORE",
+            "DONT TEXT",
+            "DO NOT TEXT",
+            "LEAVE ME ALONE",
+        ),
+    ),  # fmt: skip
+    "es": KeywordPack(
+        "es",
+        opt_out=_words("BAJA,ALTO,PARAR,PARE,DETENER,CANCELAR,DESUSCRIBIR,ANULAR"),
+        opt_in=_words("ALTA,COMENZAR,REANUDAR"),
+        help=_words("AYUDA"),
+        revocation=(
+            "BAJA",
+            "DAR DE BAJA",
+            "DARME DE BAJA",
+            "CANCELAR",
+            "NO MAS MENSAJES",
+            "NO ME ENVIEN",
+            "DEJEN DE ENVIAR",
+            "PARAR",
+            "DETENER",
+        ),
+    ),  # fmt: skip
+    "fr": KeywordPack(
+        "fr",
+        opt_out=_words("ARRET,ARRETE,ARRETT,ARRETER,DESABONNER,DESINSCRIRE,STOPP"),
+        opt_in=_words("REPRENDRE,DEMARRER"),
+        help=_words("AIDE"),
+        revocation=(
+            "ARRET",
+            "ARRETER",
+            "DESABONNER",
+            "DESINSCRIRE",
+            "DESINSCRIVEZ",
+            "PLUS DE MESSAGES",
+            "NE PLUS RECEVOIR",
+        ),
+    ),  # fmt: skip
+}
+_NEGATIONS = ("DONT", "DO NOT", "NEVER", "NOT", "NO", "NE", "PAS", "NUNCA")
+
+
+@dataclass(frozen=True)
+class KeywordRules:
+    """The packs in force, any custom keywords, and the policy for replies that are not a keyword."""
+
+    languages: tuple[str, ...] = ("en", "es", "fr")
+    policy: MatchPolicy = MatchPolicy.EXACT
+    custom: Mapping[Intent, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [language for language in self.languages if language not in PACKS]
+        if unknown:
+            raise ValueError(f"no keyword pack for {', '.join(unknown)}; available: {', '.join(PACKS)}")
+
+    @classmethod
+    def with_custom(cls, *, opt_out: Iterable[str] = (), opt_in: Iterable[str] = (), help: Iterable[str] = (),
+                    **options: object) -> KeywordRules:  # fmt: skip
+        custom = {Intent.OPT_OUT: opt_out, Intent.OPT_IN: opt_in, Intent.HELP: help}
+        normalised = {
+            intent: frozenset(normalise(w) for w in words if normalise(w)) for intent, words in custom.items()
+        }
+        return cls(custom=normalised, **options)  # type: ignore[arg-type]
+
+    def keyword_intent(self, word: str) -> tuple[Intent, str] | None:
+        """The intent of a whole normalised body and the language it matched in ("custom" for custom keywords)."""
+        for intent, words in self.custom.items():
+            if word in words:
+                return intent, "custom"
+        for language in self.languages:
+            pack = PACKS[language]
+            for intent, words in ((Intent.OPT_OUT, pack.opt_out), (Intent.OPT_IN, pack.opt_in),
+                                  (Intent.HELP, pack.help)):  # fmt: skip
+                if word in words:
+                    return intent, language
+        return None
+
+    def revocation_in(self, text: str) -> str | None:
+        """The first revocation word or phrase in a short reply that is not negated, if any."""
+        words = text.split()
+        if not words or len(words) > SHORT_REPLY_WORDS:
+            return None
+        padded = f" {text} "
+        phrases: list[str] = sorted(self.custom.get(Intent.OPT_OUT, frozenset()))
+        phrases += [phrase for language in self.languages for phrase in PACKS[language].revocation]
+        for phrase in phrases:
+            at = padded.find(f" {phrase} ")
+            if at >= 0 and not _negated(padded[:at]):
+                return phrase
+        return None
+
+
+def _negated(before: str) -> bool:
+    preceding = before.split()[-2:]
+    return any(" ".join(preceding[i:]) in _NEGATIONS for i in range(len(preceding)))
+
+
+@dataclass(frozen=True)
+class ReplyClassification:
+    """What a reply means, which rule decided it, and the keyword it matched (the only text kept of it)."""
+
+    intent: Intent
+    rule: str
+    keyword: str | None = None
+    language: str | None = None
+    opt_out_suspected: bool = False
+    matcher_version: str = MATCHER_VERSION
+
+    @property
+    def is_keyword(self) -> bool:
+        return self.intent is not Intent.REPLY
+
+
+_OPT_OUT_TYPES = {"STOP": Intent.OPT_OUT, "START": Intent.OPT_IN, "HELP": Intent.HELP}
+
+
+def classify_reply(body: str, rules: KeywordRules, opt_out_type: str | None = None) -> ReplyClassification:
+    """Decide what ``body`` means under ``rules``; Twilio's ``opt_out_type`` wins when given."""
+    text = normalise(body)
+    if opt_out_type in _OPT_OUT_TYPES:
+        return ReplyClassification(_OPT_OUT_TYPES[opt_out_type], "twilio_opt_out_type", text or opt_out_type)
+    if not text:
+        return ReplyClassification(Intent.REPLY, "empty" if not body.strip() else "no_match")
+    matched = rules.keyword_intent(text)
+    if matched:
+        intent, language = matched
+        return ReplyClassification(intent, "keyword_exact", text, language)
+    if rules.policy is MatchPolicy.CONTAINS:
+        phrase = rules.revocation_in(text)
+        if phrase:
+            return ReplyClassification(Intent.REPLY, "contains_revocation", phrase, opt_out_suspected=True)
+    return ReplyClassification(Intent.REPLY, "no_match")
