@@ -53,7 +53,7 @@ def normalise(text: str) -> str:
     everything that is not a letter or digit removed from both ends. ``" Arrêt ! "`` → ``"ARRET"``."""
     decomposed = unicodedata.normalize("NFKD", text)
     letters = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    letters = re.sub(r"['’`´]", "", letters).upper()
+    letters = re.sub("['\u2019`\u00b4]", "", letters).upper()
     words = re.sub(r"[^\w]+", " ", letters).split()
     return " ".join(words)
 
@@ -86,7 +86,7 @@ PACKS: Mapping[str, KeywordPack] = {
             "DO NOT TEXT",
             "LEAVE ME ALONE",
         ),
-    ),  # fmt: skip
+    ),
     "es": KeywordPack(
         "es",
         opt_out=_words("BAJA,ALTO,PARAR,PARE,DETENER,CANCELAR,DESUSCRIBIR,ANULAR"),
@@ -103,7 +103,7 @@ PACKS: Mapping[str, KeywordPack] = {
             "PARAR",
             "DETENER",
         ),
-    ),  # fmt: skip
+    ),
     "fr": KeywordPack(
         "fr",
         opt_out=_words("ARRET,ARRETE,ARRETT,ARRETER,DESABONNER,DESINSCRIRE,STOPP"),
@@ -118,7 +118,7 @@ PACKS: Mapping[str, KeywordPack] = {
             "PLUS DE MESSAGES",
             "NE PLUS RECEVOIR",
         ),
-    ),  # fmt: skip
+    ),
 }
 _NEGATIONS = ("DONT", "DO NOT", "NEVER", "NOT", "NO", "NE", "PAS", "NUNCA")
 
@@ -137,8 +137,9 @@ class KeywordRules:
             raise ValueError(f"no keyword pack for {', '.join(unknown)}; available: {', '.join(PACKS)}")
 
     @classmethod
-    def with_custom(cls, *, opt_out: Iterable[str] = (), opt_in: Iterable[str] = (), help: Iterable[str] = (),
-                    **options: object) -> KeywordRules:  # fmt: skip
+    def with_custom(
+        cls, *, opt_out: Iterable[str] = (), opt_in: Iterable[str] = (), help: Iterable[str] = (), **options: object
+    ) -> KeywordRules:
         custom = {Intent.OPT_OUT: opt_out, Intent.OPT_IN: opt_in, Intent.HELP: help}
         normalised = {
             intent: frozenset(normalise(w) for w in words if normalise(w)) for intent, words in custom.items()
@@ -152,8 +153,11 @@ class KeywordRules:
                 return intent, "custom"
         for language in self.languages:
             pack = PACKS[language]
-            for intent, words in ((Intent.OPT_OUT, pack.opt_out), (Intent.OPT_IN, pack.opt_in),
-                                  (Intent.HELP, pack.help)):  # fmt: skip
+            for intent, words in (
+                (Intent.OPT_OUT, pack.opt_out),
+                (Intent.OPT_IN, pack.opt_in),
+                (Intent.HELP, pack.help),
+            ):
                 if word in words:
                     return intent, language
         return None
