@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from smsbridge.adapters.dynamodb import plain
 from smsbridge.local.template import LocalResources, create_resources
 from smsbridge.simulate import TEST_AUTH_TOKEN
 from tests.conftest import ROOT
@@ -35,6 +36,14 @@ class Stack:
 
     def items(self) -> list[dict[str, Any]]:
         return self.dynamodb.scan(TableName=self.messages_table, ConsistentRead=True)["Items"]
+
+    @property
+    def consent_table(self) -> str:
+        return self.resources.name_of("ConsentTable")
+
+    def consent_items(self) -> list[dict[str, Any]]:
+        items = self.dynamodb.scan(TableName=self.consent_table, ConsistentRead=True)["Items"]
+        return [plain(item) for item in items]
 
     def set_tokens(self, secret: str) -> None:
         self.secrets.put_secret_value(SecretId=self.resources.name_of("TwilioAuthTokensSecret"), SecretString=secret)

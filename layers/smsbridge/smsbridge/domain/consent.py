@@ -105,3 +105,11 @@ def consent_from_status(
         event_id=callback.message_sid, rule=f"error_code_{callback.error_code}", account_sid=callback.account_sid,
         suppresses=suppresses,
     )  # fmt: skip
+
+
+def supersedes(event: ConsentEvent, stored_order_key: str | None) -> bool:
+    """True when ``event`` sets a state and is newer than the event behind the stored state (if any).
+
+    The consent table's conditional update is this rule: ``attribute_not_exists(order_key) OR order_key < :key``.
+    """
+    return event.new_status is not None and (stored_order_key is None or event.order_key > stored_order_key)

@@ -28,6 +28,7 @@ from moto.server import ThreadedMotoServer
 
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
+from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
 from smsbridge.local.template import LocalResources, create_resources, load_template
 
 STATE_DIR = ".smsbridge"
@@ -132,6 +133,7 @@ class LocalStack:
 
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        serialise_dynamodb_requests()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()

@@ -1,0 +1,143 @@
+"""Reply classification on real-world bodies, under both policies."""
+
+from __future__ import annotations
+
+import pytest
+
+from smsbridge.domain.keywords import (
+    MATCHER_VERSION,
+    Intent,
+    KeywordRules,
+    MatchPolicy,
+    classify_reply,
+    normalise,
+)
+
+OUT, IN, HELP, REPLY = Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP, Intent.REPLY
+S = True  # opt_out_suspected under the contains policy
+
+# body, intent under `exact`, intent under `contains`, suspected under `contains`
+CASES = [
+    ("STOP", OUT, OUT, False),
+    ("Stop", OUT, OUT, False),
+    ("stop", OUT, OUT, False),
+    (" STOP ", OUT, OUT, False),
+    ("STOP\n", OUT, OUT, False),
+    ("stop.", OUT, OUT, False),
+    ("Stop!", OUT, OUT, False),
+    ("STOP!!!", OUT, OUT, False),
+    ('"STOP"', OUT, OUT, False),
+    ("sToP", OUT, OUT, False),
+    ("\uff33\uff34\uff2f\uff30", OUT, OUT, False),  # full-width STOP
+    ("STOP 🛑", OUT, OUT, False),
+    ("🛑 stop 🛑", OUT, OUT, False),
+    ("STOPALL", OUT, OUT, False),
+    ("Unsubscribe", OUT, OUT, False),
+    ("CANCEL", OUT, OUT, False),
+    ("end", OUT, OUT, False),
+    ("Quit", OUT, OUT, False),
+    ("REVOKE", OUT, OUT, False),
+    ("optout", OUT, OUT, False),
+    ("ARRET", OUT, OUT, False),
+    ("Arrêt", OUT, OUT, False),
+    ("ARRÊTER", OUT, OUT, False),
+    ("désinscrire", OUT, OUT, False),
+    ("Baja", OUT, OUT, False),
+    ("BAJA.", OUT, OUT, False),
+    ("parar", OUT, OUT, False),
+    ("Cancelar", OUT, OUT, False),
+    ("START", IN, IN, False),
+    ("start", IN, IN, False),
+    ("Yes", IN, IN, False),
+    ("YES!", IN, IN, False),
+    ("unstop", IN, IN, False),
+    ("Alta", IN, IN, False),
+    ("HELP", HELP, HELP, False),
+    ("help?", HELP, HELP, False),
+    ("Info", HELP, HELP, False),
+    ("¡Ayuda!", HELP, HELP, False),
+    ("AIDE", HELP, HELP, False),
+    ("STOP ALL", REPLY, REPLY, S),
+    ("Stop please", REPLY, REPLY, S),
+    ("please stop", REPLY, REPLY, S),
+    ("Stop. Thank you", REPLY, REPLY, S),
+    ("pls unsubscribe me", REPLY, REPLY, S),
+    ("OPT OUT", REPLY, REPLY, S),
+    ("remove me from this list", REPLY, REPLY, S),
+    ("Do not text me again", REPLY, REPLY, S),
+    ("no more messages please", REPLY, REPLY, S),
+    ("Quiero darme de baja", REPLY, REPLY, S),
+    ("je veux me désinscrire", REPLY, REPLY, S),
+    ("Don't stop", REPLY, REPLY, False),
+    ("Do not stop sending me deals", REPLY, REPLY, False),
+    ("I will never stop shopping here", REPLY, REPLY, False),
+    ("Yes please", REPLY, REPLY, False),
+    ("What time does the store open?", REPLY, REPLY, False),
+    ("Thanks!", REPLY, REPLY, False),
+    ("👍", REPLY, REPLY, False),
+    ("🛑", REPLY, REPLY, False),
+    ("", REPLY, REPLY, False),
+    ("   ", REPLY, REPLY, False),
+    ("STOPP", OUT, OUT, False),
+    ("stopping by later", REPLY, REPLY, False),
+    ("Where is my order? It has been a week and I keep getting these messages, I want to know when it "
+     "arrives and whether you can stop the marketing texts meanwhile", REPLY, REPLY, False),  # too long to flag
+]  # fmt: skip
+
+
+def test_the_table_is_big_enough_to_mean_something() -> None:
+    assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize(("body", "exact", "contains", "suspected"), CASES, ids=[repr(c[0])[:30] for c in CASES])
+def test_reply_intent_under_both_policies(body: str, exact: Intent, contains: Intent, suspected: bool) -> None:
+    strict = classify_reply(body, KeywordRules(policy=MatchPolicy.EXACT))
+    loose = classify_reply(body, KeywordRules(policy=MatchPolicy.CONTAINS))
+    assert strict.intent is exact
+    assert not strict.opt_out_suspected
+    assert loose.intent is contains
+    assert loose.opt_out_suspected is suspected
+
+
+def test_mms_without_text_is_a_plain_reply() -> None:
+    reading = classify_reply("", KeywordRules())
+    assert (reading.intent, reading.rule) == (Intent.REPLY, "empty")
+
+
+@pytest.mark.parametrize(("opt_out_type", "intent"), [("STOP", OUT), ("START", IN), ("HELP", HELP)])
+def test_twilio_opt_out_type_wins_over_the_body(opt_out_type: str, intent: Intent) -> None:
+    reading = classify_reply("Stop please, really", KeywordRules(), opt_out_type)
+    assert reading.intent is intent
+    assert reading.rule == "twilio_opt_out_type"
+
+
+def test_every_decision_names_its_rule_keyword_language_and_matcher_version() -> None:
+    reading = classify_reply(" Arrêt! ", KeywordRules())
+    assert (reading.rule, reading.keyword, reading.language) == ("keyword_exact", "ARRET", "fr")
+    assert reading.matcher_version == MATCHER_VERSION
+    suspected = classify_reply("pls unsubscribe me", KeywordRules(policy=MatchPolicy.CONTAINS))
+    assert (suspected.rule, suspected.keyword) == ("contains_revocation", "UNSUBSCRIBE")
+
+
+def test_language_packs_can_be_narrowed() -> None:
+    english_only = KeywordRules(languages=("en",))
+    assert classify_reply("Baja", english_only).intent is REPLY
+    assert classify_reply("STOP", english_only).intent is OUT
+
+
+def test_custom_keywords_are_matched_like_the_defaults() -> None:
+    rules = KeywordRules.with_custom(opt_out=["Remove"], opt_in=["Join"], help=["Aide-moi"])
+    assert classify_reply("remove.", rules).intent is OUT
+    assert classify_reply("JOIN", rules).intent is IN
+    assert classify_reply("aide moi", rules).intent is HELP
+    assert classify_reply("remove", rules).language == "custom"
+
+
+def test_unknown_language_is_refused() -> None:
+    with pytest.raises(ValueError, match="no keyword pack for de"):
+        KeywordRules(languages=("en", "de"))
+
+
+def test_normalise() -> None:
+    assert normalise("  Arrêt !  ") == "ARRET"
+    assert normalise("don\u2019t  STOP") == "DONT STOP"
