@@ -31,6 +31,7 @@ class RunningStack:
     base_url: str
     aws_endpoint_url: str
     lines: list[str]
+    state_file: Path
 
     def table(self) -> Any:
         return boto3.client("dynamodb", endpoint_url=self.aws_endpoint_url, region_name="us-east-1")
@@ -44,10 +45,11 @@ def smsbridge(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def local_stack() -> Iterator[RunningStack]:
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    state_file = tmp_path_factory.mktemp("serve") / "local.json"
     process = subprocess.Popen(
-        [str(BIN / "smsbridge"), "serve", "--port", "0"],
+        [str(BIN / "smsbridge"), "serve", "--port", "0", "--state-file", str(state_file)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
     )  # fmt: skip
     lines: list[str] = []
@@ -70,7 +72,7 @@ def local_stack() -> Iterator[RunningStack]:
         process.kill()
         pytest.fail(f"smsbridge serve did not start:\n{output}")
     try:
-        yield RunningStack(process, base.group(1), aws.group(1), lines)
+        yield RunningStack(process, base.group(1), aws.group(1), lines, state_file)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -134,3 +136,20 @@ def test_console_prints_a_masked_line_per_webhook(local_stack: RunningStack) -> 
     [line] = [line for line in local_stack.lines if "+1********42" in line and "-> 200" in line][-1:]
     assert "POST /twilio/inbound -> 200" in line
     assert CUSTOMER not in line and "private words" not in line
+
+
+def test_stop_then_start_shows_in_optouts_get(local_stack: RunningStack) -> None:
+    # GIVEN a customer texts STOP to our number
+    customer, inbound = "+14155550177", f"{local_stack.base_url}/twilio/inbound"
+    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "Stop")
+    # WHEN the operator looks the number up THEN it is opted out, with the event that did it
+    where = ("--local", "--state-file", str(local_stack.state_file))
+    shown = smsbridge("optouts", "get", customer, *where)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{customer}  scope +14155550199  opted_out" in shown.stdout
+    assert "opt_out  reply_keyword" in shown.stdout and "keyword STOP" in shown.stdout
+    # WHEN they text START THEN the state flips back and history keeps both
+    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "START")
+    shown = smsbridge("optouts", "get", customer, *where)
+    assert f"{customer}  scope +14155550199  opted_in" in shown.stdout
+    assert [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("  ")] == ["opt_out", "opt_in"]

@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
 
+from smsbridge.adapters.consent_table import ConsentLedger
+from smsbridge.adapters.deployment import locate_table
 from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import SmsBridgeError
+from smsbridge.local.paths import LOCAL_STATE, project_root
+from smsbridge.optouts import events_from_csv, export_csv, import_events, selected_states
 from smsbridge.simulate import (
     DEFAULT_CUSTOMER,
     DEFAULT_SENDER,
@@ -44,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level of the handlers (default WARNING)",
     )
+    serve.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        help="where to record the running stack (default: .smsbridge/local.json in the checkout)",
+    )
     serve.set_defaults(run=run_serve)
 
     simulate = commands.add_parser("simulate", help="send a correctly signed Twilio webhook to a URL")
@@ -73,15 +87,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--delivery-id", default="", help="I-Twilio-Idempotency-Token (default: a new UUID)")
     simulate.set_defaults(run=run_simulate)
+    _add_optouts(commands)
     return parser
 
 
+def _add_optouts(commands: Any) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    place = where.add_mutually_exclusive_group()
+    place.add_argument("--local", action="store_true", help="the running local stack (`make serve`)")
+    place.add_argument("--stack", default="", help="a deployed stack: the table is read from its outputs")
+    place.add_argument("--table", default="", help="the consent table's name")
+    where.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
+    where.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        help="with --local: the running stack's state file (default: .smsbridge/local.json in the checkout)",
+    )
+    optouts = commands.add_parser("optouts", help="read, export and import the consent ledger")
+    actions = optouts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    get = actions.add_parser("get", parents=[where], help="a number's state per scope and its history")
+    get.add_argument("phone", help="the number, E.164 (e.g. +14155550100)")
+    get.set_defaults(run=run_optouts_get)
+    for name, helptext in (("list", "current states, as a table"), ("export", "current states as CSV, streamed")):
+        listing = actions.add_parser(name, parents=[where], help=helptext)
+        listing.add_argument("--scope", default=None, help="only this sender number or Messaging Service SID")
+        listing.add_argument("--status", choices=["opted_out", "opted_in"], default=None, help="only this state")
+        listing.add_argument("--since", default=None, help="only states changed at or after this ISO date/time")
+        listing.set_defaults(run=run_optouts_list if name == "list" else run_optouts_export)
+    actions.choices["export"].add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    load = actions.add_parser("import", parents=[where], help="record opt-outs/opt-ins from another system's CSV")
+    load.add_argument("file", help="CSV with columns phone, scope, status[, updated_at]")
+    load.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    load.set_defaults(run=run_optouts_import)
+
+
 def run_serve(args: argparse.Namespace) -> int:
-    from smsbridge.local.server import LocalStack  # noqa: PLC0415 - moto is only needed by this command
+    from smsbridge.local.server import LocalStack  # noqa: PLC0415 - moto is needed by this command alone
 
     stack = LocalStack(
         auth_token=args.auth_token, port=args.port, host=args.host, public_url=args.public_url,
-        log_level=args.log_level, echo=lambda line: print(line, flush=True),
+        log_level=args.log_level, state_file=args.state_file, echo=lambda line: print(line, flush=True),
     )  # fmt: skip
     stack.start()
     print(f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}")
@@ -127,6 +173,67 @@ def run_simulate(args: argparse.Namespace) -> int:
     if answer.body:
         print(answer.body.rstrip("\n"))
     return 0 if 200 <= answer.status < 300 else 1
+
+
+def _ledger(args: argparse.Namespace) -> ConsentLedger:
+    location = locate_table("ConsentTable", "ConsentTableName", local=args.local, stack=args.stack,
+                            table=args.table, region=args.region,
+                            state_file=args.state_file or project_root() / LOCAL_STATE)  # fmt: skip
+    return ConsentLedger(location.name, client=location.client())
+
+
+def run_optouts_get(args: argparse.Namespace) -> int:
+    records = _ledger(args).get(args.phone)
+    if not records:
+        print(f"{args.phone}: no consent on record")
+        return 0
+    for record in records:
+        status = record.status.value if record.status else "no state (only help or evidence)"
+        print(
+            f"{record.phone}  scope {record.scope}  {status}"
+            + (f"  since {record.updated_at}" if record.updated_at else "")
+        )
+        for entry in record.history:
+            detail = "  ".join(f"{k} {entry[k]}" for k in ("keyword", "rule", "matcher_version") if entry.get(k))
+            print(f"  {entry['occurred_at']}  {entry['action']:<8} {entry['source']:<20} {entry['event_id']}  {detail}")
+    return 0
+
+
+def run_optouts_list(args: argparse.Namespace) -> int:
+    states = list(selected_states(_ledger(args), scope=args.scope, status=args.status, since=args.since))
+    for state in states:
+        print(f"{state['phone']:<18} {state['scope']:<36} {state['status']:<10} {state['updated_at']}  "
+              f"{state['source']}")  # fmt: skip
+    print(f"{len(states)} states")
+    return 0
+
+
+def run_optouts_export(args: argparse.Namespace) -> int:
+    states = selected_states(_ledger(args), scope=args.scope, status=args.status, since=args.since)
+    show = sys.stderr.isatty()
+    progress = (lambda n: print(f"\r{n} exported", end="", file=sys.stderr, flush=True)) if show else None
+    with _open_output(args.output) as out:
+        count = export_csv(states, out, progress)
+    print(("\r" if show else "") + f"{count} states exported", file=sys.stderr)
+    return 0
+
+
+def run_optouts_import(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    with open(args.file, encoding="utf-8", newline="") as source:
+        summary = import_events(_ledger(args), events_from_csv(source, imported_at=now), dry_run=args.dry_run,
+                                imported_at=now)  # fmt: skip
+    print("\n".join(summary.lines(args.dry_run)))
+    return 1 if summary.problems else 0
+
+
+@contextmanager
+def _open_output(path: str) -> Iterator[TextIO]:
+    if path == "-":
+        yield sys.stdout
+    else:
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            yield out
 
 
 def _pair(item: str) -> tuple[str, str]:

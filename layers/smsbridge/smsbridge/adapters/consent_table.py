@@ -52,8 +52,7 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "Put",
         {
             "TableName": table,
-            "Item": {**_key(event.phone, f"EVENT#{event.scope}#{event.event_id}#{event.action.value}"),
-                     **attributes(entry)},
+            "Item": {**history_key(event), **attributes(entry)},
             "ConditionExpression": "attribute_not_exists(pk)",
         },
     )  # fmt: skip
@@ -85,6 +84,10 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
     return [history, update]
 
 
+def history_key(event: ConsentEvent) -> dict[str, Any]:
+    return _key(event.phone, f"EVENT#{event.scope}#{event.event_id}#{event.action.value}")
+
+
 def _key(phone: str, sort_key: str) -> dict[str, Any]:
     return {"pk": {"S": f"PHONE#{phone}"}, "sk": {"S": sort_key}}
 
@@ -111,6 +114,18 @@ class ConsentLedger:
     def record(self, event: ConsentEvent, *, recorded_at: datetime) -> bool:
         """Record one event; False when it was already on record."""
         return write_once(self.client, consent_writes(self.table_name, event, recorded_at))
+
+    def state(self, phone: str, scope: str) -> dict[str, Any] | None:
+        """The current state of (phone, scope), or None."""
+        return self._item(_key(phone, f"SCOPE#{scope}"))
+
+    def has_event(self, event: ConsentEvent) -> bool:
+        return self._item(history_key(event)) is not None
+
+    def _item(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        with translated_errors(f"read {self.table_name}"):
+            found = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        return plain(found) if found else None
 
     def get(self, phone: str) -> list[ConsentRecord]:
         """Every scope this number has consent facts for, each with its state and ordered history."""

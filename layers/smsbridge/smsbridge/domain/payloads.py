@@ -20,6 +20,7 @@ from smsbridge.errors import InvalidPayload
 _ADDRESS = re.compile(
     r"^(\+[1-9]\d{6,14}|\d{3,8}|(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}|[a-z][a-z0-9_-]{1,20}:\S{1,120})$"
 )
+_PHONE = re.compile(r"^(\+[1-9]\d{6,14}|[a-z][a-z0-9_-]{1,20}:\S{1,120})$")
 _MESSAGE_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -32,6 +33,21 @@ def _matching(pattern: re.Pattern[str], what: str) -> BeforeValidator:
         return value
 
     return BeforeValidator(check)
+
+
+def is_address(value: str) -> bool:
+    """True for what Twilio uses as a From or To: E.164, short code, sender ID or channel address."""
+    return bool(_ADDRESS.match(value))
+
+
+def is_phone(value: str) -> bool:
+    """True for a person's address: an E.164 number or a channel address (not a short code or sender ID)."""
+    return bool(_PHONE.match(value))
+
+
+def is_scope(value: str) -> bool:
+    """True for what an opt-out applies to: a Messaging Service SID or a sender address."""
+    return bool(_SERVICE_SID.match(value)) or is_address(value)
 
 
 def _blank_is_none(value: object) -> object:

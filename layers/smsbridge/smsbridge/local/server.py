@@ -29,10 +29,9 @@ from moto.server import ThreadedMotoServer
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
+from smsbridge.local.paths import LOCAL_STATE, project_root
 from smsbridge.local.template import LocalResources, create_resources, load_template
 
-STATE_DIR = ".smsbridge"
-STATE_FILE = "local.json"
 REGION = "us-east-1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
@@ -47,15 +46,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
-
-
-def project_root() -> Path:
-    """The checkout this package lives in (``layers/smsbridge/smsbridge`` → the folder holding template.yaml)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "template.yaml").is_file() and (parent / "functions").is_dir():
-            return parent
-    return Path.cwd()
 
 
 def http_api_event(
@@ -113,9 +103,11 @@ class LocalStack:
         public_url: str = "",
         project_dir: Path | None = None,
         log_level: str = "WARNING",
+        state_file: Path | None = None,
         echo: Callable[[str], None] = print,
     ) -> None:
         self.project_dir = project_dir or project_root()
+        self.state_file = state_file or self.project_dir / LOCAL_STATE
         self.auth_token = auth_token
         self.host, self.port = host, port
         self.public_url = public_url.rstrip("/")
@@ -164,7 +156,7 @@ class LocalStack:
             self._http.server_close()
         if self._moto is not None:
             self._moto.stop()
-        (self.project_dir / STATE_DIR / STATE_FILE).unlink(missing_ok=True)
+        self.state_file.unlink(missing_ok=True)
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._lock:  # one execution environment: the resolver keeps per-request state
@@ -183,9 +175,8 @@ class LocalStack:
             "resources": dict(self.resources.names),
             "environment": {name: value for name, value in environment.items() if not name.startswith("POWERTOOLS")},
         }
-        folder = self.project_dir / STATE_DIR
-        folder.mkdir(exist_ok=True)
-        (folder / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     def _request_handler(self) -> type[BaseHTTPRequestHandler]:
         stack = self

@@ -1,0 +1,72 @@
+"""Finds a deployment's tables for the CLI: the local stack's state file, a CloudFormation stack, or a name."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from smsbridge.errors import ConfigurationError
+from smsbridge.local.paths import LOCAL_STATE
+
+
+@dataclass(frozen=True)
+class TableLocation:
+    """A table name and the boto3 session that reaches it."""
+
+    name: str
+    session: boto3.session.Session
+    endpoint_url: str | None = None
+
+    def client(self) -> Any:
+        return self.session.client("dynamodb", endpoint_url=self.endpoint_url)
+
+
+def locate_table(
+    logical_id: str,
+    output: str,
+    *,
+    local: bool = False,
+    stack: str = "",
+    table: str = "",
+    region: str | None = None,
+    state_file: Path = LOCAL_STATE,
+) -> TableLocation:
+    """Where the table is: ``local`` (the running ``smsbridge serve`` that wrote ``state_file``), ``stack`` (its
+    Outputs) or ``table``."""
+    if local:
+        return _local(logical_id, state_file)
+    session = boto3.session.Session(region_name=region)
+    if table:
+        return TableLocation(table, session)
+    if stack:
+        return TableLocation(_stack_output(session, stack, output), session)
+    raise ConfigurationError("say where the table is: --local, --stack NAME or --table NAME")
+
+
+def _local(logical_id: str, state_file: Path) -> TableLocation:
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(f"no local stack is running ({state_file} not found): start `make serve`") from None
+    session = boto3.session.Session(
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        region_name=state["region"],
+    )
+    return TableLocation(state["resources"][logical_id], session, state["aws_endpoint_url"])
+
+
+def _stack_output(session: boto3.session.Session, stack: str, output: str) -> str:
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack)
+    except (ClientError, BotoCoreError) as exc:
+        raise ConfigurationError(f"cannot read stack {stack}: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+    if output not in outputs:
+        raise ConfigurationError(f"stack {stack} has no output {output}; is it a smsbridge stack?")
+    return str(outputs[output])

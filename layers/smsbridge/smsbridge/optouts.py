@@ -1,0 +1,122 @@
+"""Consent for auditors and other systems: export the ledger as CSV, import another system's opt-outs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from smsbridge.adapters.consent_table import ConsentLedger
+from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus, supersedes
+from smsbridge.domain.payloads import is_phone, is_scope
+from smsbridge.errors import InvalidPayload
+
+CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id"]
+_ACTION_FOR = {ConsentStatus.OPTED_OUT: ConsentAction.OPT_OUT, ConsentStatus.OPTED_IN: ConsentAction.OPT_IN}
+
+
+def selected_states(
+    ledger: ConsentLedger, *, scope: str | None = None, status: str | None = None, since: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Current states, filtered by scope, status and last change (ISO date or time, inclusive)."""
+    for state in ledger.states(scope=scope):
+        if status and state["status"] != status:
+            continue
+        if since and state["updated_at"] < since:
+            continue
+        yield state
+
+
+def export_csv(states: Iterable[dict[str, Any]], out: TextIO, progress: Callable[[int], None] | None = None) -> int:
+    """Write ``states`` as CSV (streamed, one row at a time); returns how many."""
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    count = 0
+    for count, state in enumerate(states, start=1):
+        writer.writerow(state)
+        if progress and count % 1000 == 0:
+            progress(count)
+    return count
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    recorded: int = 0
+    already_on_record: int = 0
+    state_changes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def lines(self, dry_run: bool) -> list[str]:
+        verb = "would record" if dry_run else "recorded"
+        change = "would change" if dry_run else "changed"
+        lines = [f"{self.rows} rows read; {verb} {self.recorded} new events, {self.already_on_record} already on "
+                 f"record; {change} {self.state_changes} states; {len(self.problems)} rows refused"]  # fmt: skip
+        return lines + [f"  {problem}" for problem in self.problems]
+
+
+def events_from_csv(source: TextIO, *, imported_at: datetime) -> Iterator[ConsentEvent | str]:
+    """Each row as a consent event, or a sentence saying why the row was refused.
+
+    Columns: ``phone``, ``scope``, ``status`` (opted_out / opted_in), optional ``updated_at`` (ISO 8601; the import
+    time when absent). The event id is derived from the row, so importing the same file twice changes nothing.
+    """
+    reader = csv.DictReader(source)
+    missing = {"phone", "scope", "status"} - set(reader.fieldnames or [])
+    if missing:
+        raise InvalidPayload(f"CSV needs the columns phone, scope and status; missing {', '.join(sorted(missing))}")
+    for line, row in enumerate(reader, start=2):
+        try:
+            yield _event(row, imported_at)
+        except ValueError as exc:
+            yield f"line {line}: {exc}"
+
+
+def _event(row: dict[str, str], imported_at: datetime) -> ConsentEvent:
+    phone, scope, status = (row.get(name, "").strip() for name in ("phone", "scope", "status"))
+    if not is_phone(phone):
+        raise ValueError(f"phone {phone!r} is not a phone number or channel address")
+    if not is_scope(scope):
+        raise ValueError(f"scope {scope!r} is not a sender number or Messaging Service SID")
+    try:
+        action = _ACTION_FOR[ConsentStatus(status)]
+    except ValueError:
+        raise ValueError(f"status {status!r} is not opted_out or opted_in") from None
+    raw_time = (row.get("updated_at") or "").strip()
+    try:
+        occurred_at = datetime.fromisoformat(raw_time) if raw_time else imported_at
+    except ValueError:
+        raise ValueError(f"updated_at {raw_time!r} is not an ISO 8601 time") from None
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    digest = hashlib.sha256(f"{phone}|{scope}|{status}|{occurred_at.isoformat()}".encode()).hexdigest()[:24]
+    return ConsentEvent(phone, scope, action, occurred_at, ConsentSource.IMPORT, f"import-{digest}", rule="csv_import")
+
+
+def import_events(
+    ledger: ConsentLedger, rows: Iterable[ConsentEvent | str], *, dry_run: bool, imported_at: datetime
+) -> ImportSummary:
+    """Record each event (or, with ``dry_run``, only say what would change)."""
+    summary = ImportSummary()
+    pending: dict[tuple[str, str], dict[str, Any] | None] = {}  # states as this run leaves them (for --dry-run)
+    for row in rows:
+        summary.rows += 1
+        if isinstance(row, str):
+            summary.problems.append(row)
+            continue
+        key = (row.phone, row.scope)
+        stored = pending[key] if key in pending else ledger.state(row.phone, row.scope)
+        if ledger.has_event(row):
+            summary.already_on_record += 1
+            continue
+        if supersedes(row, stored["order_key"] if stored else None):
+            new_status = row.new_status.value if row.new_status else None
+            summary.state_changes += not stored or stored["status"] != new_status
+            pending[key] = {"order_key": row.order_key, "status": new_status}
+        summary.recorded += 1
+        if not dry_run:
+            ledger.record(row, recorded_at=imported_at)
+    return summary

@@ -1,0 +1,113 @@
+"""`smsbridge optouts`: get, list, export and import against the consent table (moto)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from smsbridge.cli import main
+from tests.integration.conftest import Stack
+
+SERVICE = "MG" + "3" * 32
+ROWS = [
+    {"phone": f"+1415555{n:04d}", "scope": SERVICE if n % 2 else "+14155550199",
+     "status": "opted_out" if n % 3 else "opted_in", "updated_at": f"2026-10-{1 + n:02d}T08:00:00+00:00"}
+    for n in range(12)
+]  # fmt: skip
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def run(stack: Stack, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["optouts", *args, "--table", stack.consent_table])
+    return code, capsys.readouterr().out
+
+
+def test_import_then_export_round_trips_every_record(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN another system's opt-out list WHEN it is imported
+    code, out = run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", ROWS)))
+    assert code == 0
+    assert "12 rows read; recorded 12 new events, 0 already on record; changed 12 states; 0 rows refused" in out
+    # THEN the export holds every record as it came in
+    run(stack, capsys, "export", "--output", str(tmp_path / "out.csv"))
+    with (tmp_path / "out.csv").open(encoding="utf-8") as exported_file:
+        exported = list(csv.DictReader(exported_file))
+    keep = ("phone", "scope", "status", "updated_at")
+    assert sorted(tuple(r[k] for k in keep) for r in exported) == sorted(tuple(r[k] for k in keep) for r in ROWS)
+    assert {r["source"] for r in exported} == {"import"}
+    # AND importing the export back changes nothing
+    code, out = run(stack, capsys, "import", str(tmp_path / "out.csv"))
+    assert "recorded 0 new events, 12 already on record; changed 0 states" in out
+
+
+def test_dry_run_says_what_would_change_and_writes_nothing(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", ROWS[:3])), "--dry-run")
+    assert code == 0
+    assert "would record 3 new events" in out and "would change 3 states" in out
+    assert stack.consent_items() == []
+
+
+def test_bad_rows_are_refused_by_line_and_the_rest_imported(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [*ROWS[:2], {**ROWS[2], "status": "maybe"}, {**ROWS[3], "phone": "call me"},
+            {**ROWS[4], "updated_at": "yesterday"}]  # fmt: skip
+    code, out = run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", rows)))
+    assert code == 1
+    assert "recorded 2 new events" in out
+    assert "line 4: status 'maybe' is not opted_out or opted_in" in out
+    assert "line 5: phone 'call me' is not a phone number" in out
+    assert "line 6: updated_at 'yesterday' is not an ISO 8601 time" in out
+
+
+def test_later_import_row_for_the_same_number_wins(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = {"phone": "+14155550100", "scope": SERVICE}
+    rows = [{**base, "status": "opted_in", "updated_at": "2026-11-02T00:00:00Z"},
+            {**base, "status": "opted_out", "updated_at": "2026-11-01T00:00:00Z"}]  # fmt: skip
+    run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", rows)))
+    code, out = run(stack, capsys, "get", "+14155550100")
+    assert f"+14155550100  scope {SERVICE}  opted_in  since 2026-11-02T00:00:00+00:00" in out
+    history = [line for line in out.splitlines() if line.startswith("  ")]
+    assert [line.split()[1] for line in history] == ["opt_out", "opt_in"]
+
+
+def test_list_filters_by_scope_status_and_since(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", ROWS)))
+    _, out = run(stack, capsys, "list", "--scope", SERVICE, "--status", "opted_out", "--since", "2026-10-05")
+    expected = [
+        r for r in ROWS if r["scope"] == SERVICE and r["status"] == "opted_out" and r["updated_at"] >= "2026-10-05"
+    ]
+    assert out.splitlines()[-1] == f"{len(expected)} states"
+    assert {line.split()[0] for line in out.splitlines()[:-1]} == {r["phone"] for r in expected}
+
+
+def test_export_streams_csv_to_stdout(stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", ROWS[:2])))
+    code = main(["optouts", "export", "--table", stack.consent_table])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert list(csv.DictReader(io.StringIO(captured.out)))[0].keys() >= {"phone", "scope", "status", "updated_at"}
+    assert "2 states exported" in captured.err
+
+
+def test_unknown_number_and_missing_location_say_so(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(stack, capsys, "get", "+14155550000") == (0, "+14155550000: no consent on record\n")
+    assert main(["optouts", "list"]) == 1
+    assert "--local, --stack NAME or --table NAME" in capsys.readouterr().err
