@@ -96,3 +96,19 @@ def test_http_api_invokes_the_webhook_with_payload_2(cloudformation: dict[str, A
     for route in (INBOUND_ROUTE, STATUS_ROUTE):
         integration = api["paths"][route]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
         assert integration["payloadFormatVersion"] == "2.0"
+
+
+def test_consent_ledger_is_recoverable_and_survives_stack_deletion(template: dict[str, Any]) -> None:
+    resource = template["Resources"]["ConsentTable"]
+    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert resource["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    [index] = resource["Properties"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "ByScope"
+
+
+def test_template_keyword_parameters_are_valid_settings(template: dict[str, Any]) -> None:
+    # Every allowed policy and language list the template accepts must be one the code accepts.
+    environment = LocalResources(prefix="t", template=template).function_environment("WebhookFunction")
+    for policy in template["Parameters"]["KeywordPolicy"]["AllowedValues"]:
+        Settings.from_env({**environment, "KEYWORD_POLICY": policy, "KEYWORD_LANGUAGES": "en,es,fr"})
