@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from smsbridge.domain.ci360_events import Correlation
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
@@ -56,6 +57,7 @@ class FakeMessageStore:
         received_at: datetime,
         delivery_id: str,
         callback_query: str,
+        correlation: Correlation | None = None,
     ) -> bool:
         if self.fail_with:
             raise self.fail_with

@@ -180,7 +180,7 @@ class TestOwnFailures:
 
     def test_empty_token_secret_refuses_every_webhook(self, stack: Stack) -> None:
         stack.set_tokens('{"default": []}')
-        stack.handler.service.tokens._tokens = None  # a new container reads the secret afresh
+        stack.handler.service.tokens.secret._next_read = 0  # the cache expires
         answer = post(stack, INBOUND_URL, inbound_params())
         assert answer["statusCode"] == 503
         assert "no Twilio auth token" in answer["body"]

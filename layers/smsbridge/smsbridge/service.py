@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from smsbridge.domain.ci360_events import parse_correlation
 from smsbridge.domain.consent import ConsentEvent, consent_from_reply, consent_from_status
 from smsbridge.domain.ingress import IngressPolicy, WebhookRequest, verified_params
 from smsbridge.domain.keywords import KeywordRules, ReplyClassification, classify_reply
@@ -101,6 +102,7 @@ class WebhookService:
             received_at=received_at,
             delivery_id=_delivery_id(request),
             callback_query=request.raw_query,
+            correlation=parse_correlation(request.raw_query),
         )
         return Accepted(callback, recorded, consent)
 

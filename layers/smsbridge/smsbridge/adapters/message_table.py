@@ -1,7 +1,8 @@
 """The messages table: one item per message that reached smsbridge, written once.
 
 Items are keyed ``pk = MSG#<MessageSid>`` and ``sk = INBOUND`` (a reply) or ``sk = STATUS`` (a message the account
-sent). Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not
+sent). Two more kinds of item live here: ``CONTACT#<number>`` / ``SCOPE#<sender>`` (the CI360 identity last seen for
+a number, from status callback URLs) and ``SENT#<event key>`` / ``CI360`` (events CI360 has accepted). Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not
 rank above the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
 facts (consent_table) are written in the same atomic request.
 """
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from smsbridge.adapters.consent_table import consent_writes
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, write_once
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, plain, translated_errors, write_once
+from smsbridge.domain.ci360_events import Correlation
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
@@ -86,6 +88,7 @@ class DynamoMessageStore:
         received_at: datetime,
         delivery_id: str,
         callback_query: str,
+        correlation: Correlation | None = None,
     ) -> bool:
         values = {
             **_common(callback, received_at, self.retention),
@@ -99,7 +102,85 @@ class DynamoMessageStore:
             "delivery_id": delivery_id or None,
         }
         update = Write("Update", {"TableName": self.table_name, **_status_update(callback, values, received_at)})
-        return write_once(self.client, [update, *consent_writes(self.consent_table, consent, received_at)])
+        writes = [update, *consent_writes(self.consent_table, consent, received_at)]
+        if correlation:
+            writes.append(self._contact_write(callback, correlation, received_at))
+        return write_once(self.client, writes)
+
+    def _contact_write(self, callback: StatusCallback, correlation: Correlation, seen_at: datetime) -> Write:
+        """Remember who this number is in CI360 and which task last messaged it from this sender, so a later
+        reply can be attributed (only ever moved forward in time)."""
+        values = {
+            "datahub_id": correlation.datahub_id,
+            "task_code": correlation.task_code or None,
+            "response_tracking_code": correlation.response_tracking_code or None,
+            "message_sid": callback.message_sid,
+            "seen_at": seen_at.isoformat(),
+            "expires_at": int((seen_at + self.retention).timestamp()),
+        }
+        present = {name: value for name, value in values.items() if value is not None}
+        return Write(
+            "Update",
+            {
+                "TableName": self.table_name,
+                "Key": contact_key(callback.recipient, callback.scope),
+                "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in present),
+                "ConditionExpression": "attribute_not_exists(#seen_at) OR #seen_at <= :seen_at",
+                "ExpressionAttributeNames": {f"#{name}": name for name in present},
+                "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(present).items()},
+            },
+        )
+
+
+def contact_key(phone: str, scope: str) -> dict[str, Any]:
+    return {"pk": {"S": f"CONTACT#{phone}"}, "sk": {"S": f"SCOPE#{scope}"}}
+
+
+class DynamoContacts:
+    """``ContactDirectory`` on the messages table: the last CI360 identity seen for (number, sender)."""
+
+    def __init__(self, table_name: str, *, window: timedelta, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.window = window
+        self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def latest(self, phone: str, scope: str, *, now: datetime) -> Correlation | None:
+        with translated_errors(f"read {self.table_name}"):
+            found = self.client.get_item(TableName=self.table_name, Key=contact_key(phone, scope)).get("Item")
+        if not found:
+            return None
+        item = plain(found)
+        if datetime.fromisoformat(item["seen_at"]) < now - self.window:
+            return None
+        return Correlation(item["datahub_id"], item.get("task_code", ""), item.get("response_tracking_code", ""))
+
+
+class DynamoSentEvents:
+    """``SentLedger`` on the messages table: which CI360 events the gateway has accepted, so none is sent twice."""
+
+    def __init__(self, table_name: str, *, retention: timedelta, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.retention = retention
+        self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def was_sent(self, key: str) -> bool:
+        with translated_errors(f"read {self.table_name}"):
+            item = self.client.get_item(TableName=self.table_name, Key=_sent_key(key), ConsistentRead=True)
+        return "Item" in item
+
+    def mark_sent(self, key: str, *, event_name: str, at: datetime) -> None:
+        item = {
+            "event_name": event_name,
+            "sent_at": at.isoformat(),
+            "expires_at": int((at + self.retention).timestamp()),
+        }
+        write_once(
+            self.client, [Write("Put", {"TableName": self.table_name, "Item": {**_sent_key(key), **attributes(item)}})]
+        )
+
+
+def _sent_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SENT#{key}"}, "sk": {"S": "CI360"}}
 
 
 def _status_update(callback: StatusCallback, values: dict[str, Any], received_at: datetime) -> dict[str, Any]:

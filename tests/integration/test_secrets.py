@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from smsbridge.adapters.token_secret import SecretTokenSource
+from smsbridge.adapters.secrets import SecretTokenSource
 from smsbridge.errors import NotConfigured, RetryableError
 
 
@@ -57,13 +57,21 @@ def test_first_read_failing_is_retryable(secrets: object) -> None:
         source.current()
 
 
-def test_missing_or_malformed_secret_is_no_token_and_reread_soon(secrets: object) -> None:
+def test_missing_empty_or_malformed_secret_refuses_and_is_reread_soon(secrets: object) -> None:
     clock = Clock()
     source = SecretTokenSource("absent", max_age=300, client=secrets, clock=clock)  # type: ignore[arg-type]
-    assert source.current().is_empty
+    with pytest.raises(NotConfigured, match="has no value"):
+        source.current()
     secrets.create_secret(Name="absent", SecretString="{broken")  # type: ignore[attr-defined]
+    with pytest.raises(NotConfigured, match="has no value"):  # the answer is cached: no read per request
+        source.current()
     clock.now += 30
-    assert source.current().is_empty
+    with pytest.raises(NotConfigured, match="not valid JSON"):
+        source.current()
+    secrets.put_secret_value(SecretId="absent", SecretString='{"default": []}')  # type: ignore[attr-defined]
+    clock.now += 30
+    with pytest.raises(NotConfigured, match="no Twilio auth token"):
+        source.current()
     secrets.put_secret_value(SecretId="absent", SecretString="t9")  # type: ignore[attr-defined]
     clock.now += 30
     assert source.current().for_account("AC1") == ("t9",)

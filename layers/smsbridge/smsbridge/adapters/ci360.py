@@ -1,0 +1,94 @@
+"""The CI360 external-event gateway: static JWT, pooled keep-alive connections, answers judged once.
+
+The static JWT follows SAS's recipe: HS256 over ``{"clientID": <tenant id>}``, keyed with the *base64 text* of
+the access point's client secret (not the decoded secret). It never expires, so it is built once per container.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+
+from smsbridge.domain.ci360_events import Flat
+from smsbridge.domain.delivery import Verdict, judge_response
+from smsbridge.errors import ConfigurationError
+
+EVENTS_PATH = "/marketingGateway/events"
+CONFIGURATION_PATH = "/marketingGateway/configuration"
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def static_jwt(tenant_id: str, client_secret: str) -> str:
+    """The bearer token for the external gateway: ``base64url(header).base64url(claims).signature``."""
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = _b64url(json.dumps({"clientID": tenant_id}, separators=(",", ":")).encode())
+    key = base64.b64encode(client_secret.encode("utf-8"))
+    signature = _b64url(hmac.new(key, header + b"." + claims, hashlib.sha256).digest())
+    return (header + b"." + claims + b"." + signature).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Ci360Credentials:
+    """An access point's gateway address, tenant id and client secret (from Secrets Manager)."""
+
+    gateway_url: str
+    tenant_id: str
+    client_secret: str
+
+    @classmethod
+    def parse(cls, secret: str) -> Ci360Credentials:
+        """``{"gateway_url": "https://extapigwservice-prod.ci360.sas.com", "tenant_id": "...", "client_secret": "..."}``"""
+        try:
+            document = json.loads(secret or "{}")
+        except json.JSONDecodeError:
+            raise ConfigurationError("the CI360 secret is not valid JSON") from None
+        missing = [key for key in ("gateway_url", "tenant_id", "client_secret") if not document.get(key)]
+        if missing:
+            raise ConfigurationError(f"the CI360 secret lacks {', '.join(missing)}")
+        url = str(document["gateway_url"]).rstrip("/").removesuffix("/marketingGateway")
+        return cls(url, str(document["tenant_id"]), str(document["client_secret"]))
+
+
+class Ci360Gateway:
+    """``EventGateway`` over HTTPS. One pool per container; ``max_connections`` bounds the concurrency."""
+
+    def __init__(self, credentials: Ci360Credentials, *, max_connections: int = 16, timeout: float = 5.0) -> None:
+        self.credentials = credentials
+        self.pool = urllib3.PoolManager(
+            num_pools=2,
+            maxsize=max_connections,
+            block=True,
+            retries=False,
+            timeout=urllib3.Timeout(connect=min(2.0, timeout), read=timeout),
+        )
+        self.headers = {
+            "Authorization": f"Bearer {static_jwt(credentials.tenant_id, credentials.client_secret)}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+
+    def send(self, body: dict[str, Flat]) -> Verdict:
+        status, text, error = self._request("POST", EVENTS_PATH, json.dumps(body).encode("utf-8"))
+        return judge_response(status, text, error)
+
+    def check(self) -> tuple[int | None, str, str]:
+        """Call the configuration endpoint (validates the JWT): (status, body, network error)."""
+        return self._request("GET", CONFIGURATION_PATH, None)
+
+    def _request(self, method: str, path: str, body: bytes | None) -> tuple[int | None, str, str]:
+        try:
+            response: Any = self.pool.request(
+                method, self.credentials.gateway_url + path, body=body, headers=self.headers, preload_content=True
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            return None, "", type(exc).__name__
+        return int(response.status), response.data.decode("utf-8", "replace"), ""

@@ -1,0 +1,43 @@
+"""The retry and dead-letter queues (SQS): where an event waits when CI360 cannot take it now, or at all."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG
+from smsbridge.domain.ci360_events import PendingEvent
+from smsbridge.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+def parked_message(event: PendingEvent, *, attempt: int, reason: str) -> dict[str, Any]:
+    """The JSON a queue holds for one event: the event whole, how often it was tried, and why it waits."""
+    return {"event": event.to_json(), "attempt": attempt, "reason": reason, "at": datetime.now(UTC).isoformat()}
+
+
+class SqsParking:
+    """``ParkingQueues`` on SQS."""
+
+    def __init__(self, retry_queue_url: str, dead_letter_queue_url: str, *, client: SQSClient | None = None) -> None:
+        self.retry_queue_url = retry_queue_url
+        self.dead_letter_queue_url = dead_letter_queue_url
+        self.client: SQSClient = client or boto3.client("sqs", config=CLIENT_CONFIG)
+
+    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str) -> None:
+        self._send(self.retry_queue_url, parked_message(event, attempt=attempt, reason=reason), delay)
+
+    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int) -> None:
+        self._send(self.dead_letter_queue_url, parked_message(event, attempt=attempts, reason=reason), 0)
+
+    def _send(self, queue_url: str, message: dict[str, Any], delay: int) -> None:
+        try:
+            self.client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message), DelaySeconds=delay)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailable(f"SQS did not take the message: {type(exc).__name__}") from exc

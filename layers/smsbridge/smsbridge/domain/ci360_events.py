@@ -1,0 +1,246 @@
+"""The CI360 event mapping: which change on record becomes which CI360 external event, with which attributes.
+
+Sources, read from the tables' streams:
+
+- a new inbound message whose intent is ``reply`` → ``reply`` (opt-outs, opt-ins and HELP come from the ledger);
+- a message's status moving to sent, delivered, undelivered, failed or read → that kind, once per message;
+- a consent state changing to opted_out or opted_in → ``opt_out`` / ``opt_in`` (a repeat that changes nothing
+  sends nothing); a HELP entry in the consent history → ``help``.
+
+Attributes are flat keys (``EVENT_ATTRIBUTES``); ``smsbridge ci360 events`` prints them for defining the events in
+CI360. Identity: the datahub id carried by the status callback URL (see ``connector_body``), else the last one
+seen for the number and sender, else the unknown-identity policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from smsbridge.domain.error_codes import classify_error
+from smsbridge.domain.privacy import mask_address
+
+IDENTITY_TYPES = ("datahub_id", "customer_id", "subject_id", "login_id")
+Flat = str | int | bool
+
+
+class EventKind(StrEnum):
+    REPLY = "reply"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    READ = "read"
+
+
+DEFAULT_EVENT_NAMES: dict[EventKind, str] = {
+    EventKind.REPLY: "SMS Reply",
+    EventKind.OPT_OUT: "SMS Opt-Out",
+    EventKind.OPT_IN: "SMS Opt-In",
+    EventKind.HELP: "SMS Help",
+    EventKind.SENT: "",  # off by default: most journeys wait for the final state
+    EventKind.DELIVERED: "SMS Delivered",
+    EventKind.UNDELIVERED: "SMS Undelivered",
+    EventKind.FAILED: "SMS Failed",
+    EventKind.READ: "SMS Read",
+}
+
+# attribute → (CI360 type, meaning, the kinds that carry it)
+_CONSENT = (EventKind.OPT_OUT, EventKind.OPT_IN, EventKind.HELP)
+_STATUS = (EventKind.SENT, EventKind.DELIVERED, EventKind.UNDELIVERED, EventKind.FAILED, EventKind.READ)
+_ALL = tuple(EventKind)
+EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
+    "message_sid": ("character", "Twilio MessageSid of the reply or of the message sent", (EventKind.REPLY, *_STATUS)),
+    "customer_number": ("character", "the person's number (masked unless CI360_FULL_NUMBERS=true)", _ALL),
+    "business_sender": ("character", "our sender number or Messaging Service SID (the opt-out scope)", _ALL),
+    "reply_text": ("character", "the text of the reply", (EventKind.REPLY,)),
+    "intent": ("character", "reply, opt_out, opt_in or help", (EventKind.REPLY, *_CONSENT)),
+    "keyword": ("character", "the keyword or revocation phrase matched", (EventKind.REPLY, *_CONSENT)),
+    "opt_out_suspected": ("character", "true when a reply reads like an opt-out", (EventKind.REPLY,)),
+    "consent_source": ("character", "reply_keyword, twilio_opt_out_type, twilio_21610, import, ...", _CONSENT),
+    "status": ("character", "Twilio MessageStatus", _STATUS),
+    "error_code": ("numeric", "Twilio ErrorCode", _STATUS),
+    "error_class": (
+        "character",
+        "recipient_permanent, recipient_transient, opted_out, blocked, filtered, sender_configuration, unknown",
+        _STATUS,
+    ),  # fmt: skip
+    "task_code": ("character", "CI360 task code of the message (from the status callback URL)", _ALL),
+    "response_tracking_code": ("character", "CI360 response tracking code of the message", _ALL),
+    "occurred_at": ("datetime", "when smsbridge received it (ISO 8601, UTC)", _ALL),
+}
+
+_CORRELATION_VALUE = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
+_STATUS_KINDS = {kind.value: kind for kind in _STATUS}
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Who a message was for in CI360 and which task sent it, as carried by the StatusCallback URL."""
+
+    datahub_id: str
+    task_code: str = ""
+    response_tracking_code: str = ""
+
+
+def parse_correlation(query: str) -> Correlation | None:
+    """Read ``dh`` (datahub id), ``tc`` (task code) and ``rtc`` (response tracking code) from a callback query.
+
+    Values outside the unreserved URL characters are ignored: CI360 substituted something it should not have.
+    """
+    values = {name: value for name, value in parse_qsl(query or "") if _CORRELATION_VALUE.match(value)}
+    if not values.get("dh"):
+        return None
+    return Correlation(values["dh"], values.get("tc", ""), values.get("rtc", ""))
+
+
+def connector_body(status_url: str) -> str:
+    """The form body for CI360's Twilio connector endpoint, with a StatusCallback that carries the correlation.
+
+    ``{{$...}}`` are CI360 variables to map in the endpoint: ``$toPhoneNumber``, ``$fromPhoneNumber`` and
+    ``$messageBody`` as in SAS's no-code connector, ``$datahubId`` → ``$.identityId``, ``$taskCode`` →
+    ``$.properties.externalCode``, ``$responseTrackingCode`` → ``$.contactResponse.responseTrackingCode``. The
+    StatusCallback URL is form-encoded once (Twilio decodes it), its parameters are in alphabetical order (Twilio
+    may sort them) and the ids it carries are plain identifiers, so the URL Twilio signs is the one smsbridge checks.
+    """
+    callback = f"{status_url}?dh={{{{$datahubId}}}}&rtc={{{{$responseTrackingCode}}}}&tc={{{{$taskCode}}}}"
+    encoded = quote(callback, safe="{}$")
+    return f"To={{{{$toPhoneNumber}}}}&From={{{{$fromPhoneNumber}}}}&Body={{{{$messageBody}}}}&StatusCallback={encoded}"
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A CI360 event to send, before its identity is resolved. ``key`` makes it unique: it is sent once."""
+
+    kind: EventKind
+    key: str
+    phone: str
+    scope: str
+    attributes: dict[str, Flat]
+    correlation: Correlation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "kind": self.kind.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PendingEvent:
+        correlation = data.get("correlation")
+        return cls(
+            kind=EventKind(data["kind"]), key=data["key"], phone=data["phone"], scope=data["scope"],
+            attributes=dict(data["attributes"]), correlation=Correlation(**correlation) if correlation else None,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EventMapping:
+    """The mapping's settings: event names per kind (empty disables a kind) and whether numbers go in full."""
+
+    names: Mapping[EventKind, str] = field(default_factory=lambda: dict(DEFAULT_EVENT_NAMES))
+    full_numbers: bool = False
+
+    def name_for(self, kind: EventKind) -> str:
+        return self.names.get(kind, "")
+
+    def message_change(self, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[PendingEvent]:
+        """Events for a change to a messages-table item (None ``old``: a new item)."""
+        if new.get("kind") == "inbound" and old is None and new.get("intent") == "reply":
+            return self._enabled(self._reply(new))
+        if new.get("kind") == "status" and new.get("status") != (old or {}).get("status"):
+            kind = _STATUS_KINDS.get(str(new.get("status")))
+            return self._enabled(self._status(kind, new)) if kind else []
+        return []
+
+    def consent_change(self, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[PendingEvent]:
+        """Events for a change to a consent-table item: a state that changed, or a new HELP entry."""
+        if new.get("record_type") == "state" and new.get("status") != (old or {}).get("status"):
+            kind = EventKind.OPT_OUT if new["status"] == "opted_out" else EventKind.OPT_IN
+            return self._enabled(self._consent(kind, new, f"{kind}:{new['phone']}:{new['scope']}:{new['order_key']}"))
+        if new.get("record_type") == "event" and old is None and new.get("action") == "help":
+            return self._enabled(self._consent(EventKind.HELP, new, f"help:{new['event_id']}"))
+        return []
+
+    def _enabled(self, event: PendingEvent) -> list[PendingEvent]:
+        return [event] if self.name_for(event.kind) else []
+
+    def _number(self, phone: str) -> str:
+        return phone if self.full_numbers else mask_address(phone)
+
+    def _reply(self, item: Mapping[str, Any]) -> PendingEvent:
+        attributes: dict[str, Flat] = {
+            "message_sid": item["message_sid"], "customer_number": self._number(item["sender"]),
+            "business_sender": item["scope"], "reply_text": item.get("body", ""), "intent": "reply",
+            "keyword": item.get("keyword") or "", "opt_out_suspected": "true" if item.get("opt_out_suspected") else "false",
+            "occurred_at": item["received_at"],
+        }  # fmt: skip
+        return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes)
+
+    def _status(self, kind: EventKind, item: Mapping[str, Any]) -> PendingEvent:
+        code = item.get("error_code")
+        error_class = classify_error(int(code)) if code is not None else None
+        correlation = parse_correlation(item.get("callback_query", ""))
+        attributes: dict[str, Flat] = {
+            "message_sid": item["message_sid"], "customer_number": self._number(item["recipient"]),
+            "business_sender": item["scope"], "status": item["status"], "occurred_at": item["updated_at"],
+        }  # fmt: skip
+        if code is not None and error_class:
+            attributes.update(error_code=int(code), error_class=error_class.value)
+        key = f"{kind}:{item['message_sid']}"
+        return PendingEvent(kind, key, item["recipient"], item["scope"], attributes, correlation)
+
+    def _consent(self, kind: EventKind, item: Mapping[str, Any], key: str) -> PendingEvent:
+        attributes: dict[str, Flat] = {
+            "customer_number": self._number(item["phone"]), "business_sender": item["scope"],
+            "intent": kind.value, "consent_source": item["source"],
+            "occurred_at": item.get("updated_at") or item["occurred_at"],
+        }  # fmt: skip
+        if item.get("keyword"):
+            attributes["keyword"] = item["keyword"]
+        return PendingEvent(kind, key, item["phone"], item["scope"], attributes)
+
+
+@dataclass(frozen=True)
+class Ci360Event:
+    """An event ready for ``POST /marketingGateway/events``."""
+
+    name: str
+    identity_type: str
+    identity_value: str
+    attributes: Mapping[str, Flat]
+
+    def body(self) -> dict[str, Flat]:
+        return {"eventName": self.name, self.identity_type: self.identity_value, **self.attributes}
+
+
+def with_identity(event: PendingEvent, mapping: EventMapping, correlation: Correlation | None,
+                  unknown_identity: str) -> Ci360Event | None:  # fmt: skip
+    """The event addressed to a CI360 identity: the datahub id when known (with its task and tracking code), else
+    the number under the ``unknown_identity`` type, or None when that policy is ``hold``."""
+    attributes = dict(event.attributes)
+    if correlation:
+        if correlation.task_code:
+            attributes["task_code"] = correlation.task_code
+        if correlation.response_tracking_code:
+            attributes["response_tracking_code"] = correlation.response_tracking_code
+        return Ci360Event(mapping.name_for(event.kind), "datahub_id", correlation.datahub_id, attributes)
+    if unknown_identity in IDENTITY_TYPES and unknown_identity != "datahub_id":
+        return Ci360Event(mapping.name_for(event.kind), unknown_identity, event.phone, attributes)
+    return None
+
+
+def event_definitions(mapping: EventMapping) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """Per enabled event name: its attributes as (name, CI360 type, meaning), for defining it in CI360."""
+    definitions = []
+    for kind in EventKind:
+        name = mapping.name_for(kind)
+        if name:
+            attributes = [(attr, kind_type, meaning) for attr, (kind_type, meaning, kinds) in EVENT_ATTRIBUTES.items()
+                          if kind in kinds]  # fmt: skip
+            definitions.append((name, attributes))
+    return definitions
