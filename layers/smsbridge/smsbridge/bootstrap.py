@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from smsbridge.adapters.message_table import DynamoMessageStore
-from smsbridge.adapters.token_secret import SecretTokenSource
+from smsbridge.adapters.secrets import SecretTokenSource
 from smsbridge.config import Settings
 from smsbridge.domain.ingress import IngressPolicy
 from smsbridge.service import WebhookService
