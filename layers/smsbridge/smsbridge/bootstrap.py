@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from smsbridge.adapters.message_table import DynamoMessageStore
-from smsbridge.adapters.secrets import SecretTokenSource
+from smsbridge.adapters.message_table import DynamoContacts, DynamoMessageStore, DynamoSentEvents
+from smsbridge.adapters.queues import SqsParking
+from smsbridge.adapters.secrets import SecretGatewaySource, SecretTokenSource
 from smsbridge.config import Settings
 from smsbridge.domain.ingress import IngressPolicy
+from smsbridge.forwarder import Forwarder
 from smsbridge.service import WebhookService
 
 
@@ -29,9 +31,31 @@ def build_webhook_service(settings: Settings) -> WebhookService:
     )
 
 
-def startup_problems(settings: Settings) -> list[str]:
+def build_forwarder(settings: Settings) -> Forwarder:
+    retention = timedelta(days=settings.message_retention_days)
+    gateways = SecretGatewaySource(
+        settings.ci360_secret, max_connections=settings.ci360_max_concurrency, timeout=settings.ci360_timeout_seconds
+    )
+    return Forwarder(
+        mapping=settings.event_mapping,
+        gateway=gateways.gateway,
+        sent=DynamoSentEvents(settings.messages_table, retention=retention),
+        contacts=DynamoContacts(settings.messages_table, window=timedelta(hours=settings.attribution_window_hours)),
+        parking=SqsParking(settings.retry_queue_url, settings.dead_letter_queue_url),
+        messages_table=settings.messages_table,
+        consent_table=settings.consent_table,
+        unknown_identity=settings.unknown_identity,
+        max_workers=settings.ci360_max_concurrency,
+    )
+
+
+def startup_problems(settings: Settings, *, forwarder: bool = False) -> list[str]:
     """What is wrong enough to log loudly when a container starts (read from settings only, no I/O)."""
     problems = []
-    if not settings.auth_tokens_secret:
+    if not forwarder and not settings.auth_tokens_secret:
         problems.append("TWILIO_AUTH_TOKENS_SECRET is not set: every webhook will be refused until it is")
+    if forwarder and not settings.ci360_secret:
+        problems.append("CI360_SECRET is not set: events wait on the retry queue until it is")
+    if forwarder and not (settings.retry_queue_url and settings.dead_letter_queue_url):
+        problems.append("RETRY_QUEUE_URL or DEAD_LETTER_QUEUE_URL is not set: undeliverable events cannot be kept")
     return problems

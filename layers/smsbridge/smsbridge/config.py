@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES, EventMapping
 from smsbridge.domain.keywords import KeywordRules, MatchPolicy
 from smsbridge.errors import ConfigurationError
 
@@ -25,6 +26,15 @@ class Settings:
     token_cache_seconds: int = 300
     keywords: KeywordRules = field(default_factory=KeywordRules)
     suppress_on_30004: bool = False
+    # The forwarder's settings
+    ci360_secret: str = ""
+    retry_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    event_mapping: EventMapping = field(default_factory=EventMapping)
+    unknown_identity: str = "hold"
+    attribution_window_hours: int = 168
+    ci360_max_concurrency: int = 16
+    ci360_timeout_seconds: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +50,16 @@ class Settings:
             token_cache_seconds=_positive_int(env, "TOKEN_CACHE_SECONDS", 300),
             keywords=_keyword_rules(env),
             suppress_on_30004=_flag(env, "SUPPRESS_ON_30004"),
+            ci360_secret=env.get("CI360_SECRET", ""),
+            retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", ""),
+            event_mapping=_event_mapping(env),
+            unknown_identity=_choice(
+                env, "UNKNOWN_IDENTITY", "hold", ("hold", "subject_id", "customer_id", "login_id")
+            ),
+            attribution_window_hours=_positive_int(env, "ATTRIBUTION_WINDOW_HOURS", 168),
+            ci360_max_concurrency=_positive_int(env, "CI360_MAX_CONCURRENCY", 16),
+            ci360_timeout_seconds=_positive_int(env, "CI360_TIMEOUT_SECONDS", 5),
         )
         for name, value in (("MESSAGES_TABLE", settings.messages_table), ("CONSENT_TABLE", settings.consent_table)):
             if not value:
@@ -56,6 +76,20 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise ConfigurationError(f"{name} must be a positive whole number, not {raw!r}")
     return int(raw)
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or default
+    if value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _event_mapping(env: Mapping[str, str]) -> EventMapping:
+    """``EVENT_NAME_<KIND>`` overrides a kind's CI360 event name; set it empty to send no event of that kind."""
+    names = {kind: env.get(f"EVENT_NAME_{kind.name}", default) for kind, default in DEFAULT_EVENT_NAMES.items()}
+    return EventMapping(names={kind: name.strip() for kind, name in names.items()},
+                        full_numbers=_flag(env, "CI360_FULL_NUMBERS"))  # fmt: skip
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

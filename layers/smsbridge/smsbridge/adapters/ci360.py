@@ -46,7 +46,8 @@ class Ci360Credentials:
 
     @classmethod
     def parse(cls, secret: str) -> Ci360Credentials:
-        """``{"gateway_url": "https://extapigwservice-prod.ci360.sas.com", "tenant_id": "...", "client_secret": "..."}``"""
+        """Read ``{"gateway_url": "https://extapigwservice-prod.ci360.sas.com", "tenant_id": "…",
+        "client_secret": "…"}`` (the access point's External gateway address, Tenant ID and Client secret)."""
         try:
             document = json.loads(secret or "{}")
         except json.JSONDecodeError:

@@ -2,8 +2,10 @@
 
 Items are keyed ``pk = MSG#<MessageSid>`` and ``sk = INBOUND`` (a reply) or ``sk = STATUS`` (a message the account
 sent). Two more kinds of item live here: ``CONTACT#<number>`` / ``SCOPE#<sender>`` (the CI360 identity last seen for
-a number, from status callback URLs) and ``SENT#<event key>`` / ``CI360`` (events CI360 has accepted). Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not
-rank above the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
+a number, from status callback URLs) and ``SENT#<event key>`` / ``CI360`` (events CI360 has accepted).
+
+Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not rank above
+the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
 facts (consent_table) are written in the same atomic request.
 """
 

@@ -67,7 +67,7 @@ class CachedSecret(Generic[T]):
                 self._next_read = now + min(self.max_age, RECHECK_SECONDS)
         if self._problem is not None:
             raise self._problem
-        assert self._value is not None  # noqa: S101 - set whenever there is no problem
+        assert self._value is not None  # set whenever there is no problem
         return self._value
 
     def _read(self) -> T:

@@ -71,7 +71,7 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
         "character",
         "recipient_permanent, recipient_transient, opted_out, blocked, filtered, sender_configuration, unknown",
         _STATUS,
-    ),  # fmt: skip
+    ),
     "task_code": ("character", "CI360 task code of the message (from the status callback URL)", _ALL),
     "response_tracking_code": ("character", "CI360 response tracking code of the message", _ALL),
     "occurred_at": ("datetime", "when smsbridge received it (ISO 8601, UTC)", _ALL),
@@ -176,8 +176,8 @@ class EventMapping:
         attributes: dict[str, Flat] = {
             "message_sid": item["message_sid"], "customer_number": self._number(item["sender"]),
             "business_sender": item["scope"], "reply_text": item.get("body", ""), "intent": "reply",
-            "keyword": item.get("keyword") or "", "opt_out_suspected": "true" if item.get("opt_out_suspected") else "false",
-            "occurred_at": item["received_at"],
+            "keyword": item.get("keyword") or "", "occurred_at": item["received_at"],
+            "opt_out_suspected": "true" if item.get("opt_out_suspected") else "false",
         }  # fmt: skip
         return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes)
 

@@ -1,0 +1,145 @@
+"""The forwarder: changes on record → CI360 events, each accepted once, none lost, none blocking the others.
+
+A batch (DynamoDB stream records of both tables, or retry-queue messages) is mapped to events and delivered
+concurrently, at most ``max_workers`` requests in flight. Each event ends in one of: ``sent`` (CI360 accepted it
+and that is recorded, so a redelivered batch skips it), ``duplicate`` (accepted before), ``retrying`` (on the
+retry queue with a growing delay), ``dead_lettered`` (rejected, or out of attempts: kept whole with the reason)
+or ``held`` (no CI360 identity and the policy is to hold: kept in the dead-letter queue for replay). A record
+fails, and Lambda retries it, only when its event could not be put anywhere (SQS or DynamoDB failing).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from smsbridge.adapters.dynamodb import plain
+from smsbridge.domain.ci360_events import EventMapping, PendingEvent, with_identity
+from smsbridge.domain.delivery import MAX_ATTEMPTS, Outcome, Verdict, retry_delay
+from smsbridge.errors import NotConfigured, RetryableError
+from smsbridge.ports import ContactDirectory, EventGateway, ParkingQueues, SentLedger
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Work:
+    """One event to deliver, the batch record it came from, and how many attempts it has had."""
+
+    record_id: str
+    event: PendingEvent
+    attempt: int = 0
+
+
+@dataclass
+class BatchReport:
+    """What became of a batch: outcomes by name, and the records Lambda must retry."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failed_records: list[str] = field(default_factory=list)
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        """The partial-batch response Lambda expects (``ReportBatchItemFailures``)."""
+        return {"batchItemFailures": [{"itemIdentifier": record} for record in dict.fromkeys(self.failed_records)]}
+
+
+class Forwarder:
+    def __init__(
+        self,
+        *,
+        mapping: EventMapping,
+        gateway: Callable[[], EventGateway],
+        sent: SentLedger,
+        contacts: ContactDirectory,
+        parking: ParkingQueues,
+        messages_table: str,
+        consent_table: str,
+        unknown_identity: str = "hold",
+        max_workers: int = 16,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.mapping = mapping
+        self.gateway = gateway
+        self.sent = sent
+        self.contacts = contacts
+        self.parking = parking
+        self.tables = {messages_table: mapping.message_change, consent_table: mapping.consent_change}
+        self.unknown_identity = unknown_identity
+        self.max_workers = max_workers
+        self.clock = clock
+
+    def handle(self, event: Mapping[str, Any]) -> BatchReport:
+        """Process a Lambda batch: DynamoDB stream records or SQS retry-queue messages."""
+        report = BatchReport()
+        work: list[Work] = []
+        for record in event.get("Records") or []:
+            record_id = _record_id(record)
+            try:
+                work.extend(self._work_of(record, record_id))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                report.outcomes["malformed_record"] += 1
+                report.failed_records.append(record_id)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(work)))) as pool:
+            for item, outcome in zip(work, pool.map(self._deliver_safely, work), strict=True):
+                report.outcomes[outcome] += 1
+                if outcome == "failed":
+                    report.failed_records.append(item.record_id)
+        return report
+
+    def _work_of(self, record: Mapping[str, Any], record_id: str) -> Iterator[Work]:
+        if record.get("eventSource") == "aws:sqs":
+            parked = json.loads(record["body"])
+            yield Work(record_id, PendingEvent.from_json(parked["event"]), int(parked.get("attempt", 0)))
+            return
+        change = record["dynamodb"]
+        table = str(record["eventSourceARN"]).split(":table/", 1)[1].split("/", 1)[0]
+        mapper = self.tables.get(table)
+        if mapper is None or record.get("eventName") == "REMOVE" or "NewImage" not in change:
+            return  # another table's stream, or a deletion (TTL): nothing to tell CI360
+        old = plain(change["OldImage"]) if "OldImage" in change else None
+        for pending in mapper(plain(change["NewImage"]), old):
+            yield Work(record_id, pending)
+
+    def _deliver_safely(self, work: Work) -> str:
+        try:
+            return self.deliver(work.event, work.attempt)
+        except RetryableError:
+            return "failed"
+
+    def deliver(self, event: PendingEvent, attempt: int = 0) -> str:
+        """Send one event unless CI360 has it already; park it when it cannot be sent now."""
+        if self.sent.was_sent(event.key):
+            return "duplicate"
+        correlation = event.correlation or self.contacts.latest(event.phone, event.scope, now=self.clock())
+        addressed = with_identity(event, self.mapping, correlation, self.unknown_identity)
+        if addressed is None:
+            reason = "held: no CI360 identity is known for this number (UNKNOWN_IDENTITY=hold)"
+            self.parking.dead_letter(event, reason=reason, attempts=attempt)
+            return "held"
+        try:
+            verdict = self.gateway().send(addressed.body())
+        except NotConfigured as problem:
+            verdict = Verdict(Outcome.RETRY, f"CI360 is not configured: {problem}")
+        if verdict.outcome is Outcome.ACCEPTED:
+            self.sent.mark_sent(event.key, event_name=addressed.name, at=self.clock())
+            return "sent"
+        if verdict.outcome is Outcome.RETRY and attempt + 1 < MAX_ATTEMPTS:
+            self.parking.retry_later(event, attempt=attempt + 1, delay=retry_delay(attempt + 1), reason=verdict.reason)
+            return "retrying"
+        if verdict.outcome is Outcome.RETRY:
+            verdict = Verdict(Outcome.REJECTED, f"gave up after {attempt + 1} attempts: {verdict.reason}")
+        self.parking.dead_letter(event, reason=verdict.reason, attempts=attempt + 1)
+        return "dead_lettered"
+
+
+def _record_id(record: Mapping[str, Any]) -> str:
+    if record.get("eventSource") == "aws:sqs":
+        return str(record.get("messageId", ""))
+    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
