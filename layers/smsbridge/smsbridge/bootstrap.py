@@ -46,6 +46,7 @@ def build_forwarder(settings: Settings) -> Forwarder:
         consent_table=settings.consent_table,
         unknown_identity=settings.unknown_identity,
         max_workers=settings.ci360_max_concurrency,
+        retry_base_seconds=settings.retry_base_seconds,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -11,12 +12,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.adapters.consent_table import ConsentLedger
-from smsbridge.adapters.deployment import locate_table
+from smsbridge.adapters.deployment import Location, locate
+from smsbridge.config import event_mapping_from_env
+from smsbridge.domain.ci360_events import EventKind, connector_body, event_definitions
+from smsbridge.domain.delivery import explain_check
+from smsbridge.domain.ingress import STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
-from smsbridge.errors import SmsBridgeError
+from smsbridge.errors import ConfigurationError, SmsBridgeError
 from smsbridge.local.paths import LOCAL_STATE, project_root
 from smsbridge.optouts import events_from_csv, export_csv, import_events, selected_states
+from smsbridge.replay import replay
 from smsbridge.simulate import (
     DEFAULT_CUSTOMER,
     DEFAULT_SENDER,
@@ -58,6 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where to record the running stack (default: .smsbridge/local.json in the checkout)",
     )
+    serve.add_argument(
+        "--ci360-url",
+        default=os.environ.get("CI360_GATEWAY_URL", ""),
+        help="CI360 external gateway to send events to (env CI360_GATEWAY_URL; default: a local stub)",
+    )
+    serve.add_argument(
+        "--ci360-tenant", default=os.environ.get("CI360_TENANT_ID", ""), help="CI360 tenant id (env CI360_TENANT_ID)"
+    )
+    serve.add_argument(
+        "--ci360-secret",
+        default=os.environ.get("CI360_CLIENT_SECRET", ""),
+        help="CI360 access point client secret (env CI360_CLIENT_SECRET)",
+    )
+    serve.add_argument(
+        "--retry-seconds",
+        type=int,
+        default=2,
+        help="first retry delay of the local forwarder (deployed: 30), doubling per attempt",
+    )
     serve.set_defaults(run=run_serve)
 
     simulate = commands.add_parser("simulate", help="send a correctly signed Twilio webhook to a URL")
@@ -88,22 +114,53 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--delivery-id", default="", help="I-Twilio-Idempotency-Token (default: a new UUID)")
     simulate.set_defaults(run=run_simulate)
     _add_optouts(commands)
+    _add_ci360(commands)
     return parser
 
 
-def _add_optouts(commands: Any) -> None:
+def _where(*flags: tuple[str, str]) -> argparse.ArgumentParser:
+    """Options that say which deployment a command works on: --local, --stack, or the resources by name."""
     where = argparse.ArgumentParser(add_help=False)
-    place = where.add_mutually_exclusive_group()
-    place.add_argument("--local", action="store_true", help="the running local stack (`make serve`)")
-    place.add_argument("--stack", default="", help="a deployed stack: the table is read from its outputs")
-    place.add_argument("--table", default="", help="the consent table's name")
+    where.add_argument("--local", action="store_true", help="the running local stack (`make serve`)")
+    where.add_argument("--stack", default="", help="a deployed stack: resources are read from its outputs")
+    for flag, helptext in flags:
+        where.add_argument(flag, default="", help=helptext)
     where.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
-    where.add_argument(
-        "--state-file",
-        type=Path,
-        default=None,
-        help="with --local: the running stack's state file (default: .smsbridge/local.json in the checkout)",
+    where.add_argument("--state-file", type=Path, default=None, help="with --local: the running stack's state file "
+                       "(default: .smsbridge/local.json in the checkout)")  # fmt: skip
+    return where
+
+
+def _add_ci360(commands: Any) -> None:
+    ci360 = commands.add_parser("ci360", help="set up and check the CI360 side")
+    actions = ci360.add_subparsers(dest="action", required=True, metavar="ACTION")
+    events = actions.add_parser("events", help="the external events (names, attributes, types) to define in CI360")
+    events.set_defaults(run=run_ci360_events)
+    body = actions.add_parser("connector-body", help="the body for CI360's Twilio connector endpoint")
+    body.add_argument(
+        "--base-url", required=True, help="the stack's base URL (StatusCallbackUrl without /twilio/status)"
     )
+    body.set_defaults(run=run_ci360_connector_body)
+    check = actions.add_parser(
+        "check", parents=[_where(("--secret-id", "the CI360 secret's name or ARN"))],
+        help="call the gateway with the configured credentials and say in plain words what is wrong",
+    )  # fmt: skip
+    check.add_argument("--url", default=os.environ.get("CI360_GATEWAY_URL", ""), help="gateway address (instead "
+                       "of a secret; env CI360_GATEWAY_URL)")  # fmt: skip
+    check.add_argument("--tenant", default=os.environ.get("CI360_TENANT_ID", ""), help="env CI360_TENANT_ID")
+    check.add_argument("--secret", default=os.environ.get("CI360_CLIENT_SECRET", ""), help="env CI360_CLIENT_SECRET")
+    check.set_defaults(run=run_ci360_check)
+    queues = _where(("--dead-letter-queue-url", "the dead-letter queue"), ("--retry-queue-url", "the retry queue"))
+    replay = commands.add_parser("replay", parents=[queues], help="move dead-lettered events back to be sent again")
+    replay.add_argument("--reason", default="", help="only events whose reason contains this text")
+    replay.add_argument("--kind", default="", choices=["", *[k.value for k in EventKind]], help="only this kind")
+    replay.add_argument("--max", type=int, default=0, help="move at most this many")
+    replay.add_argument("--dry-run", action="store_true", help="count what would move; move nothing")
+    replay.set_defaults(run=run_replay)
+
+
+def _add_optouts(commands: Any) -> None:
+    where = _where(("--table", "the consent table's name"))
     optouts = commands.add_parser("optouts", help="read, export and import the consent ledger")
     actions = optouts.add_subparsers(dest="action", required=True, metavar="ACTION")
     get = actions.add_parser("get", parents=[where], help="a number's state per scope and its history")
@@ -123,14 +180,22 @@ def _add_optouts(commands: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from smsbridge.local.server import LocalStack  # noqa: PLC0415 - moto is needed by this command alone
+    from smsbridge.local.server import Ci360Target, LocalStack  # noqa: PLC0415 - moto: only this command
 
+    ci360 = None
+    if args.ci360_url or args.ci360_tenant or args.ci360_secret:
+        if not (args.ci360_url and args.ci360_tenant and args.ci360_secret):
+            raise ConfigurationError("give all three of --ci360-url, --ci360-tenant and --ci360-secret")
+        ci360 = Ci360Target(args.ci360_url, args.ci360_tenant, args.ci360_secret)
     stack = LocalStack(
         auth_token=args.auth_token, port=args.port, host=args.host, public_url=args.public_url,
-        log_level=args.log_level, state_file=args.state_file, echo=lambda line: print(line, flush=True),
+        log_level=args.log_level, state_file=args.state_file, ci360=ci360, retry_base_seconds=args.retry_seconds,
+        echo=lambda line: print(line, flush=True),
     )  # fmt: skip
     stack.start()
     print(f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}")
+    target = stack.ci360.url if stack.ci360 else ""
+    print(f"  CI360 gateway:    {target}" + ("  (local stub)" if stack.stub else ""))
     print(f"  inbound webhook:  {stack.base_url}/twilio/inbound")
     print(f"  status callback:  {stack.base_url}/twilio/status")
     print(
@@ -175,10 +240,48 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0 if 200 <= answer.status < 300 else 1
 
 
+def _locate(args: argparse.Namespace, logical_id: str, output: str, given: str, flag: str) -> Location:
+    return locate(logical_id, output, local=args.local, stack=args.stack, given=given, flag=flag,
+                  region=args.region, state_file=args.state_file or project_root() / LOCAL_STATE)  # fmt: skip
+
+
+def run_ci360_events(args: argparse.Namespace) -> int:
+    for name, attributes in event_definitions(event_mapping_from_env(os.environ)):
+        print(f"{name}  (external event; identity: datahub_id)")
+        for attribute, kind, meaning in attributes:
+            print(f"  {attribute:<24} {kind:<10} {meaning}")
+    return 0
+
+
+def run_ci360_connector_body(args: argparse.Namespace) -> int:
+    print(connector_body(args.base_url.rstrip("/") + STATUS_ROUTE))
+    return 0
+
+
+def run_ci360_check(args: argparse.Namespace) -> int:
+    if args.url or args.tenant or args.secret:
+        credentials = Ci360Credentials(args.url.rstrip("/"), args.tenant, args.secret)
+    else:
+        location = _locate(args, "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id")
+        secret = location.client("secretsmanager").get_secret_value(SecretId=location.name)["SecretString"]
+        credentials = Ci360Credentials.parse(secret)
+    status, body, error = Ci360Gateway(credentials, timeout=10).check()
+    ok, message = explain_check(status, body, error, credentials.gateway_url)
+    print(message)
+    return 0 if ok else 1
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    dead = _locate(args, "DeadLetterQueue", "DeadLetterQueueUrl", args.dead_letter_queue_url, "--dead-letter-queue-url")
+    retry = _locate(args, "RetryQueue", "RetryQueueUrl", args.retry_queue_url, "--retry-queue-url")
+    summary = replay(dead.client("sqs"), dead_letter_queue_url=dead.name, retry_queue_url=retry.name,
+                     reason=args.reason, kind=args.kind, limit=args.max, dry_run=args.dry_run)  # fmt: skip
+    print("\n".join(summary.lines(args.dry_run)))
+    return 0
+
+
 def _ledger(args: argparse.Namespace) -> ConsentLedger:
-    location = locate_table("ConsentTable", "ConsentTableName", local=args.local, stack=args.stack,
-                            table=args.table, region=args.region,
-                            state_file=args.state_file or project_root() / LOCAL_STATE)  # fmt: skip
+    location = _locate(args, "ConsentTable", "ConsentTableName", args.table, "--table")
     return ConsentLedger(location.name, client=location.client())
 
 

@@ -35,6 +35,7 @@ class Settings:
     attribution_window_hours: int = 168
     ci360_max_concurrency: int = 16
     ci360_timeout_seconds: int = 5
+    retry_base_seconds: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -53,13 +54,14 @@ class Settings:
             ci360_secret=env.get("CI360_SECRET", ""),
             retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", ""),
-            event_mapping=_event_mapping(env),
+            event_mapping=event_mapping_from_env(env),
             unknown_identity=_choice(
                 env, "UNKNOWN_IDENTITY", "hold", ("hold", "subject_id", "customer_id", "login_id")
             ),
             attribution_window_hours=_positive_int(env, "ATTRIBUTION_WINDOW_HOURS", 168),
             ci360_max_concurrency=_positive_int(env, "CI360_MAX_CONCURRENCY", 16),
             ci360_timeout_seconds=_positive_int(env, "CI360_TIMEOUT_SECONDS", 5),
+            retry_base_seconds=_positive_int(env, "RETRY_BASE_SECONDS", 30),
         )
         for name, value in (("MESSAGES_TABLE", settings.messages_table), ("CONSENT_TABLE", settings.consent_table)):
             if not value:
@@ -85,7 +87,7 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
-def _event_mapping(env: Mapping[str, str]) -> EventMapping:
+def event_mapping_from_env(env: Mapping[str, str]) -> EventMapping:
     """``EVENT_NAME_<KIND>`` overrides a kind's CI360 event name; set it empty to send no event of that kind."""
     names = {kind: env.get(f"EVENT_NAME_{kind.name}", default) for kind, default in DEFAULT_EVENT_NAMES.items()}
     return EventMapping(names={kind: name.strip() for kind, name in names.items()},

@@ -20,7 +20,7 @@ from typing import Any
 
 from smsbridge.adapters.dynamodb import plain
 from smsbridge.domain.ci360_events import EventMapping, PendingEvent, with_identity
-from smsbridge.domain.delivery import MAX_ATTEMPTS, Outcome, Verdict, retry_delay
+from smsbridge.domain.delivery import FIRST_DELAY_SECONDS, MAX_ATTEMPTS, Outcome, Verdict, retry_delay
 from smsbridge.errors import NotConfigured, RetryableError
 from smsbridge.ports import ContactDirectory, EventGateway, ParkingQueues, SentLedger
 
@@ -63,6 +63,8 @@ class Forwarder:
         consent_table: str,
         unknown_identity: str = "hold",
         max_workers: int = 16,
+        retry_base_seconds: int = FIRST_DELAY_SECONDS,
+        observer: Callable[[PendingEvent, str], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.mapping = mapping
@@ -73,6 +75,8 @@ class Forwarder:
         self.tables = {messages_table: mapping.message_change, consent_table: mapping.consent_change}
         self.unknown_identity = unknown_identity
         self.max_workers = max_workers
+        self.retry_base_seconds = retry_base_seconds
+        self.observer = observer  # told every event's outcome (the local stack prints them)
         self.clock = clock
 
     def handle(self, event: Mapping[str, Any]) -> BatchReport:
@@ -109,9 +113,12 @@ class Forwarder:
 
     def _deliver_safely(self, work: Work) -> str:
         try:
-            return self.deliver(work.event, work.attempt)
+            outcome = self.deliver(work.event, work.attempt)
         except RetryableError:
-            return "failed"
+            outcome = "failed"
+        if self.observer:
+            self.observer(work.event, outcome)
+        return outcome
 
     def deliver(self, event: PendingEvent, attempt: int = 0) -> str:
         """Send one event unless CI360 has it already; park it when it cannot be sent now."""
@@ -131,7 +138,8 @@ class Forwarder:
             self.sent.mark_sent(event.key, event_name=addressed.name, at=self.clock())
             return "sent"
         if verdict.outcome is Outcome.RETRY and attempt + 1 < MAX_ATTEMPTS:
-            self.parking.retry_later(event, attempt=attempt + 1, delay=retry_delay(attempt + 1), reason=verdict.reason)
+            delay = retry_delay(attempt + 1, first=self.retry_base_seconds)
+            self.parking.retry_later(event, attempt=attempt + 1, delay=delay, reason=verdict.reason)
             return "retrying"
         if verdict.outcome is Outcome.RETRY:
             verdict = Verdict(Outcome.REJECTED, f"gave up after {attempt + 1} attempts: {verdict.reason}")

@@ -15,40 +15,41 @@ from smsbridge.local.paths import LOCAL_STATE
 
 
 @dataclass(frozen=True)
-class TableLocation:
-    """A table name and the boto3 session that reaches it."""
+class Location:
+    """A resource of a deployment (table name, queue URL or secret id) and the boto3 session that reaches it."""
 
     name: str
     session: boto3.session.Session
     endpoint_url: str | None = None
 
-    def client(self) -> Any:
-        return self.session.client("dynamodb", endpoint_url=self.endpoint_url)
+    def client(self, service: str = "dynamodb") -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
 
-def locate_table(
+def locate(
     logical_id: str,
     output: str,
     *,
     local: bool = False,
     stack: str = "",
-    table: str = "",
+    given: str = "",
+    flag: str = "--table",
     region: str | None = None,
     state_file: Path = LOCAL_STATE,
-) -> TableLocation:
-    """Where the table is: ``local`` (the running ``smsbridge serve`` that wrote ``state_file``), ``stack`` (its
-    Outputs) or ``table``."""
+) -> Location:
+    """Where a resource is: ``local`` (the running ``smsbridge serve`` that wrote ``state_file``), ``stack`` (its
+    Outputs), or ``given`` by the user under ``flag``."""
     if local:
         return _local(logical_id, state_file)
     session = boto3.session.Session(region_name=region)
-    if table:
-        return TableLocation(table, session)
+    if given:
+        return Location(given, session)
     if stack:
-        return TableLocation(_stack_output(session, stack, output), session)
-    raise ConfigurationError("say where the table is: --local, --stack NAME or --table NAME")
+        return Location(_stack_output(session, stack, output), session)
+    raise ConfigurationError(f"say where it is: --local, --stack NAME or {flag} …")
 
 
-def _local(logical_id: str, state_file: Path) -> TableLocation:
+def _local(logical_id: str, state_file: Path) -> Location:
     try:
         state = json.loads(state_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -58,7 +59,7 @@ def _local(logical_id: str, state_file: Path) -> TableLocation:
         aws_secret_access_key="local",
         region_name=state["region"],
     )
-    return TableLocation(state["resources"][logical_id], session, state["aws_endpoint_url"])
+    return Location(state["resources"][logical_id], session, state["aws_endpoint_url"])
 
 
 def _stack_output(session: boto3.session.Session, stack: str, output: str) -> str:

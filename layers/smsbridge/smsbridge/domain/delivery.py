@@ -45,6 +45,32 @@ def judge_response(status: int | None, body: str = "", error: str = "") -> Verdi
     return Verdict(Outcome.REJECTED, f"{status}{detail}: {body[:300]}".rstrip(": "))
 
 
-def retry_delay(attempt: int) -> int:
-    """Seconds to wait before attempt number ``attempt`` (1 = the first retry)."""
-    return int(min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2 ** max(0, attempt - 1)))
+def retry_delay(attempt: int, *, first: int = FIRST_DELAY_SECONDS) -> int:
+    """Seconds to wait before attempt number ``attempt`` (1 = the first retry), doubling from ``first``."""
+    return int(min(MAX_DELAY_SECONDS, first * 2 ** max(0, attempt - 1)))
+
+
+_CHECK_CODES = {
+    "MKTCMN74248": "the gateway does not know this tenant: check the tenant id, and that the gateway address is "
+    "your region's (US extapigwservice-prod, EU extapigwservice-eu-prod, …; take it from the access point)",
+    "MKTCMN74261": "the client secret does not match any access point of this tenant (wrong secret, or the access "
+    "point is not active)",
+    "MKTCMN74224": "the gateway could not read the token (malformed JWT)",
+    "MKTCMN74282": "the tenant is not licensed for this API",
+}
+
+
+def explain_check(status: int | None, body: str, error: str, gateway_url: str) -> tuple[bool, str]:
+    """Plain words for the answer to ``GET /marketingGateway/configuration``: (all well?, what to do)."""
+    if status is None:
+        return False, f"cannot reach {gateway_url} ({error}): check the gateway address and the network"
+    if 200 <= status < 300:
+        return True, f"OK: {gateway_url} accepted the credentials ({body.strip()[:200]})"
+    code = re.search(r"MKTCMN\d{5}", body)
+    if code and code.group(0) in _CHECK_CODES:
+        return False, f"{status} {code.group(0)}: {_CHECK_CODES[code.group(0)]}"
+    if status == 404:
+        return False, f"{gateway_url} answers, but not as a CI360 external gateway (404): check the address"
+    if status == 403:
+        return False, "403 without a CI360 code: the gateway's request limit, or this IP is not allowed for the tenant"
+    return False, f"unexpected answer {status}: {body.strip()[:300]}"

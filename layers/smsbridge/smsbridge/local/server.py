@@ -26,15 +26,32 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 from moto.server import ThreadedMotoServer
 
+from smsbridge.config import Settings
+from smsbridge.domain.ci360_events import PendingEvent
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
+from smsbridge.local.ci360_stub import Ci360Stub
+from smsbridge.local.event_sources import LocalEventSources
 from smsbridge.local.paths import LOCAL_STATE, project_root
 from smsbridge.local.template import LocalResources, create_resources, load_template
 
 REGION = "us-east-1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+
+
+STUB_TENANT = "5ca1ab1e0000000000000001"
+STUB_SECRET = "smsbridge-local-stub-secret-for-testing-only-0000"
+
+
+@dataclass(frozen=True)
+class Ci360Target:
+    """A CI360 external gateway to send events to: base URL, tenant id and client secret."""
+
+    url: str
+    tenant_id: str
+    secret: str
 
 
 @dataclass
@@ -104,6 +121,8 @@ class LocalStack:
         project_dir: Path | None = None,
         log_level: str = "WARNING",
         state_file: Path | None = None,
+        ci360: Ci360Target | None = None,
+        retry_base_seconds: int = 2,
         echo: Callable[[str], None] = print,
     ) -> None:
         self.project_dir = project_dir or project_root()
@@ -112,7 +131,11 @@ class LocalStack:
         self.host, self.port = host, port
         self.public_url = public_url.rstrip("/")
         self.log_level = log_level
+        self.ci360 = ci360
+        self.retry_base_seconds = retry_base_seconds
         self.echo = echo
+        self.stub: Ci360Stub | None = None
+        self._sources: LocalEventSources | None = None
         self.resources = LocalResources(prefix="smsbridge-local", template={})
         self._moto: ThreadedMotoServer | None = None
         self._http: ThreadingHTTPServer | None = None
@@ -138,19 +161,50 @@ class LocalStack:
         create_resources(self.resources, boto3.session.Session(region_name=REGION))
         self._http = ThreadingHTTPServer((self.host, self.port), self._request_handler())
         self.port = self._http.server_address[1]
-        environment = self.resources.function_environment("WebhookFunction")
-        environment.update(
-            PUBLIC_BASE_URL=self.base_url, POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL=self.log_level
-        )
-        os.environ.update(environment)
-        boto3.client("secretsmanager").put_secret_value(
+        local = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": self.log_level}
+        environment = {**self.resources.function_environment("WebhookFunction"), **local,
+                       "PUBLIC_BASE_URL": self.base_url}  # fmt: skip
+        forwarder_env = {**self.resources.function_environment("ForwarderFunction"), **local,
+                         "RETRY_BASE_SECONDS": str(self.retry_base_seconds)}  # fmt: skip
+        secrets = boto3.client("secretsmanager")
+        secrets.put_secret_value(
             SecretId=environment["TWILIO_AUTH_TOKENS_SECRET"], SecretString=json.dumps({"default": [self.auth_token]})
         )
-        self._handler = _load_handler(self.project_dir / "functions" / "webhook" / "app.py")
-        self._write_state(endpoint, environment)
+        secrets.put_secret_value(SecretId=forwarder_env["CI360_SECRET"], SecretString=self._ci360_secret(forwarder_env))
+        os.environ.update(environment)
+        self._handler = _load_handler(self.project_dir / "functions" / "webhook" / "app.py", "webhook")
+        os.environ.update(forwarder_env)
+        forwarder = _load_handler(self.project_dir / "functions" / "forwarder" / "app.py", "forwarder")
+        forwarder.forwarder.observer = self._echo_event
+        self._sources = LocalEventSources(
+            lambda event: forwarder.lambda_handler(event, LambdaContext(function_name="smsbridge-local-forwarder")),
+            tables=[environment["MESSAGES_TABLE"], environment["CONSENT_TABLE"]],
+            queue_url=forwarder_env["RETRY_QUEUE_URL"], queue_arn=self.resources.arns["RetryQueue"],
+        )  # fmt: skip
+        self._write_state(endpoint, {**environment, **forwarder_env})
+        self._sources.start()
         threading.Thread(target=self._http.serve_forever, name="smsbridge-http", daemon=True).start()
 
+    def _ci360_secret(self, forwarder_env: dict[str, str]) -> str:
+        """Credentials of the gateway to send to: the one given, else a contract-checking stub started here."""
+        if self.ci360 is None:
+            names = Settings.from_env(forwarder_env).event_mapping
+            enabled = [name for name in names.names.values() if name]
+            self.stub = Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=enabled)
+            self.stub.start()
+            self.ci360 = Ci360Target(self.stub.url, STUB_TENANT, STUB_SECRET)
+        target = self.ci360
+        return json.dumps({"gateway_url": target.url, "tenant_id": target.tenant_id, "client_secret": target.secret})
+
+    def _echo_event(self, event: PendingEvent, outcome: str) -> None:
+        number = event.attributes.get("customer_number", "")
+        self.echo(f"{time.strftime('%H:%M:%S')} CI360 {event.kind.value:<11} {number}  {outcome}")
+
     def stop(self) -> None:
+        if self._sources is not None:
+            self._sources.stop()
+        if self.stub is not None:
+            self.stub.stop()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -172,7 +226,7 @@ class LocalStack:
             "region": REGION,
             "inbound_url": self.base_url + INBOUND_ROUTE,
             "status_url": self.base_url + STATUS_ROUTE,
-            "resources": dict(self.resources.names),
+            "resources": {**self.resources.names, **self.resources.refs},  # queue URLs for queues
             "environment": {name: value for name, value in environment.items() if not name.startswith("POWERTOOLS")},
         }
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -217,8 +271,8 @@ class LocalStack:
         return Handler
 
 
-def _load_handler(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("smsbridge_local_webhook_app", path)
+def _load_handler(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"smsbridge_local_{name}_app", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the webhook handler from {path}")
     module = importlib.util.module_from_spec(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ class LocalResources:
     prefix: str
     template: dict[str, Any]
     names: dict[str, str] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)  # what ``Ref`` returns where it is not the name (queue URLs)
+    arns: dict[str, str] = field(default_factory=dict)
 
     def resources_of(self, *types: str) -> dict[str, dict[str, Any]]:
         return {
@@ -72,7 +75,7 @@ class LocalResources:
             parameters = self.template.get("Parameters") or {}
             if target in parameters:
                 return str(parameters[target].get("Default", ""))
-            return self.name_of(target)
+            return self.refs.get(target) or self.name_of(target)
         if isinstance(value, dict) and "Fn::If" in value:
             condition, when_true, when_false = value["Fn::If"]
             return self.resolve(when_true if self._condition(condition) else when_false)
@@ -118,8 +121,20 @@ def create_resources(resources: LocalResources, session: Any) -> None:
         if ttl:
             dynamodb.update_time_to_live(TableName=spec["TableName"], TimeToLiveSpecification=ttl)
     sqs = session.client("sqs")
-    for logical_id in resources.resources_of(*_QUEUE_TYPES):
-        sqs.create_queue(QueueName=resources.name_of(logical_id))
+    queues = resources.resources_of(*_QUEUE_TYPES)
+    for logical_id, properties in sorted(queues.items(), key=lambda item: "RedrivePolicy" in item[1]):
+        kept = ("VisibilityTimeout", "MessageRetentionPeriod")
+        attributes: dict[str, str] = {name: str(properties[name]) for name in kept if name in properties}
+        redrive = properties.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": resources.arns[target], "maxReceiveCount": redrive["maxReceiveCount"]}
+            )
+        url = sqs.create_queue(QueueName=resources.name_of(logical_id), Attributes=attributes)["QueueUrl"]
+        resources.refs[logical_id] = url
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        resources.arns[logical_id] = arn
     secrets = session.client("secretsmanager")
     for logical_id, properties in resources.resources_of(*_SECRET_TYPES).items():
         secrets.create_secret(Name=resources.name_of(logical_id), SecretString=properties.get("SecretString", "{}"))
