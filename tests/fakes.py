@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime
 
-from smsbridge.domain.ci360_events import Correlation
+from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
+from smsbridge.domain.delivery import Outcome, Verdict
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
@@ -67,3 +70,64 @@ class FakeMessageStore:
         self.status[callback.message_sid] = callback
         self.consent += [consent] if consent else []
         return True
+
+
+class FakeGateway:
+    """``EventGateway`` that answers from a script (default: accepted) and records every body it was given."""
+
+    def __init__(self, *answers: Verdict, delay: float = 0.0) -> None:
+        self.answers = list(answers)
+        self.bodies: list[dict[str, object]] = []
+        self.delay = delay
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def send(self, body: dict[str, Flat]) -> Verdict:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            answer = self.answers.pop(0) if self.answers else Verdict(Outcome.ACCEPTED, "201")
+        time.sleep(self.delay)
+        with self._lock:
+            self.in_flight -= 1
+            self.bodies.append(dict(body))
+        return answer
+
+
+class FakeSentLedger:
+    def __init__(self) -> None:
+        self.sent: dict[str, str] = {}
+
+    def was_sent(self, key: str) -> bool:
+        return key in self.sent
+
+    def mark_sent(self, key: str, *, event_name: str, at: datetime) -> None:
+        self.sent[key] = event_name
+
+
+class FakeContacts:
+    def __init__(self, known: dict[tuple[str, str], Correlation] | None = None) -> None:
+        self.known = known or {}
+
+    def latest(self, phone: str, scope: str, *, now: datetime) -> Correlation | None:
+        return self.known.get((phone, scope))
+
+
+class FakeParking:
+    """``ParkingQueues`` in memory; ``fail_with`` makes it refuse like an SQS outage."""
+
+    def __init__(self, fail_with: SmsBridgeError | None = None) -> None:
+        self.retries: list[tuple[PendingEvent, int, int, str]] = []
+        self.dead: list[tuple[PendingEvent, str, int]] = []
+        self.fail_with = fail_with
+
+    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.retries.append((event, attempt, delay, reason))
+
+    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.dead.append((event, reason, attempts))
