@@ -7,8 +7,8 @@ import time
 from datetime import datetime
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
-from smsbridge.domain.delivery import Outcome, Verdict
 from smsbridge.domain.consent import ConsentEvent
+from smsbridge.domain.delivery import Outcome, Verdict
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
 from smsbridge.domain.signature import AuthTokens

@@ -50,8 +50,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     state_file = tmp_path_factory.mktemp("serve") / "local.json"
     process = subprocess.Popen(
         [str(BIN / "smsbridge"), "serve", "--port", "0", "--state-file", str(state_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     lines: list[str] = []
     ready = threading.Event()
 
@@ -87,8 +91,18 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
 def test_simulated_stop_is_recorded_in_dynamodb(local_stack: RunningStack) -> None:
     # WHEN smsbridge simulate posts a signed STOP to the local stack
     sid = "SM" + "e" * 32
-    result = smsbridge("simulate", "inbound", "--url", f"{local_stack.base_url}/twilio/inbound",
-                       "--body", "STOP", "--from", CUSTOMER, "--message-sid", sid)  # fmt: skip
+    result = smsbridge(
+        "simulate",
+        "inbound",
+        "--url",
+        f"{local_stack.base_url}/twilio/inbound",
+        "--body",
+        "STOP",
+        "--from",
+        CUSTOMER,
+        "--message-sid",
+        sid,
+    )
     # THEN Twilio's answer is empty TwiML and the record is in the emulated DynamoDB
     assert result.returncode == 0, result.stdout + result.stderr
     assert "HTTP 200 text/xml" in result.stdout
@@ -105,8 +119,18 @@ def test_simulated_stop_is_recorded_in_dynamodb(local_stack: RunningStack) -> No
 
 def test_simulated_status_callback_is_recorded(local_stack: RunningStack) -> None:
     sid = "SM" + "f" * 32
-    result = smsbridge("simulate", "status", "--url", f"{local_stack.base_url}/twilio/status?o=task7",
-                       "--status", "undelivered", "--error-code", "30006", "--message-sid", sid)  # fmt: skip
+    result = smsbridge(
+        "simulate",
+        "status",
+        "--url",
+        f"{local_stack.base_url}/twilio/status?o=task7",
+        "--status",
+        "undelivered",
+        "--error-code",
+        "30006",
+        "--message-sid",
+        sid,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "HTTP 204" in result.stdout
     record = local_stack.table().get_item(
@@ -119,8 +143,16 @@ def test_simulated_status_callback_is_recorded(local_stack: RunningStack) -> Non
 
 def test_forged_webhook_gets_403_and_writes_nothing(local_stack: RunningStack) -> None:
     before = len(local_stack.items())
-    result = smsbridge("simulate", "inbound", "--url", f"{local_stack.base_url}/twilio/inbound",
-                       "--auth-token", "f" * 32, "--body", "START")  # fmt: skip
+    result = smsbridge(
+        "simulate",
+        "inbound",
+        "--url",
+        f"{local_stack.base_url}/twilio/inbound",
+        "--auth-token",
+        "f" * 32,
+        "--body",
+        "START",
+    )
     assert result.returncode == 1
     assert "HTTP 403" in result.stdout
     assert "X-Twilio-Signature does not match" in result.stdout
@@ -128,8 +160,16 @@ def test_forged_webhook_gets_403_and_writes_nothing(local_stack: RunningStack) -
 
 
 def test_console_prints_a_masked_line_per_webhook(local_stack: RunningStack) -> None:
-    smsbridge("simulate", "inbound", "--url", f"{local_stack.base_url}/twilio/inbound", "--from", CUSTOMER,
-              "--body", "private words")  # fmt: skip
+    smsbridge(
+        "simulate",
+        "inbound",
+        "--url",
+        f"{local_stack.base_url}/twilio/inbound",
+        "--from",
+        CUSTOMER,
+        "--body",
+        "private words",
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not any("+1********42" in line for line in local_stack.lines):
         time.sleep(0.05)

@@ -46,7 +46,9 @@ def test_stop_then_start_flips_the_state_and_keeps_both_in_history(stack: Stack)
     assert state["status"] == "opted_in"
     entries = history(stack)
     assert [(e["action"], e["keyword"], e["rule"]) for e in entries] == [
-        ("opt_out", "STOP", "keyword_exact"), ("opt_in", "START", "keyword_exact")]  # fmt: skip
+        ("opt_out", "STOP", "keyword_exact"),
+        ("opt_in", "START", "keyword_exact"),
+    ]
     assert all(e["matcher_version"] for e in entries)
 
 
@@ -110,8 +112,10 @@ def test_stop_older_than_the_stored_state_is_history_only(stack: Stack) -> None:
     # GIVEN an opt-in on record from the future (e.g. imported)
     ledger = ConsentLedger(stack.consent_table, client=stack.dynamodb)
     future = datetime.now(UTC) + timedelta(days=1)
-    ledger.record(ConsentEvent(CUSTOMER, OUR_NUMBER, ConsentAction.OPT_IN, future, ConsentSource.IMPORT, "imp1"),
-                  recorded_at=future)  # fmt: skip
+    ledger.record(
+        ConsentEvent(CUSTOMER, OUR_NUMBER, ConsentAction.OPT_IN, future, ConsentSource.IMPORT, "imp1"),
+        recorded_at=future,
+    )
     # WHEN a STOP webhook arrives now THEN message and history are written, the newer state stands
     assert post(stack, "/twilio/inbound", inbound_params(body="STOP", sender=CUSTOMER))["statusCode"] == 200
     assert len(stack.items()) == 1
@@ -124,7 +128,11 @@ def test_21610_status_back_fills_the_opt_out(stack: Stack) -> None:
     assert post(stack, "/twilio/status", params)["statusCode"] == 204
     [state] = states(stack)
     assert (state["phone"], state["scope"], state["status"], state["source"]) == (
-        CUSTOMER, OUR_NUMBER, "opted_out", "twilio_21610")  # fmt: skip
+        CUSTOMER,
+        OUR_NUMBER,
+        "opted_out",
+        "twilio_21610",
+    )
 
 
 def test_30004_is_evidence_only_by_default(stack: Stack) -> None:

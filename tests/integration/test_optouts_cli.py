@@ -13,10 +13,14 @@ from tests.integration.conftest import Stack
 
 SERVICE = "MG" + "3" * 32
 ROWS = [
-    {"phone": f"+1415555{n:04d}", "scope": SERVICE if n % 2 else "+14155550199",
-     "status": "opted_out" if n % 3 else "opted_in", "updated_at": f"2026-10-{1 + n:02d}T08:00:00+00:00"}
+    {
+        "phone": f"+1415555{n:04d}",
+        "scope": SERVICE if n % 2 else "+14155550199",
+        "status": "opted_out" if n % 3 else "opted_in",
+        "updated_at": f"2026-10-{1 + n:02d}T08:00:00+00:00",
+    }
     for n in range(12)
-]  # fmt: skip
+]
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -63,8 +67,12 @@ def test_dry_run_says_what_would_change_and_writes_nothing(
 def test_bad_rows_are_refused_by_line_and_the_rest_imported(
     stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = [*ROWS[:2], {**ROWS[2], "status": "maybe"}, {**ROWS[3], "phone": "call me"},
-            {**ROWS[4], "updated_at": "yesterday"}]  # fmt: skip
+    rows = [
+        *ROWS[:2],
+        {**ROWS[2], "status": "maybe"},
+        {**ROWS[3], "phone": "call me"},
+        {**ROWS[4], "updated_at": "yesterday"},
+    ]
     code, out = run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", rows)))
     assert code == 1
     assert "recorded 2 new events" in out
@@ -77,8 +85,10 @@ def test_later_import_row_for_the_same_number_wins(
     stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = {"phone": "+14155550100", "scope": SERVICE}
-    rows = [{**base, "status": "opted_in", "updated_at": "2026-11-02T00:00:00Z"},
-            {**base, "status": "opted_out", "updated_at": "2026-11-01T00:00:00Z"}]  # fmt: skip
+    rows = [
+        {**base, "status": "opted_in", "updated_at": "2026-11-02T00:00:00Z"},
+        {**base, "status": "opted_out", "updated_at": "2026-11-01T00:00:00Z"},
+    ]
     run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", rows)))
     code, out = run(stack, capsys, "get", "+14155550100")
     assert code == 0

@@ -25,9 +25,13 @@ def test_committed_events_match_the_generator() -> None:
 
 @pytest.mark.parametrize(
     ("name", "status_code"),
-    [("inbound-stop.json", 200), ("inbound-reply.json", 200), ("status-delivered.json", 204),
-     ("status-undelivered.json", 204)],
-)  # fmt: skip
+    [
+        ("inbound-stop.json", 200),
+        ("inbound-reply.json", 200),
+        ("status-delivered.json", 204),
+        ("status-undelivered.json", 204),
+    ],
+)
 def test_sample_event_is_accepted_and_recorded(stack: Stack, name: str, status_code: int) -> None:
     answer = stack.handler.lambda_handler(load_event(name), LambdaContext())
     assert answer["statusCode"] == status_code, answer["body"]

@@ -98,8 +98,10 @@ class TestStatus:
         # GIVEN callbacks for one message arriving delivered, sent, queued, delivered again
         sid = "SM" + "c" * 32
         url = f"{STATUS_URL}?o=task42"
-        answers = [post(stack, url, status_params(status=s, message_sid=sid))["statusCode"]
-                   for s in ("delivered", "sent", "queued", "delivered")]  # fmt: skip
+        answers = [
+            post(stack, url, status_params(status=s, message_sid=sid))["statusCode"]
+            for s in ("delivered", "sent", "queued", "delivered")
+        ]
         # THEN each is acknowledged, and the record stays delivered with one forward move in its history
         assert answers == [204, 204, 204, 204]
         [item] = stack.items()
@@ -211,23 +213,41 @@ def test_logs_hold_no_phone_number_body_or_token(stack: Stack, capsys: pytest.Ca
 
 
 headers_st = st.dictionaries(
-    st.sampled_from(["content-type", "x-twilio-signature", "content-encoding", "x-twilio-webhooks-signature-settings",
-                     "i-twilio-idempotency-token"]),
-    st.one_of(st.text(max_size=40), st.sampled_from(["application/x-www-form-urlencoded", "application/json",
-                                                     "application/x-www-form-urlencoded; charset=latin-1"])),
-)  # fmt: skip
+    st.sampled_from(
+        [
+            "content-type",
+            "x-twilio-signature",
+            "content-encoding",
+            "x-twilio-webhooks-signature-settings",
+            "i-twilio-idempotency-token",
+        ]
+    ),
+    st.one_of(
+        st.text(max_size=40),
+        st.sampled_from(
+            [
+                "application/x-www-form-urlencoded",
+                "application/json",
+                "application/x-www-form-urlencoded; charset=latin-1",
+            ]
+        ),
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    body=st.one_of(st.binary(max_size=300), st.text(max_size=200).map(str.encode),
-                   st.builds(form_body, st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8))))),
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=200).map(str.encode),
+        st.builds(form_body, st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)))),
+    ),
     headers=headers_st,
     query=st.text(max_size=30),
     route=st.sampled_from(["/twilio/inbound", "/twilio/status"]),
     method=st.sampled_from(["POST", "POST", "GET", "PUT"]),
     base64_flag=st.booleans(),
-)  # fmt: skip
+)
 def test_fuzzed_requests_never_get_5xx_or_a_record(
     stack: Stack, body: bytes, headers: dict[str, str], query: str, route: str, method: str, base64_flag: bool
 ) -> None:

@@ -23,18 +23,43 @@ CUSTOMER, OURS = "+14155550100", "+14155550199"
 
 
 def inbound(intent: str = "reply", **extra: Any) -> dict[str, Any]:
-    return {"kind": "inbound", "message_sid": "SM1", "sender": CUSTOMER, "recipient": OURS, "scope": OURS,
-            "intent": intent, "body": "See you", "keyword": None, "received_at": "2026-11-27T13:00:00+00:00", **extra}  # fmt: skip
+    return {
+        "kind": "inbound",
+        "message_sid": "SM1",
+        "sender": CUSTOMER,
+        "recipient": OURS,
+        "scope": OURS,
+        "intent": intent,
+        "body": "See you",
+        "keyword": None,
+        "received_at": "2026-11-27T13:00:00+00:00",
+        **extra,
+    }
 
 
 def status(value: str, **extra: Any) -> dict[str, Any]:
-    return {"kind": "status", "message_sid": "SM2", "sender": OURS, "recipient": CUSTOMER, "scope": OURS,
-            "status": value, "updated_at": "2026-11-27T13:00:00+00:00", **extra}  # fmt: skip
+    return {
+        "kind": "status",
+        "message_sid": "SM2",
+        "sender": OURS,
+        "recipient": CUSTOMER,
+        "scope": OURS,
+        "status": value,
+        "updated_at": "2026-11-27T13:00:00+00:00",
+        **extra,
+    }
 
 
 def state(value: str, order_key: str = "k1") -> dict[str, Any]:
-    return {"record_type": "state", "phone": CUSTOMER, "scope": OURS, "status": value, "order_key": order_key,
-            "updated_at": "2026-11-27T13:00:00+00:00", "source": "reply_keyword"}  # fmt: skip
+    return {
+        "record_type": "state",
+        "phone": CUSTOMER,
+        "scope": OURS,
+        "status": value,
+        "order_key": order_key,
+        "updated_at": "2026-11-27T13:00:00+00:00",
+        "source": "reply_keyword",
+    }
 
 
 MAPPING = EventMapping()
@@ -59,9 +84,13 @@ def test_an_inbound_record_changing_later_sends_nothing_again() -> None:
 
 @pytest.mark.parametrize(
     ("old", "new", "kind"),
-    [(None, "delivered", EventKind.DELIVERED), ("sent", "undelivered", EventKind.UNDELIVERED),
-     ("queued", "failed", EventKind.FAILED), ("delivered", "read", EventKind.READ)],
-)  # fmt: skip
+    [
+        (None, "delivered", EventKind.DELIVERED),
+        ("sent", "undelivered", EventKind.UNDELIVERED),
+        ("queued", "failed", EventKind.FAILED),
+        ("delivered", "read", EventKind.READ),
+    ],
+)
 def test_status_moves_map_to_their_kind_once(old: str | None, new: str, kind: EventKind) -> None:
     [event] = MAPPING.message_change(status(new), status(old) if old else None)
     assert (event.kind, event.key) == (kind, f"{kind}:SM2")
@@ -89,8 +118,16 @@ def test_consent_state_changes_map_to_opt_out_and_opt_in() -> None:
 
 
 def test_help_comes_from_the_history_and_other_entries_do_not() -> None:
-    entry = {"record_type": "event", "action": "help", "phone": CUSTOMER, "scope": OURS, "event_id": "SM9",
-             "source": "reply_keyword", "keyword": "HELP", "occurred_at": "2026-11-27T13:00:00+00:00"}  # fmt: skip
+    entry = {
+        "record_type": "event",
+        "action": "help",
+        "phone": CUSTOMER,
+        "scope": OURS,
+        "event_id": "SM9",
+        "source": "reply_keyword",
+        "keyword": "HELP",
+        "occurred_at": "2026-11-27T13:00:00+00:00",
+    }
     [event] = MAPPING.consent_change(entry, None)
     assert (event.kind, event.attributes["keyword"]) == (EventKind.HELP, "HELP")
     assert MAPPING.consent_change({**entry, "action": "opt_out"}, None) == []
@@ -128,13 +165,26 @@ def test_every_attribute_sent_is_one_the_definitions_declare_for_that_event() ->
     chatty = EventMapping(names={kind: kind.value for kind in EventKind})
     produced = [
         *chatty.message_change(inbound(), None),
-        *[chatty.message_change(status(s, error_code=30006), None)[0] for s in ("sent", "delivered", "undelivered",
-                                                                               "failed", "read")],
-        *chatty.consent_change(state("opted_out"), None), *chatty.consent_change(state("opted_in"), None),
-        *chatty.consent_change({"record_type": "event", "action": "help", "phone": CUSTOMER, "scope": OURS,
-                                "event_id": "SM9", "source": "reply_keyword", "keyword": "HELP",
-                                "occurred_at": "2026-11-27T13:00:00+00:00"}, None),
-    ]  # fmt: skip
+        *[
+            chatty.message_change(status(s, error_code=30006), None)[0]
+            for s in ("sent", "delivered", "undelivered", "failed", "read")
+        ],
+        *chatty.consent_change(state("opted_out"), None),
+        *chatty.consent_change(state("opted_in"), None),
+        *chatty.consent_change(
+            {
+                "record_type": "event",
+                "action": "help",
+                "phone": CUSTOMER,
+                "scope": OURS,
+                "event_id": "SM9",
+                "source": "reply_keyword",
+                "keyword": "HELP",
+                "occurred_at": "2026-11-27T13:00:00+00:00",
+            },
+            None,
+        ),
+    ]
     declared = {name: {attr for attr, _, _ in attrs} for name, attrs in event_definitions(chatty)}
     assert {event.kind for event in produced} == set(EventKind)
     for event in produced:
@@ -146,9 +196,15 @@ def test_every_attribute_sent_is_one_the_definitions_declare_for_that_event() ->
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("dh=D1&rtc=R1&tc=T1", Correlation("D1", "T1", "R1")), ("dh=D1", Correlation("D1")), ("tc=T1", None),
-     ("", None), ("dh=%7B%7B%24datahubId%7D%7D", None), ("dh=a%27b", None)],
-)  # fmt: skip
+    [
+        ("dh=D1&rtc=R1&tc=T1", Correlation("D1", "T1", "R1")),
+        ("dh=D1", Correlation("D1")),
+        ("tc=T1", None),
+        ("", None),
+        ("dh=%7B%7B%24datahubId%7D%7D", None),
+        ("dh=a%27b", None),
+    ],
+)
 def test_parse_correlation(query: str, expected: Correlation | None) -> None:
     assert parse_correlation(query) == expected
 
@@ -156,9 +212,14 @@ def test_parse_correlation(query: str, expected: Correlation | None) -> None:
 def test_connector_body_survives_ci360_substitution_and_twilio_url_handling() -> None:
     # GIVEN the body printed for a stack, WHEN CI360 substitutes its variables in it
     body = connector_body("https://abc.execute-api.us-east-1.amazonaws.com/twilio/status")
-    values = {"$toPhoneNumber": "+14155550100", "$fromPhoneNumber": "+14155550199", "$messageBody": "Hi",
-              "$datahubId": "a1b2c3d4-0000-4e5f-9999-0123456789ab", "$taskCode": "TSK_202",
-              "$responseTrackingCode": "RTC.12_ab-9"}  # fmt: skip
+    values = {
+        "$toPhoneNumber": "+14155550100",
+        "$fromPhoneNumber": "+14155550199",
+        "$messageBody": "Hi",
+        "$datahubId": "a1b2c3d4-0000-4e5f-9999-0123456789ab",
+        "$taskCode": "TSK_202",
+        "$responseTrackingCode": "RTC.12_ab-9",
+    }
     for name, value in values.items():
         body = body.replace("{{" + name + "}}", value)
     # AND Twilio reads the form (the + in numbers must be %2B in a real form: CI360 substitutes raw text)

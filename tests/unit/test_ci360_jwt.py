@@ -40,15 +40,24 @@ def test_token_is_not_keyed_with_the_raw_secret() -> None:
 
 
 def test_credentials_secret_is_read_and_the_gateway_path_trimmed() -> None:
-    secret = json.dumps({"gateway_url": "https://extapigwservice-eu-prod.ci360.sas.com/marketingGateway/",
-                         "tenant_id": TENANT, "client_secret": SECRET})  # fmt: skip
+    secret = json.dumps(
+        {
+            "gateway_url": "https://extapigwservice-eu-prod.ci360.sas.com/marketingGateway/",
+            "tenant_id": TENANT,
+            "client_secret": SECRET,
+        }
+    )
     credentials = Ci360Credentials.parse(secret)
     assert credentials.gateway_url == "https://extapigwservice-eu-prod.ci360.sas.com"
 
 
-@pytest.mark.parametrize(("secret", "words"), [("{", "not valid JSON"),
-                                               ('{"gateway_url": "", "tenant_id": "t", "client_secret": ""}',
-                                                "lacks gateway_url, client_secret")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("secret", "words"),
+    [
+        ("{", "not valid JSON"),
+        ('{"gateway_url": "", "tenant_id": "t", "client_secret": ""}', "lacks gateway_url, client_secret"),
+    ],
+)
 def test_incomplete_credentials_say_what_is_missing(secret: str, words: str) -> None:
     with pytest.raises(ConfigurationError, match=words):
         Ci360Credentials.parse(secret)

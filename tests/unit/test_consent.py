@@ -64,7 +64,10 @@ def test_21610_back_fills_an_opt_out_for_the_recipient() -> None:
     event = consent_from_status(status("21610"), T0)
     assert event is not None
     assert (event.phone, event.source, event.new_status) == (
-        "+14155550100", ConsentSource.TWILIO_21610, ConsentStatus.OPTED_OUT)  # fmt: skip
+        "+14155550100",
+        ConsentSource.TWILIO_21610,
+        ConsentStatus.OPTED_OUT,
+    )
 
 
 def test_30004_is_evidence_and_suppresses_only_when_configured() -> None:
@@ -80,13 +83,18 @@ def test_other_outcomes_carry_no_consent(code: str) -> None:
 
 
 def event(action: ConsentAction, minutes: int, event_id: str = "SM1") -> ConsentEvent:
-    return ConsentEvent("+14155550100", "+14155550199", action, T0 + timedelta(minutes=minutes),
-                        ConsentSource.MANUAL, event_id)  # fmt: skip
+    return ConsentEvent(
+        "+14155550100", "+14155550199", action, T0 + timedelta(minutes=minutes), ConsentSource.MANUAL, event_id
+    )
 
 
 def test_newer_event_wins_in_any_arrival_order() -> None:
-    events = [event(ConsentAction.OPT_OUT, 1, "a"), event(ConsentAction.OPT_IN, 2, "b"),
-              event(ConsentAction.OPT_OUT, 3, "c"), event(ConsentAction.HELP, 4, "d")]  # fmt: skip
+    events = [
+        event(ConsentAction.OPT_OUT, 1, "a"),
+        event(ConsentAction.OPT_IN, 2, "b"),
+        event(ConsentAction.OPT_OUT, 3, "c"),
+        event(ConsentAction.HELP, 4, "d"),
+    ]
     for order in itertools.permutations(events):
         stored: ConsentEvent | None = None
         for incoming in order:

@@ -17,15 +17,24 @@ from smsbridge.domain.delivery import (
 @pytest.mark.parametrize(
     ("status", "body", "outcome"),
     [
-        (200, "", Outcome.ACCEPTED), (201, '{"status":"accepted"}', Outcome.ACCEPTED), (202, "", Outcome.ACCEPTED),
-        (None, "", Outcome.RETRY), (500, "", Outcome.RETRY), (502, "<html>bad gateway</html>", Outcome.RETRY),
-        (503, "", Outcome.RETRY), (504, "", Outcome.RETRY), (429, "", Outcome.RETRY), (408, "", Outcome.RETRY),
+        (200, "", Outcome.ACCEPTED),
+        (201, '{"status":"accepted"}', Outcome.ACCEPTED),
+        (202, "", Outcome.ACCEPTED),
+        (None, "", Outcome.RETRY),
+        (500, "", Outcome.RETRY),
+        (502, "<html>bad gateway</html>", Outcome.RETRY),
+        (503, "", Outcome.RETRY),
+        (504, "", Outcome.RETRY),
+        (429, "", Outcome.RETRY),
+        (408, "", Outcome.RETRY),
         (403, '{"message":"Forbidden: request limit exceeded"}', Outcome.RETRY),
-        (403, '{"code":"MKTCMN74261"}', Outcome.REJECTED), (401, '{"code":"MKTCMN74248"}', Outcome.REJECTED),
-        (400, '{"message":"event X is not defined"}', Outcome.REJECTED), (404, "", Outcome.REJECTED),
+        (403, '{"code":"MKTCMN74261"}', Outcome.REJECTED),
+        (401, '{"code":"MKTCMN74248"}', Outcome.REJECTED),
+        (400, '{"message":"event X is not defined"}', Outcome.REJECTED),
+        (404, "", Outcome.REJECTED),
         (415, "", Outcome.REJECTED),
     ],
-)  # fmt: skip
+)
 def test_every_class_of_answer(status: int | None, body: str, outcome: Outcome) -> None:
     assert judge_response(status, body, "ReadTimeoutError" if status is None else "").outcome is outcome
 
@@ -53,7 +62,7 @@ def test_retry_delays_grow_to_the_sqs_maximum_and_last_for_hours() -> None:
         (404, "", "", False, "not as a CI360 external gateway"),
         (403, "", "", False, "request limit"),
     ],
-)  # fmt: skip
+)
 def test_check_answers_in_plain_words(status: int | None, body: str, error: str, ok: bool, words: str) -> None:
     verdict_ok, message = explain_check(status, body, error, "https://gw.example")
     assert verdict_ok is ok

@@ -25,15 +25,29 @@ def build(
     gateway = gateway or FakeGateway()
     parking, sent = options.pop("parking", FakeParking()), FakeSentLedger()
     forwarder = Forwarder(
-        mapping=EventMapping(), gateway=lambda: gateway, sent=sent, contacts=options.pop("contacts", FakeContacts(KNOWN)),
-        parking=parking, messages_table="messages", consent_table="consent", **options,
-    )  # fmt: skip
+        mapping=EventMapping(),
+        gateway=lambda: gateway,
+        sent=sent,
+        contacts=options.pop("contacts", FakeContacts(KNOWN)),
+        parking=parking,
+        messages_table="messages",
+        consent_table="consent",
+        **options,
+    )
     return forwarder, gateway, parking, sent
 
 
 def sqs_batch(*events: PendingEvent, attempt: int = 0) -> dict[str, Any]:
-    return {"Records": [{"eventSource": "aws:sqs", "messageId": f"m{i}", "body": json.dumps(
-        {"event": e.to_json(), "attempt": attempt, "reason": "x"})} for i, e in enumerate(events)]}  # fmt: skip
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:sqs",
+                "messageId": f"m{i}",
+                "body": json.dumps({"event": e.to_json(), "attempt": attempt, "reason": "x"}),
+            }
+            for i, e in enumerate(events)
+        ]
+    }
 
 
 def test_accepted_event_is_recorded_and_never_sent_twice() -> None:
@@ -82,8 +96,15 @@ def test_ci360_not_configured_waits_on_the_retry_queue() -> None:
     def unconfigured() -> FakeGateway:
         raise NotConfigured("CI360_SECRET is not set")
 
-    forwarder = Forwarder(mapping=EventMapping(), gateway=unconfigured, sent=FakeSentLedger(), contacts=FakeContacts(KNOWN),
-                          parking=parking, messages_table="m", consent_table="c")  # fmt: skip
+    forwarder = Forwarder(
+        mapping=EventMapping(),
+        gateway=unconfigured,
+        sent=FakeSentLedger(),
+        contacts=FakeContacts(KNOWN),
+        parking=parking,
+        messages_table="m",
+        consent_table="c",
+    )
     assert forwarder.deliver(reply()) == "retrying"
     assert "not configured" in parking.retries[0][3]
 
@@ -97,9 +118,11 @@ def test_batch_reports_only_records_whose_event_could_not_be_kept() -> None:
 def test_malformed_records_fail_alone() -> None:
     forwarder, gateway, _, _ = build()
     batch = sqs_batch(reply(1))
-    batch["Records"] += [{"eventSource": "aws:sqs", "messageId": "bad-json", "body": "{not json"},
-                         {"eventSource": "aws:sqs", "messageId": "bad-event", "body": '{"event": {"kind": "x"}}'},
-                         {"eventSource": "aws:dynamodb", "dynamodb": {"SequenceNumber": "77"}}]  # fmt: skip
+    batch["Records"] += [
+        {"eventSource": "aws:sqs", "messageId": "bad-json", "body": "{not json"},
+        {"eventSource": "aws:sqs", "messageId": "bad-event", "body": '{"event": {"kind": "x"}}'},
+        {"eventSource": "aws:dynamodb", "dynamodb": {"SequenceNumber": "77"}},
+    ]
     report = forwarder.handle(batch)
     assert {f["itemIdentifier"] for f in report.response()["batchItemFailures"]} == {"bad-json", "bad-event", "77"}
     assert len(gateway.bodies) == 1

@@ -80,9 +80,14 @@ CASES = [
     ("   ", REPLY, REPLY, False),
     ("STOPP", OUT, OUT, False),
     ("stopping by later", REPLY, REPLY, False),
-    ("Where is my order? It has been a week and I keep getting these messages, I want to know when it "
-     "arrives and whether you can stop the marketing texts meanwhile", REPLY, REPLY, False),  # too long to flag
-]  # fmt: skip
+    (
+        "Where is my order? It has been a week and I keep getting these messages, I want to know when it "
+        "arrives and whether you can stop the marketing texts meanwhile",
+        REPLY,
+        REPLY,
+        False,
+    ),  # too long to flag
+]
 
 
 def test_the_table_is_big_enough_to_mean_something() -> None:

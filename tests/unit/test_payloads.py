@@ -14,9 +14,19 @@ SERVICE_SID = "MG" + "1" * 32
 
 @pytest.mark.parametrize(
     "address",
-    ["+14155550100", "+447700900123", "+33612345678", "53079", "898211", "whatsapp:+14155550100",
-     "messenger:1234567890", "rcs:+14155550100", "MyBrand", "ACME Inc"],
-)  # fmt: skip
+    [
+        "+14155550100",
+        "+447700900123",
+        "+33612345678",
+        "53079",
+        "898211",
+        "whatsapp:+14155550100",
+        "messenger:1234567890",
+        "rcs:+14155550100",
+        "MyBrand",
+        "ACME Inc",
+    ],
+)
 def test_addresses_twilio_uses_are_accepted(address: str) -> None:
     message = parse_webhook(InboundMessage, inbound_params(sender=address))
     assert message.sender == address

@@ -137,8 +137,10 @@ PLUGIN_INBOUND = [
 ]
 
 
-@pytest.mark.parametrize(("body", "signature"), [("Ahoy", "kztpITUtQNpvjXiMmV/bZ6jnYms="),
-                                                 ('"Ahoy from tests"', "1kiKLAAQcu0UvIjTvxwAn8fuZKA=")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "signature"),
+    [("Ahoy", "kztpITUtQNpvjXiMmV/bZ6jnYms="), ('"Ahoy from tests"', "1kiKLAAQcu0UvIjTvxwAn8fuZKA=")],
+)
 def test_plugin_webhook_inbound_sms_vector(body: str, signature: str) -> None:
     params = [(name, body if name == "Body" else value) for name, value in PLUGIN_INBOUND]
     url = "https://handler.twilio.com/twiml/EH" + "a" * 32
@@ -210,12 +212,13 @@ printable = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max
 
 @settings(max_examples=200, deadline=None)
 @given(
-    params=st.dictionaries(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12),
-                           printable, max_size=8),
+    params=st.dictionaries(
+        st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12), printable, max_size=8
+    ),
     token=st.text(min_size=1, max_size=40),
     path=st.text("abcdefghijklmnopqrstuvwxyz/_-.", max_size=20),
     query=st.text("abcdefghijklmnopqrstuvwxyz0123456789=&-._~%", max_size=20),
-)  # fmt: skip
+)
 def test_agrees_with_twilio_request_validator(params: dict[str, str], token: str, path: str, query: str) -> None:
     # GIVEN any form params and URL, WHEN both implementations sign them, THEN they agree, and each accepts the other
     url = f"https://h.example/{path}" + (f"?{query}" if query else "")
