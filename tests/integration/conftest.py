@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import logging
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -15,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from smsbridge.adapters.dynamodb import plain
 from smsbridge.local.template import LocalResources, create_resources
@@ -50,7 +52,11 @@ class Stack:
 
 
 def load_webhook_module(logs: io.StringIO) -> ModuleType:
-    """A fresh import of functions/webhook/app.py, as a new Lambda container would do it, logging into ``logs``.
+    return load_function("webhook", logs)
+
+
+def load_function(name: str, logs: io.StringIO) -> ModuleType:
+    """A fresh import of functions/<name>/app.py, as a new Lambda container would do it, logging into ``logs``.
 
     Powertools' Logger is configured once per process and keeps its first stream; the test's own stream makes the
     logs readable whatever ran before.
@@ -58,7 +64,7 @@ def load_webhook_module(logs: io.StringIO) -> ModuleType:
     for handler in logging.getLogger("smsbridge").handlers:  # configured by an earlier test: reused by Powertools
         if isinstance(handler, logging.StreamHandler):
             handler.stream = logs
-    spec = importlib.util.spec_from_file_location("webhook_app_under_test", ROOT / "functions" / "webhook" / "app.py")
+    spec = importlib.util.spec_from_file_location(f"{name}_app_under_test", ROOT / "functions" / name / "app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     with contextlib.redirect_stdout(logs):
@@ -66,15 +72,39 @@ def load_webhook_module(logs: io.StringIO) -> ModuleType:
     return module
 
 
+def build_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Stack:
+    """The template's tables, queues and secrets on the current AWS emulation, and a fresh webhook handler."""
+    resources = LocalResources(prefix="test", template=template)
+    create_resources(resources, boto3.session.Session())
+    for name, value in resources.function_environment("WebhookFunction").items():
+        monkeypatch.setenv(name, value)
+    logs = io.StringIO()
+    built = Stack(load_webhook_module(logs), resources, boto3.client("dynamodb"), boto3.client("secretsmanager"), logs)
+    built.set_tokens(json.dumps({"default": [TEST_AUTH_TOKEN]}))
+    return built
+
+
 @pytest.fixture
 def stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
-        resources = LocalResources(prefix="test", template=template)
-        create_resources(resources, boto3.session.Session())
-        for name, value in resources.function_environment("WebhookFunction").items():
-            monkeypatch.setenv(name, value)
-        secrets = boto3.client("secretsmanager")
-        logs = io.StringIO()
-        built = Stack(load_webhook_module(logs), resources, boto3.client("dynamodb"), secrets, logs)
-        built.set_tokens(json.dumps({"default": [TEST_AUTH_TOKEN]}))
-        yield built
+        yield build_stack(template, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1: DynamoDB Streams are only served this way."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def server_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, moto_server: str) -> Stack:
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))  # noqa: S310
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return build_stack(template, monkeypatch)

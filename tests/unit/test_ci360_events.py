@@ -59,6 +59,7 @@ def state(value: str, order_key: str = "k1") -> dict[str, Any]:
         "order_key": order_key,
         "updated_at": "2026-11-27T13:00:00+00:00",
         "source": "reply_keyword",
+        "event_id": f"SM-{order_key}",
     }
 
 

@@ -75,6 +75,7 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
     "task_code": ("character", "CI360 task code of the message (from the status callback URL)", _ALL),
     "response_tracking_code": ("character", "CI360 response tracking code of the message", _ALL),
     "occurred_at": ("datetime", "when smsbridge received it (ISO 8601, UTC)", _ALL),
+    "event_id": ("character", "unique id of this event: a resend after a gateway timeout repeats it", _ALL),
 }
 
 _CORRELATION_VALUE = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
@@ -161,7 +162,7 @@ class EventMapping:
         """Events for a change to a consent-table item: a state that changed, or a new HELP entry."""
         if new.get("record_type") == "state" and new.get("status") != (old or {}).get("status"):
             kind = EventKind.OPT_OUT if new["status"] == "opted_out" else EventKind.OPT_IN
-            return self._enabled(self._consent(kind, new, f"{kind}:{new['phone']}:{new['scope']}:{new['order_key']}"))
+            return self._enabled(self._consent(kind, new, f"{kind}:{new['event_id']}"))
         if new.get("record_type") == "event" and old is None and new.get("action") == "help":
             return self._enabled(self._consent(EventKind.HELP, new, f"help:{new['event_id']}"))
         return []
@@ -222,7 +223,7 @@ def with_identity(event: PendingEvent, mapping: EventMapping, correlation: Corre
                   unknown_identity: str) -> Ci360Event | None:  # fmt: skip
     """The event addressed to a CI360 identity: the datahub id when known (with its task and tracking code), else
     the number under the ``unknown_identity`` type, or None when that policy is ``hold``."""
-    attributes = dict(event.attributes)
+    attributes = {**event.attributes, "event_id": event.key}
     if correlation:
         if correlation.task_code:
             attributes["task_code"] = correlation.task_code

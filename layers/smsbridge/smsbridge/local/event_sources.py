@@ -19,7 +19,7 @@ STREAM_RETRIES = 10
 class _Shard:
     stream_arn: str
     shard_id: str
-    iterator: str | None
+    last_sequence: str = ""  # the last record handed over; polling resumes after it
     pending: list[dict[str, Any]] = field(default_factory=list)
     failures: int = 0
 
@@ -72,16 +72,21 @@ class LocalEventSources:
             for shard in description["Shards"]:
                 key = f"{stream_arn}|{shard['ShardId']}"
                 if key not in self._shards:
-                    iterator = self.streams.get_shard_iterator(
-                        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-                    )["ShardIterator"]
-                    self._shards[key] = _Shard(stream_arn, shard["ShardId"], iterator)
+                    self._shards[key] = _Shard(stream_arn, shard["ShardId"])
 
     def _poll_shard(self, shard: _Shard) -> int:
-        if not shard.pending and shard.iterator:
-            page = self.streams.get_records(ShardIterator=shard.iterator, Limit=100)
-            shard.iterator = page.get("NextShardIterator")
+        if not shard.pending:
+            # A fresh iterator each time, from the last sequence number: moto swaps a table's stream object when it
+            # rolls back a cancelled transaction, which strands iterators taken before.
+            position: dict[str, Any] = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": shard.last_sequence}
+                if shard.last_sequence else {"ShardIteratorType": "TRIM_HORIZON"}
+            )  # fmt: skip
+            iterator = self.streams.get_shard_iterator(StreamArn=shard.stream_arn, ShardId=shard.shard_id, **position)
+            page = self.streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=100)
             shard.pending = [{**record, "eventSourceARN": shard.stream_arn} for record in page.get("Records", [])]
+            if shard.pending:
+                shard.last_sequence = shard.pending[-1]["dynamodb"]["SequenceNumber"]
         if not shard.pending:
             return 0
         batch = shard.pending[:100]

@@ -1,0 +1,289 @@
+"""The whole CI360 loop in one process: signed webhooks → DynamoDB (moto) → streams → forwarder → CI360 stub.
+
+The stub enforces the gateway's contract (JWT, one identity, flat attributes, defined event names), so every
+event it accepted is one CI360 would accept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from smsbridge.cli import main
+from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES
+from smsbridge.domain.status import MessageStatus, advances
+from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
+from smsbridge.local.ci360_stub import Ci360Stub
+from smsbridge.local.event_sources import LocalEventSources
+from smsbridge.simulate import inbound_params, status_params
+from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
+from tests.integration.conftest import Stack, load_function
+
+TENANT, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
+CUSTOMER, CUSTOMER2, OURS = "+14155550100", "+14155550111", "+14155550199"
+EVENT_NAMES = {name for name in DEFAULT_EVENT_NAMES.values() if name} | {"SMS Sent"}
+
+
+@dataclass
+class Loop:
+    stack: Stack
+    stub: Ci360Stub
+    forwarder: ModuleType
+    sources: LocalEventSources
+    env: dict[str, str]
+
+    def post(self, route: str, params: list[tuple[str, str]], query: str = "") -> int:
+        url = f"{API_BASE}{route}" + (f"?{query}" if query else "")
+        event = http_api_event(url, form_body(params), signed_headers(url, params))
+        return int(self.stack.handler.lambda_handler(event, LambdaContext())["statusCode"])
+
+    def queue_depth(self, url: str) -> int:
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return sum(int(attributes.get(name, 0)) for name in names)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Run the event sources until the streams are consumed and the retry queue is empty."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.sources.poll_once() and not self.queue_depth(self.env["RETRY_QUEUE_URL"]):
+                return
+            time.sleep(0.05)
+        pytest.fail("the forwarder did not finish in time")
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs")
+        found = sqs.receive_message(
+            QueueUrl=self.env["DEAD_LETTER_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        return [json.loads(message["Body"]) for message in found]
+
+    def received(self) -> list[dict[str, Any]]:
+        return [event.body for event in self.stub.events()]
+
+
+@pytest.fixture
+def loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
+    stack = server_stack
+    serialise_dynamodb_requests()
+    stub = Ci360Stub(tenant_id=TENANT, client_secret=SECRET, event_names=EVENT_NAMES)
+    stub.start()
+    env = {
+        **stack.resources.function_environment("ForwarderFunction"),
+        "RETRY_BASE_SECONDS": "1",
+        "CI360_TIMEOUT_SECONDS": "1",
+        "EVENT_NAME_SENT": "SMS Sent",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    credentials = {"gateway_url": stub.url, "tenant_id": TENANT, "client_secret": SECRET}
+    stack.secrets.put_secret_value(SecretId=env["CI360_SECRET"], SecretString=json.dumps(credentials))
+    forwarder = load_function("forwarder", stack.logs)
+    sources = LocalEventSources(
+        lambda event: forwarder.lambda_handler(event, LambdaContext()),
+        tables=[stack.messages_table, stack.consent_table],
+        queue_url=env["RETRY_QUEUE_URL"],
+        queue_arn=stack.resources.arns["RetryQueue"],
+    )
+    try:
+        yield Loop(stack, stub, forwarder, sources, env)
+    finally:
+        stub.stop()
+
+
+def correlation(datahub: str, task: str = "TSK_1") -> str:
+    return f"dh={datahub}&rtc=RTC-{datahub}&tc={task}"
+
+
+def test_replies_consent_and_delivery_states_reach_ci360_exactly_once(loop: Loop) -> None:
+    # GIVEN CI360 messaged two customers (their status callbacks carry the datahub ids)
+    assert (
+        loop.post(
+            "/twilio/status",
+            status_params(status="delivered", recipient=CUSTOMER, sender=OURS, message_sid="SM" + "1" * 32),
+            correlation("DH1"),
+        )
+        == 204
+    )
+    # WHEN the first replies STOP and then a question, and the later messages end undelivered / failed 21610
+    loop.post("/twilio/inbound", inbound_params(body="STOP", sender=CUSTOMER, recipient=OURS))
+    loop.post("/twilio/inbound", inbound_params(body="When do you open?", sender=CUSTOMER, recipient=OURS))
+    loop.post(
+        "/twilio/status",
+        status_params(
+            status="undelivered", error_code="30006", recipient=CUSTOMER, sender=OURS, message_sid="SM" + "2" * 32
+        ),
+        correlation("DH1", "TSK_2"),
+    )
+    loop.post(
+        "/twilio/status",
+        status_params(
+            status="failed", error_code="21610", recipient=CUSTOMER2, sender=OURS, message_sid="SM" + "3" * 32
+        ),
+        correlation("DH2"),
+    )
+    loop.drain()
+    # THEN the stub received exactly these events, each with the customer's datahub id
+    received = sorted(loop.received(), key=lambda body: (body["eventName"], body["datahub_id"]))
+    summary = [
+        (b["eventName"], b["datahub_id"], b.get("task_code"), b.get("status") or b.get("intent")) for b in received
+    ]
+    assert summary == [
+        ("SMS Delivered", "DH1", "TSK_1", "delivered"),
+        ("SMS Failed", "DH2", "TSK_1", "failed"),
+        ("SMS Opt-Out", "DH1", "TSK_2", "opt_out"),
+        ("SMS Opt-Out", "DH2", "TSK_1", "opt_out"),
+        ("SMS Reply", "DH1", "TSK_2", "reply"),
+        ("SMS Undelivered", "DH1", "TSK_2", "undelivered"),
+    ]
+    by_name = {(b["eventName"], b["datahub_id"]): b for b in received}
+    assert by_name[("SMS Reply", "DH1")]["reply_text"] == "When do you open?"
+    assert by_name[("SMS Undelivered", "DH1")]["error_class"] == "recipient_permanent"
+    assert by_name[("SMS Failed", "DH2")]["error_code"] == 21610
+    assert by_name[("SMS Opt-Out", "DH2")]["consent_source"] == "twilio_21610"
+    assert by_name[("SMS Opt-Out", "DH1")]["consent_source"] == "reply_keyword"
+    assert all(CUSTOMER not in json.dumps(body) for body in received)  # numbers masked by default
+    assert loop.stub.rejected == []
+    # AND Twilio repeating every webhook sends nothing more
+    loop.post("/twilio/inbound", inbound_params(body="STOP", sender=CUSTOMER, recipient=OURS))
+    loop.post(
+        "/twilio/status",
+        status_params(
+            status="failed", error_code="21610", recipient=CUSTOMER2, sender=OURS, message_sid="SM" + "3" * 32
+        ),
+        correlation("DH2"),
+    )
+    loop.drain()
+    assert len(loop.received()) == 6
+
+
+def test_reply_from_a_number_ci360_never_messaged_is_held_for_replay(loop: Loop) -> None:
+    loop.post("/twilio/inbound", inbound_params(body="who is this?", sender=CUSTOMER))
+    loop.drain()
+    assert loop.received() == []
+    [letter] = loop.dead_letters()
+    assert letter["reason"].startswith("held: no CI360 identity")
+    assert letter["event"]["attributes"]["reply_text"] == "who is this?"
+
+
+def test_outage_then_recovery_delivers_everything_once(loop: Loop) -> None:
+    # GIVEN CI360 is down (then throttling, failing, slow beyond the timeout, answering garbage)
+    loop.post(
+        "/twilio/status",
+        status_params(status="sent", recipient=CUSTOMER, message_sid="SM" + "4" * 32),
+        correlation("DH4"),
+    )
+    loop.stub.faults.down = True
+    for body in ("STOP", "START", "HELP"):
+        loop.post("/twilio/inbound", inbound_params(body=body, sender=CUSTOMER))
+    loop.sources.poll_once()
+    loop.sources.poll_once()
+    assert loop.received() == [] and loop.queue_depth(loop.env["RETRY_QUEUE_URL"]) >= 3
+    loop.stub.faults.down = False
+    loop.stub.faults.fail_next, loop.stub.faults.fail_status = 2, 503
+    loop.drain(timeout=60)
+    # THEN once it is back every event arrives exactly once, and nothing was dead-lettered
+    names = sorted(body["eventName"] for body in loop.received())
+    assert names == ["SMS Help", "SMS Opt-In", "SMS Opt-Out", "SMS Sent"]
+    assert loop.dead_letters() == []
+
+
+@pytest.mark.parametrize("fault", ["throttle_403", "server_500", "hang", "malformed"])
+def test_each_retryable_fault_is_retried_until_delivered(loop: Loop, fault: str) -> None:
+    faults = loop.stub.faults
+    if fault == "throttle_403":
+        faults.fail_next, faults.fail_status = 2, 403
+    elif fault == "server_500":
+        faults.fail_next, faults.fail_status = 3, 500
+    elif fault == "hang":
+        faults.hang = 2.0  # beyond CI360_TIMEOUT_SECONDS=1
+    else:
+        faults.malformed_next = 2
+    loop.post("/twilio/status", status_params(status="delivered", message_sid="SM" + "5" * 32), correlation("DH5"))
+    loop.sources.poll_once()
+    faults.hang = 0.0
+    loop.drain(timeout=60)
+    received = loop.received()
+    if fault == "hang":
+        # The gateway took the event after the client had given up, so it may arrive twice: with the same event_id.
+        assert {(body["eventName"], body["event_id"]) for body in received} == {
+            ("SMS Delivered", "delivered:SM" + "5" * 32)
+        }
+    else:
+        assert [body["eventName"] for body in received] == ["SMS Delivered"]
+    assert loop.dead_letters() == []
+
+
+def test_rejected_event_is_dead_lettered_whole_and_replay_delivers_it_after_the_fix(
+    loop: Loop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the reply event is not defined in CI360 yet
+    loop.stub.event_names = frozenset(EVENT_NAMES - {"SMS Reply"})
+    loop.post("/twilio/status", status_params(status="delivered", message_sid="SM" + "6" * 32), correlation("DH6"))
+    loop.post("/twilio/inbound", inbound_params(body="Yes, book me in", sender="+14155550100"))
+    loop.drain()
+    # THEN it is in the dead-letter queue with its payload and the reason
+    [letter] = loop.dead_letters()
+    assert letter["reason"].startswith("400") and "not defined" in letter["reason"]
+    assert letter["event"]["attributes"]["reply_text"] == "Yes, book me in"
+    # WHEN the event is defined and the dead letters replayed
+    loop.stub.event_names = frozenset(EVENT_NAMES)
+    queues = [
+        "--dead-letter-queue-url",
+        loop.env["DEAD_LETTER_QUEUE_URL"],
+        "--retry-queue-url",
+        loop.env["RETRY_QUEUE_URL"],
+    ]
+    assert main(["replay", *queues, "--dry-run"]) == 0
+    assert "would move 1 events" in capsys.readouterr().out
+    assert main(["replay", *queues]) == 0
+    assert "moved 1 events" in capsys.readouterr().out
+    loop.drain()
+    # THEN CI360 has it, once
+    assert sorted(body["eventName"] for body in loop.received()) == ["SMS Delivered", "SMS Reply"]
+    assert loop.dead_letters() == []
+
+
+statuses = st.lists(
+    st.sampled_from(["queued", "sent", "delivered", "undelivered", "failed", "read"]), min_size=1, max_size=5
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequences=st.lists(statuses, min_size=1, max_size=3), data=st.data())
+def test_shuffled_and_repeated_callbacks_give_one_event_per_state_and_no_regression(
+    loop: Loop, sequences: list[list[str]], data: st.DataObject
+) -> None:
+    loop.stub.clear()
+    expected: dict[str, list[str]] = {}
+    sids = ["SM" + uuid.uuid4().hex for _ in sequences]
+    deliveries = [(sid, status) for sid, sequence in zip(sids, sequences, strict=True) for status in sequence]
+    deliveries += data.draw(st.lists(st.sampled_from(deliveries), max_size=4))  # Twilio repeats some
+    deliveries = data.draw(st.permutations(deliveries))  # and delivers them in any order
+    for sid, status in deliveries:
+        stored = expected.get(sid, [])
+        if advances(MessageStatus(stored[-1]) if stored else None, MessageStatus(status)):
+            expected[sid] = [*stored, status]
+        loop.post("/twilio/status", status_params(status=status, message_sid=sid), correlation(sid[:12]))
+    loop.drain()
+    got: dict[str, list[str]] = {}
+    for body in loop.received():
+        got.setdefault(body["message_sid"], []).append(body["status"])
+    wanted = {sid: [s for s in seq if s != "queued"] for sid, seq in expected.items()}
+    assert {sid: sorted(seq) for sid, seq in got.items()} == {sid: sorted(seq) for sid, seq in wanted.items() if seq}
+    finals = {"delivered", "undelivered", "failed"}
+    assert all(len([s for s in seq if s in finals]) <= 1 for seq in got.values())
