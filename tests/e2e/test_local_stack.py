@@ -18,9 +18,13 @@ from typing import Any
 import boto3
 import pytest
 
+from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES
+from smsbridge.local.ci360_stub import Ci360Stub
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
+TENANT, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
+EVENT_NAMES = {name for name in DEFAULT_EVENT_NAMES.values() if name}
 BIN = Path(sys.executable).parent
 CUSTOMER = "+14155550142"
 
@@ -45,11 +49,22 @@ def smsbridge(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def ci360() -> Iterator[Ci360Stub]:
+    stub = Ci360Stub(tenant_id=TENANT, client_secret=SECRET, event_names=EVENT_NAMES)
+    stub.start()
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, ci360: Ci360Stub) -> Iterator[RunningStack]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     state_file = tmp_path_factory.mktemp("serve") / "local.json"
+    gateway = ["--ci360-url", ci360.url, "--ci360-tenant", TENANT, "--ci360-secret", SECRET]
     process = subprocess.Popen(
-        [str(BIN / "smsbridge"), "serve", "--port", "0", "--state-file", str(state_file)],
+        [str(BIN / "smsbridge"), "serve", "--port", "0", "--state-file", str(state_file), *gateway],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -193,3 +208,64 @@ def test_stop_then_start_shows_in_optouts_get(local_stack: RunningStack) -> None
     shown = smsbridge("optouts", "get", customer, *where)
     assert f"{customer}  scope +14155550199  opted_in" in shown.stdout
     assert [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("  ")] == ["opt_out", "opt_in"]
+
+
+def test_the_loop_reaches_ci360_with_the_right_identity_and_nothing_else(
+    local_stack: RunningStack, ci360: Ci360Stub
+) -> None:
+    # GIVEN CI360 messaged two customers through the connector (the status callback URL carries their ids)
+    base, ours = local_stack.base_url, "+14155550199"
+    first, second = "+14155550301", "+14155550302"
+    ci360.clear()
+
+    def status(customer: str, state: str, code: str, sid: str, datahub: str) -> None:
+        url = f"{base}/twilio/status?dh={datahub}&rtc=RTC-{datahub}&tc=TSK_7"
+        done = smsbridge(
+            "simulate",
+            "status",
+            "--url",
+            url,
+            "--status",
+            state,
+            "--error-code",
+            code,
+            "--to",
+            customer,
+            "--from",
+            ours,
+            "--message-sid",
+            sid,
+        )
+        assert done.returncode == 0, done.stdout
+
+    status(first, "delivered", "", "SM" + "a1" * 16, "DH-1")
+    # WHEN the first replies STOP, then asks a question; another message to them is undelivered (30006);
+    # and the second customer's message fails with 21610 (already opted out at Twilio)
+    for body in ("STOP", "Is the sale still on?"):
+        smsbridge(
+            "simulate", "inbound", "--url", f"{base}/twilio/inbound", "--from", first, "--to", ours, "--body", body
+        )
+    status(first, "undelivered", "30006", "SM" + "b2" * 16, "DH-1")
+    status(second, "failed", "21610", "SM" + "c3" * 16, "DH-2")
+    # THEN the stub received exactly the expected events, with the right identity and attributes
+    received = [event.body for event in ci360.wait_for(6, timeout=30)]
+    time.sleep(1)  # and nothing more arrives
+    received = [event.body for event in ci360.events()]
+    summary = sorted((body["eventName"], body["datahub_id"]) for body in received)
+    assert summary == [
+        ("SMS Delivered", "DH-1"),
+        ("SMS Failed", "DH-2"),
+        ("SMS Opt-Out", "DH-1"),
+        ("SMS Opt-Out", "DH-2"),
+        ("SMS Reply", "DH-1"),
+        ("SMS Undelivered", "DH-1"),
+    ]
+    reply = next(body for body in received if body["eventName"] == "SMS Reply")
+    assert (reply["reply_text"], reply["task_code"], reply["customer_number"]) == (
+        "Is the sale still on?",
+        "TSK_7",
+        "+1********01",
+    )
+    failed = next(body for body in received if body["eventName"] == "SMS Failed")
+    assert (failed["error_code"], failed["error_class"]) == (21610, "opted_out")
+    assert ci360.rejected == []

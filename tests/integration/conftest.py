@@ -105,6 +105,7 @@ def moto_server() -> Iterator[str]:
 
 @pytest.fixture
 def server_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, moto_server: str) -> Stack:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))  # noqa: S310
+    with urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")):
+        pass
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return build_stack(template, monkeypatch)
