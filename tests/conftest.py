@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -12,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from smsbridge.domain.signature import compute_signature
+from smsbridge.local.server import LambdaContext
 from smsbridge.local.template import load_template
 from smsbridge.simulate import TEST_AUTH_TOKEN
 
@@ -31,17 +31,6 @@ def clean_aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "smsbridge")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "smsbridge")
     yield
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "smsbridge-webhook"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:smsbridge-webhook"
-    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 @pytest.fixture

@@ -129,13 +129,10 @@ def test_replies_consent_and_delivery_states_reach_ci360_exactly_once(loop: Loop
         ),
         correlation("DH1", "TSK_2"),
     )
-    loop.post(
-        "/twilio/status",
-        status_params(
-            status="failed", error_code="21610", recipient=CUSTOMER2, sender=OURS, message_sid="SM" + "3" * 32
-        ),
-        correlation("DH2"),
+    failed_21610 = status_params(
+        status="failed", error_code="21610", recipient=CUSTOMER2, sender=OURS, message_sid="SM" + "3" * 32
     )
+    loop.post("/twilio/status", failed_21610, correlation("DH2"))
     loop.drain()
     # THEN the stub received exactly these events, each with the customer's datahub id
     received = sorted(loop.received(), key=lambda body: (body["eventName"], body["datahub_id"]))
@@ -160,13 +157,7 @@ def test_replies_consent_and_delivery_states_reach_ci360_exactly_once(loop: Loop
     assert loop.stub.rejected == []
     # AND Twilio repeating every webhook sends nothing more
     loop.post("/twilio/inbound", inbound_params(body="STOP", sender=CUSTOMER, recipient=OURS))
-    loop.post(
-        "/twilio/status",
-        status_params(
-            status="failed", error_code="21610", recipient=CUSTOMER2, sender=OURS, message_sid="SM" + "3" * 32
-        ),
-        correlation("DH2"),
-    )
+    loop.post("/twilio/status", failed_21610, correlation("DH2"))
     loop.drain()
     assert len(loop.received()) == 6
 

@@ -58,6 +58,10 @@ def normalise(text: str) -> str:
     return " ".join(words)
 
 
+def _phrases(text: str) -> tuple[str, ...]:
+    return tuple(normalise(phrase) for phrase in text.split(","))
+
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(normalise(word) for word in text.split(","))
 
@@ -69,22 +73,9 @@ PACKS: Mapping[str, KeywordPack] = {
         opt_out=_words("STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT"),
         opt_in=_words("START,YES,UNSTOP"),
         help=_words("HELP,INFO"),
-        revocation=(
-            "STOP",
-            "STOPALL",
-            "UNSUBSCRIBE",
-            "UNSUB",
-            "CANCEL",
-            "QUIT",
-            "REVOKE",
-            "OPTOUT",
-            "OPT OUT",
-            "REMOVE ME",
-            "TAKE ME OFF",
-            "NO MORE",
-            "DONT TEXT",
-            "DO NOT TEXT",
-            "LEAVE ME ALONE",
+        revocation=_phrases(
+            "STOP,STOPALL,UNSUBSCRIBE,UNSUB,CANCEL,QUIT,REVOKE,OPTOUT,OPT OUT,REMOVE ME,TAKE ME OFF,NO MORE,"
+            "DONT TEXT,DO NOT TEXT,LEAVE ME ALONE"
         ),
     ),
     "es": KeywordPack(
@@ -92,16 +83,8 @@ PACKS: Mapping[str, KeywordPack] = {
         opt_out=_words("BAJA,ALTO,PARAR,PARE,DETENER,CANCELAR,DESUSCRIBIR,ANULAR"),
         opt_in=_words("ALTA,COMENZAR,REANUDAR"),
         help=_words("AYUDA"),
-        revocation=(
-            "BAJA",
-            "DAR DE BAJA",
-            "DARME DE BAJA",
-            "CANCELAR",
-            "NO MAS MENSAJES",
-            "NO ME ENVIEN",
-            "DEJEN DE ENVIAR",
-            "PARAR",
-            "DETENER",
+        revocation=_phrases(
+            "BAJA,DAR DE BAJA,DARME DE BAJA,CANCELAR,NO MAS MENSAJES,NO ME ENVIEN,DEJEN DE ENVIAR,PARAR,DETENER"
         ),
     ),
     "fr": KeywordPack(
@@ -109,15 +92,7 @@ PACKS: Mapping[str, KeywordPack] = {
         opt_out=_words("ARRET,ARRETE,ARRETT,ARRETER,DESABONNER,DESINSCRIRE,STOPP"),
         opt_in=_words("REPRENDRE,DEMARRER"),
         help=_words("AIDE"),
-        revocation=(
-            "ARRET",
-            "ARRETER",
-            "DESABONNER",
-            "DESINSCRIRE",
-            "DESINSCRIVEZ",
-            "PLUS DE MESSAGES",
-            "NE PLUS RECEVOIR",
-        ),
+        revocation=_phrases("ARRET,ARRETER,DESABONNER,DESINSCRIRE,DESINSCRIVEZ,PLUS DE MESSAGES,NE PLUS RECEVOIR"),
     ),
 }
 _NEGATIONS = ("DONT", "DO NOT", "NEVER", "NOT", "NO", "NE", "PAS", "NUNCA")
