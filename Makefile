@@ -6,8 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS ?=
+# The SAM CLI pins its own boto3 and click: it lives in a separate environment.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-sam
+# `sam build` needs python3.13 (the Lambda runtime) on the PATH: take it from PATH or pyenv.
+PY313_DIR ?= $(shell dirname "$$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 | grep . || command -v python3.13)")
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: serve test lint typecheck template-lint unit clean
+.PHONY: serve test lint typecheck template-lint sam-validate build unit clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "smsbridge needs Python 3.11 or newer (set PYTHON=...)")'
@@ -19,7 +25,7 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)  ## run the local stack on 127.0.0.1:3000 (ARGS="--port 8080" to change)
 	$(BIN)/smsbridge serve $(ARGS)
 
-test: lint typecheck template-lint  ## every test and check
+test: lint typecheck template-lint sam-validate build  ## every test and check
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -32,8 +38,21 @@ typecheck: $(STAMP)
 template-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
+$(TOOLS_STAMP):
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check 'aws-sam-cli>=1.120'
+	@touch $(TOOLS_STAMP)
+
+sam-validate: $(TOOLS_STAMP)
+	$(TOOLS)/bin/sam validate --lint
+
+build: $(TOOLS_STAMP)  ## sam build (python3.13, no container); prints the artifact sizes
+	@test -x "$(PY313_DIR)/python3.13" || { echo "sam build needs python3.13 (pyenv install 3.13 or set PY313_DIR)"; exit 1; }
+	PATH="$(PY313_DIR):$$PATH" $(TOOLS)/bin/sam build
+	@du -sh .aws-sam/build/*/ | sed 's|.aws-sam/build/||'
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 clean:
-	rm -rf $(VENV) .aws-sam .smsbridge .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .aws-sam .smsbridge .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -12,6 +12,7 @@ from smsbridge.adapters.message_table import message_key
 from smsbridge.config import Settings
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.local.template import LocalResources
+from tests.conftest import ROOT
 
 
 class OfflinePolicyLoader:
@@ -112,3 +113,94 @@ def test_template_keyword_parameters_are_valid_settings(template: dict[str, Any]
     environment = LocalResources(prefix="t", template=template).function_environment("WebhookFunction")
     for policy in template["Parameters"]["KeywordPolicy"]["AllowedValues"]:
         Settings.from_env({**environment, "KEYWORD_POLICY": policy, "KEYWORD_LANGUAGES": "en,es,fr"})
+
+
+def _resource_names(resource: Any) -> set[str]:
+    """The logical ids a policy resource points at (through Fn::GetAtt, Ref or Fn::Sub)."""
+    text = repr(resource)
+    return {
+        name
+        for name in (
+            "MessagesTable",
+            "ConsentTable",
+            "RetryQueue",
+            "DeadLetterQueue",
+            "TwilioAuthTokensSecret",
+            "Ci360Secret",
+        )
+        if name in text
+    }
+
+
+def test_each_function_may_touch_only_its_own_resources(cloudformation: dict[str, Any]) -> None:
+    expected = {
+        "WebhookFunctionRole": {
+            "dynamodb:PutItem": {"MessagesTable", "ConsentTable"},
+            "dynamodb:UpdateItem": {"MessagesTable", "ConsentTable"},
+            "secretsmanager:GetSecretValue": {"TwilioAuthTokensSecret"},
+        },
+        "ForwarderFunctionRole": {
+            "dynamodb:GetItem": {"MessagesTable"},
+            "dynamodb:PutItem": {"MessagesTable"},
+            "sqs:SendMessage": {"RetryQueue", "DeadLetterQueue"},
+            "secretsmanager:GetSecretValue": {"Ci360Secret"},
+        },
+    }
+    for role, grants in expected.items():
+        found: dict[str, set[str]] = {}
+        for statement in _statements(cloudformation, role):
+            for action in _as_list(statement["Action"]):
+                found.setdefault(action, set()).update(_resource_names(statement["Resource"]))
+        assert found == grants, role
+
+
+def test_stream_sources_report_partial_failures_bisect_and_keep_what_they_give_up(
+    cloudformation: dict[str, Any],
+) -> None:
+    mappings = {
+        name: r["Properties"]
+        for name, r in cloudformation["Resources"].items()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+    streams = [m for m in mappings.values() if "StartingPosition" in m]
+    queues = [m for m in mappings.values() if "StartingPosition" not in m]
+    assert len(streams) == 2 and len(queues) == 1
+    for mapping in streams:
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["BisectBatchOnFunctionError"] is True
+        assert "DeadLetterQueue" in repr(mapping["DestinationConfig"]["OnFailure"])
+        assert 0 < mapping["MaximumRetryAttempts"] <= 100
+    [queue] = queues
+    assert queue["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 2 <= queue["ScalingConfig"]["MaximumConcurrency"] <= 1000  # the service's range
+
+
+def test_retry_queue_visibility_is_at_least_six_forwarder_timeouts(template: dict[str, Any]) -> None:
+    timeout = template["Resources"]["ForwarderFunction"]["Properties"]["Timeout"]
+    queue = template["Resources"]["RetryQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 3
+    for name in ("RetryQueue", "DeadLetterQueue"):
+        assert template["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_the_four_alarms_exist_and_notify_when_an_email_is_given(template: dict[str, Any]) -> None:
+    alarms = {
+        name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert {(a["Namespace"], a["MetricName"]) for a in alarms.values()} == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/ApiGateway", "5xx"),
+        ("smsbridge", "Rejected_bad_signature"),
+    }
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
+
+
+def test_every_function_setting_the_template_gives_is_one_the_code_reads(template: dict[str, Any]) -> None:
+    source = (ROOT / "layers" / "smsbridge" / "smsbridge" / "config.py").read_text()
+    for function in ("WebhookFunction", "ForwarderFunction"):
+        variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        for name in variables:
+            assert f'"{name}"' in source or name.startswith("EVENT_NAME_"), (function, name)
