@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.adapters.consent_table import ConsentLedger
 from smsbridge.adapters.deployment import Location, locate
+from smsbridge.adapters.twilio_api import TwilioAccount
 from smsbridge.config import event_mapping_from_env
 from smsbridge.domain.ci360_events import EventKind, connector_body, event_definitions
 from smsbridge.domain.delivery import explain_check
@@ -34,6 +35,7 @@ from smsbridge.simulate import (
     sign_webhook,
     status_params,
 )
+from smsbridge.twilio_setup import WebhookTargets, changes, describe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +117,33 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(run=run_simulate)
     _add_optouts(commands)
     _add_ci360(commands)
+    _add_twilio(commands)
     return parser
+
+
+def _add_twilio(commands: Any) -> None:
+    twilio = commands.add_parser("twilio", help="set up the Twilio side")
+    actions = twilio.add_subparsers(dest="action", required=True, metavar="ACTION")
+    configure = actions.add_parser(
+        "configure", parents=[_where()], help="point a number or Messaging Service at the deployed webhooks "
+        "(dry run unless --apply)")  # fmt: skip
+    target = configure.add_mutually_exclusive_group(required=True)
+    target.add_argument("--phone-number", default="", help="one of the account's numbers, E.164")
+    target.add_argument("--messaging-service", default="", help="a Messaging Service SID (MG…)")
+    configure.add_argument(
+        "--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID", ""), help="env TWILIO_ACCOUNT_SID"
+    )
+    configure.add_argument(
+        "--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN", ""), help="env TWILIO_AUTH_TOKEN"
+    )
+    configure.add_argument("--inbound-url", default="", help="instead of --stack: the InboundUrl output")
+    configure.add_argument("--status-url", default="", help="instead of --stack: the StatusCallbackUrl output")
+    configure.add_argument("--fallback-url", default="", help="a fallback URL for inbound messages (optional)")
+    configure.add_argument("--fragment", default="", help="connection overrides to append, e.g. rc=3&rp=5xx,ct,rt "
+                           "(deploy with the same TwilioUrlFragment)")  # fmt: skip
+    configure.add_argument("--apply", action="store_true", help="write the changes (default: only show them)")
+    configure.add_argument("--twilio-api-url", default="", help=argparse.SUPPRESS)  # tests: a local Twilio stand-in
+    configure.set_defaults(run=run_twilio_configure)
 
 
 def _where(*flags: tuple[str, str]) -> argparse.ArgumentParser:
@@ -269,6 +297,27 @@ def run_ci360_check(args: argparse.Namespace) -> int:
     ok, message = explain_check(status, body, error, credentials.gateway_url)
     print(message)
     return 0 if ok else 1
+
+
+def run_twilio_configure(args: argparse.Namespace) -> int:
+    inbound, status = args.inbound_url, args.status_url
+    if not (inbound and status):
+        inbound = inbound or _locate(args, "InboundUrl", "InboundUrl", "", "--inbound-url").name
+        status = status or _locate(args, "StatusCallbackUrl", "StatusCallbackUrl", "", "--status-url").name
+    targets = WebhookTargets(inbound, status, args.fallback_url, args.fragment)
+    account = TwilioAccount(args.account_sid, args.auth_token, api_url=args.twilio_api_url)
+    if args.phone_number:
+        sid, current = account.number(args.phone_number)
+        found = changes(current, targets.for_number())
+        if args.apply and found:
+            account.update_number(sid, {change.field: change.wanted for change in found})
+        print("\n".join(describe(f"number {args.phone_number} ({sid})", found, args.apply)))
+    else:
+        found = changes(account.service(args.messaging_service), targets.for_service())
+        if args.apply and found:
+            account.update_service(args.messaging_service, {change.field: change.wanted for change in found})
+        print("\n".join(describe(f"Messaging Service {args.messaging_service}", found, args.apply)))
+    return 0
 
 
 def run_replay(args: argparse.Namespace) -> int:

@@ -226,7 +226,12 @@ class LocalStack:
             "region": REGION,
             "inbound_url": self.base_url + INBOUND_ROUTE,
             "status_url": self.base_url + STATUS_ROUTE,
-            "resources": {**self.resources.names, **self.resources.refs},  # queue URLs for queues
+            "resources": {
+                **self.resources.names,
+                **self.resources.refs,  # queue URLs for queues
+                "InboundUrl": self.base_url + INBOUND_ROUTE,
+                "StatusCallbackUrl": self.base_url + STATUS_ROUTE,
+            },
             "environment": {name: value for name, value in environment.items() if not name.startswith("POWERTOOLS")},
         }
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
