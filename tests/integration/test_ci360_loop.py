@@ -278,3 +278,20 @@ def test_shuffled_and_repeated_callbacks_give_one_event_per_state_and_no_regress
     assert {sid: sorted(seq) for sid, seq in got.items()} == {sid: sorted(seq) for sid, seq in wanted.items() if seq}
     finals = {"delivered", "undelivered", "failed"}
     assert all(len([s for s in seq if s in finals]) <= 1 for seq in got.values())
+
+
+def test_forwarder_sample_events_are_forwarded(loop: Loop) -> None:
+    # The events/ files for `sam local invoke`, on table names of this stack.
+    from tests.integration.test_sample_events import load_event
+
+    # GIVEN CI360 once messaged the sample customer (so replies and opt-outs have an identity)
+    loop.post("/twilio/status", status_params(status="queued"), correlation("DH-sample"))
+    for name in ("forwarder-messages-stream.json", "forwarder-consent-stream.json", "forwarder-retry-queue.json"):
+        event = json.loads(
+            json.dumps(load_event(name))
+            .replace("smsbridge-MessagesTable", loop.stack.messages_table)
+            .replace("smsbridge-ConsentTable", loop.stack.consent_table)
+        )
+        assert loop.forwarder.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    names = sorted(body["eventName"] for body in loop.received())
+    assert names == ["SMS Delivered", "SMS Opt-Out", "SMS Reply"]  # the delivery retry is the same event: sent once

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from smsbridge.local.sample_events import sample_events
+from smsbridge.local.sample_events import forwarder_events, sample_events
 from tests.conftest import ROOT, LambdaContext
 from tests.integration.conftest import Stack
 
@@ -20,7 +20,8 @@ def load_event(name: str) -> dict[str, Any]:
 
 def test_committed_events_match_the_generator() -> None:
     # Regenerate with: python -m smsbridge.local.sample_events events
-    assert {path.name: load_event(path.name) for path in EVENTS.glob("*.json")} == sample_events()
+    expected = {**sample_events(), **forwarder_events()}
+    assert {path.name: load_event(path.name) for path in EVENTS.glob("*.json")} == expected
 
 
 @pytest.mark.parametrize(
