@@ -1,0 +1,44 @@
+"""Every `smsbridge …` command the README shows exists, with every flag it shows there (checked via --help)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from smsbridge.cli import main
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+SUBCOMMANDS = {"serve": 0, "simulate": 0, "optouts": 1, "ci360": 1, "twilio": 1, "replay": 0}
+
+
+def shown_commands() -> dict[tuple[str, ...], set[str]]:
+    """(command words) → the flags shown with them anywhere in the README."""
+    found: dict[tuple[str, ...], set[str]] = {}
+    for match in re.finditer(r"smsbridge ((?:serve|simulate|optouts|ci360|twilio|replay)\b[^`\n)]*)", README):
+        words = match.group(1).split()
+        depth = SUBCOMMANDS[words[0]]
+        command = tuple(words[: depth + 1])
+        if depth and (len(words) < 2 or words[1].startswith(("-", "|", "…"))):
+            continue  # a mention of the group, not a command
+        flags = {word.strip("[]").split("=")[0] for word in words if word.strip("[]").startswith("--")}
+        found.setdefault(command, set()).update(flags)
+    return found
+
+
+COMMANDS = shown_commands()
+
+
+def test_the_readme_shows_every_command_group() -> None:
+    assert {command[0] for command in COMMANDS} == set(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS), ids=" ".join)
+def test_readme_command_and_its_flags_exist(command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out
+    for flag in COMMANDS[command]:
+        assert flag in help_text, f"smsbridge {' '.join(command)} has no {flag}"
