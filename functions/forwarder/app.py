@@ -4,8 +4,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsbridge.bootstrap import build_forwarder, startup_problems
+from smsbridge.bootstrap import startup_problems
 from smsbridge.config import Settings
+from smsbridge.forwarder_bootstrap import build_forwarder
 
 logger = Logger()
 metrics = Metrics()

@@ -1,15 +1,17 @@
-"""The composition root: real adapters wired into the service, built once per container, with no I/O."""
+"""The webhook's composition root: real adapters wired into the service, built once per container, with no I/O.
+
+Only what the webhook uses is imported here (its cold start matters); the forwarder's root is
+``forwarder_bootstrap``.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from smsbridge.adapters.message_table import DynamoContacts, DynamoMessageStore, DynamoSentEvents
-from smsbridge.adapters.queues import SqsParking
-from smsbridge.adapters.secrets import SecretGatewaySource, SecretTokenSource
+from smsbridge.adapters.message_table import DynamoMessageStore
+from smsbridge.adapters.secrets import SecretTokenSource
 from smsbridge.config import Settings
 from smsbridge.domain.ingress import IngressPolicy
-from smsbridge.forwarder import Forwarder
 from smsbridge.service import WebhookService
 
 
@@ -28,25 +30,6 @@ def build_webhook_service(settings: Settings) -> WebhookService:
         ),
         keywords=settings.keywords,
         suppress_on_30004=settings.suppress_on_30004,
-    )
-
-
-def build_forwarder(settings: Settings) -> Forwarder:
-    retention = timedelta(days=settings.message_retention_days)
-    gateways = SecretGatewaySource(
-        settings.ci360_secret, max_connections=settings.ci360_max_concurrency, timeout=settings.ci360_timeout_seconds
-    )
-    return Forwarder(
-        mapping=settings.event_mapping,
-        gateway=gateways.gateway,
-        sent=DynamoSentEvents(settings.messages_table, retention=retention),
-        contacts=DynamoContacts(settings.messages_table, window=timedelta(hours=settings.attribution_window_hours)),
-        parking=SqsParking(settings.retry_queue_url, settings.dead_letter_queue_url),
-        messages_table=settings.messages_table,
-        consent_table=settings.consent_table,
-        unknown_identity=settings.unknown_identity,
-        max_workers=settings.ci360_max_concurrency,
-        retry_base_seconds=settings.retry_base_seconds,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import urllib3
 
+from smsbridge.adapters.secrets import CachedSecret
 from smsbridge.domain.ci360_events import Flat
 from smsbridge.domain.delivery import Verdict, judge_response
 from smsbridge.errors import ConfigurationError
@@ -93,3 +94,22 @@ class Ci360Gateway:
         except urllib3.exceptions.HTTPError as exc:
             return None, "", type(exc).__name__
         return int(response.status), response.data.decode("utf-8", "replace"), ""
+
+
+class SecretGatewaySource:
+    """The CI360 gateway for the credentials in a secret (format: ``Ci360Credentials.parse``), rebuilt when they
+    change, so its connection pool lives as long as the container."""
+
+    def __init__(self, secret_id: str, *, max_connections: int, timeout: float, max_age: float = 300,
+                 client: Any = None) -> None:  # fmt: skip
+        self.secret = CachedSecret(secret_id, Ci360Credentials.parse, setting="CI360_SECRET", max_age=max_age,
+                                   client=client)  # fmt: skip
+        self.max_connections = max_connections
+        self.timeout = timeout
+        self._gateway: Ci360Gateway | None = None
+
+    def gateway(self) -> Ci360Gateway:
+        credentials = self.secret.value()
+        if self._gateway is None or self._gateway.credentials != credentials:
+            self._gateway = Ci360Gateway(credentials, max_connections=self.max_connections, timeout=self.timeout)
+        return self._gateway

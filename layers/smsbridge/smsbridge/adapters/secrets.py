@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.adapters.dynamodb import CLIENT_CONFIG
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.errors import ConfigurationError, NotConfigured, RetryableError
@@ -103,22 +102,3 @@ class SecretTokenSource:
 
     def current(self) -> AuthTokens:
         return self.secret.value()
-
-
-class SecretGatewaySource:
-    """The CI360 gateway for the credentials in a secret (format: ``Ci360Credentials.parse``), rebuilt when they
-    change, so its connection pool lives as long as the container."""
-
-    def __init__(self, secret_id: str, *, max_connections: int, timeout: float, max_age: float = 300,
-                 client: SecretsManagerClient | None = None) -> None:  # fmt: skip
-        self.secret = CachedSecret(secret_id, Ci360Credentials.parse, setting="CI360_SECRET", max_age=max_age,
-                                   client=client)  # fmt: skip
-        self.max_connections = max_connections
-        self.timeout = timeout
-        self._gateway: Ci360Gateway | None = None
-
-    def gateway(self) -> Ci360Gateway:
-        credentials = self.secret.value()
-        if self._gateway is None or self._gateway.credentials != credentials:
-            self._gateway = Ci360Gateway(credentials, max_connections=self.max_connections, timeout=self.timeout)
-        return self._gateway

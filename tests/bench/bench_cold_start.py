@@ -1,0 +1,76 @@
+"""Cold start: importing each function's module in a fresh interpreter, against importing boto3 alone."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+
+from tests.bench.harness import Row, median
+from tests.conftest import ROOT
+
+ENVIRONMENT = {
+    "MESSAGES_TABLE": "t",
+    "CONSENT_TABLE": "c",
+    "TWILIO_AUTH_TOKENS_SECRET": "s",
+    "CI360_SECRET": "s",
+    "RETRY_QUEUE_URL": "q",
+    "DEAD_LETTER_QUEUE_URL": "d",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_SERVICE_NAME": "smsbridge",
+}
+TIMER = "import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+
+
+def _import_seconds(statement: str, cwd: str) -> float:
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(ROOT / "layers" / "smsbridge")}
+    done = subprocess.run(
+        [sys.executable, "-c", TIMER.format(statement=statement)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def largest_imports(function: str, count: int = 6) -> list[tuple[str, float]]:
+    """The packages that cost most to import: each module's own time (``-X importtime``), summed per package."""
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(ROOT / "layers" / "smsbridge")}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import app"],
+        cwd=ROOT / "functions" / function,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    costs: Counter[str] = Counter()
+    for line in done.stderr.splitlines():
+        found = re.match(r"import time:\s+(\d+) \|\s+\d+ \| *(\S+)", line)
+        if found:
+            costs[found.group(2).split(".")[0]] += int(found.group(1))
+    return [(name, micros / 1000) for name, micros in costs.most_common(count)]
+
+
+def run(rounds: int = 7) -> tuple[list[Row], dict[str, list[tuple[str, float]]]]:
+    rows, largest = [], {}
+    baseline = median([_import_seconds("import boto3", str(ROOT)) for _ in range(rounds)])
+    for function in ("webhook", "forwarder"):
+        cwd = str(ROOT / "functions" / function)
+        seconds = median([_import_seconds("import app", cwd) for _ in range(rounds)])
+        rows.append(
+            Row(
+                f"{function} cold import (median of {rounds})",
+                seconds * 1000,
+                baseline * 1000,
+                "ms",
+                "<= 1.5x",
+                "baseline: import boto3",
+            )
+        )
+        largest[function] = largest_imports(function)
+    return rows, largest
