@@ -13,7 +13,7 @@ TOOLS_STAMP := $(TOOLS)/.installed-sam
 PY313_DIR ?= $(shell dirname "$$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 | grep . || command -v python3.13)")
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: serve test lint typecheck template-lint sam-validate build unit clean
+.PHONY: serve test bench lint typecheck template-lint sam-validate build unit clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "smsbridge needs Python 3.11 or newer (set PYTHON=...)")'
@@ -28,6 +28,9 @@ serve: $(STAMP)  ## run the local stack on 127.0.0.1:3000 (ARGS="--port 8080" to
 test: lint typecheck template-lint sam-validate build  ## every test and check
 	$(BIN)/pytest
 
+bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (takes several minutes)
+	$(BIN)/python -m tests.bench.run
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,7 +38,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-template-lint: $(STAMP)
+template-bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (takes several minutes)
+	$(BIN)/python -m tests.bench.run
+
+lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
 $(TOOLS_STAMP):

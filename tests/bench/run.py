@@ -1,0 +1,83 @@
+"""`make bench`: every benchmark, a table of ratios against baselines measured in the same run, and
+docs/benchmarks.md written from it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from tests.bench import bench_cold_start, bench_forwarder, bench_load, bench_webhook, sizes
+from tests.bench.harness import table
+from tests.conftest import ROOT
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    memory = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "0")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {int(memory) // 1024 // 1024} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv  # a smoke run of the harness itself
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = bench_webhook.run(500 if quick else 5000)
+    cold_rows, largest = bench_cold_start.run(3 if quick else 9)
+    rows += cold_rows
+    rows += bench_forwarder.run(200 if quick else 1600)
+    sizes_of_load = (200, 50, 25, 25) if quick else (8000, 2000, 1000, 1000)
+    load = bench_load.run(*sizes_of_load)
+    subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
+    artifacts = sizes.artifact_sizes()
+    imported, layer = sizes.layer_share_imported()
+    report = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {started}. Machine: {machine()}.",
+        "Every speed figure is a ratio against a baseline measured in the same run; absolute times depend on the",
+        "machine and are shown only to read the ratios.",
+        "",
+        table(rows),
+        "",
+        "## Largest import costs (own time per package, ms)",
+        "",
+        *[
+            f"- {function}: " + ", ".join(f"{name} {ms:.0f}" for name, ms in costs)
+            for function, costs in largest.items()
+        ],
+        "",
+        "## The local stack under load",
+        "",
+        f"- {load['webhooks']:,} signed webhooks over loopback (8 connections): {sizes_of_load[0]:,} messages' "
+        f"status callbacks shuffled with {sizes_of_load[3]:,} repeats, then {sizes_of_load[1]:,} replies and "
+        f"{sizes_of_load[2]:,} STOPs; answers {load['answers']}",
+        f"- {load['webhooks_per_second']:.0f} webhooks/s; latency p50 {load['p50_ms']:.0f} ms, "
+        f"p99 {load['p99_ms']:.0f} ms",
+        f"- CI360 events expected {load['expected_events']:,}, received {load['received_events']:,}: "
+        f"**{load['lost']} lost, {load['duplicated']} duplicated**; last event {load['seconds_to_last_event']:.0f} s "
+        "after the first webhook",
+        "- This is moto behind one local HTTP server handling one request at a time (like one Lambda environment);",
+        "  it measures correctness under load, not AWS throughput.",
+        "",
+        "## Artifacts (`sam build`)",
+        "",
+        *[f"- {name}: {size / 1024:.0f} KiB" for name, size in artifacts.items()],
+        f"- the webhook imports {imported / 1024:.0f} KiB of the layer's {layer / 1024:.0f} KiB of smsbridge source "
+        f"({imported / layer:.0%})",
+        "",
+    ]
+    text = "\n".join(report)
+    print(text)
+    if not quick:
+        (ROOT / "docs").mkdir(exist_ok=True)
+        (ROOT / "docs" / "benchmarks.md").write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
