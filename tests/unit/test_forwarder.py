@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from smsbridge.domain.ci360_events import Correlation, EventKind, EventMapping, PendingEvent
 from smsbridge.domain.delivery import MAX_ATTEMPTS, Outcome, Verdict
 from smsbridge.errors import NotConfigured, StoreUnavailable
@@ -133,3 +136,54 @@ def test_a_batch_is_sent_concurrently_within_the_bound() -> None:
     report = forwarder.handle(sqs_batch(*[reply(n) for n in range(20)]))
     assert report.outcomes["sent"] == 20
     assert 1 < gateway.most_in_flight <= 4
+
+
+def test_a_long_run_does_not_grow_memory() -> None:
+    # GIVEN a forwarder that has warmed up (pools, caches, imports)
+    import tracemalloc
+
+    forwarder, _, _, sent = build()
+    forwarder.handle(sqs_batch(*[reply(n) for n in range(200)]))
+    sent.sent.clear()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        # WHEN it forwards many more batches (the fake ledger is emptied: only the forwarder's own memory counts)
+        for round_ in range(20):
+            forwarder.handle(sqs_batch(*[reply(1000 * round_ + n) for n in range(100)]))
+            sent.sent.clear()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    # THEN what it holds on to does not grow with the events it forwarded
+    growth = sum(stat.size_diff for stat in after.compare_to(before, "filename") if "smsbridge" in str(stat))
+    assert growth < 64 * 1024, growth
+
+
+records = st.one_of(
+    st.dictionaries(
+        st.sampled_from(["eventSource", "messageId", "body", "dynamodb", "eventSourceARN", "eventName"]),
+        st.one_of(
+            st.text(max_size=20),
+            st.integers(),
+            st.none(),
+            st.just("aws:sqs"),
+            st.just("aws:dynamodb"),
+            st.just('{"event": {}}'),
+            st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+        ),
+        max_size=6,
+    ),
+    st.builds(lambda body: {"eventSource": "aws:sqs", "messageId": "fuzz", "body": body}, st.text(max_size=60)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(junk=st.lists(records, max_size=5))
+def test_malformed_records_never_break_the_batch_or_the_good_record(junk: list[Any]) -> None:
+    forwarder, gateway, _, _ = build()
+    batch = sqs_batch(reply(1))
+    batch["Records"] = [*junk, *batch["Records"]]
+    report = forwarder.handle(batch)
+    assert len(gateway.bodies) == 1  # the good record went through
+    assert "m0" not in {failure["itemIdentifier"] for failure in report.response()["batchItemFailures"]}

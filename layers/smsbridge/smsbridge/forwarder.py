@@ -87,7 +87,7 @@ class Forwarder:
             record_id = _record_id(record)
             try:
                 work.extend(self._work_of(record, record_id))
-            except (KeyError, TypeError, ValueError, AttributeError):
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 report.outcomes["malformed_record"] += 1
                 report.failed_records.append(record_id)
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(work)))) as pool:
@@ -147,7 +147,11 @@ class Forwarder:
         return "dead_lettered"
 
 
-def _record_id(record: Mapping[str, Any]) -> str:
+def _record_id(record: Any) -> str:
+    """The id Lambda expects back for a failed record (a malformed record may have none: then "")."""
+    if not isinstance(record, Mapping):
+        return ""
     if record.get("eventSource") == "aws:sqs":
         return str(record.get("messageId", ""))
-    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
+    change = record.get("dynamodb")
+    return str(change.get("SequenceNumber", "")) if isinstance(change, Mapping) else ""
