@@ -38,10 +38,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-template-bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (takes several minutes)
-	$(BIN)/python -m tests.bench.run
-
-lint: $(STAMP)
+template-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
 $(TOOLS_STAMP):
