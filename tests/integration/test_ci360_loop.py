@@ -56,14 +56,16 @@ class Loop:
         attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         return sum(int(attributes.get(name, 0)) for name in names)
 
-    def drain(self, timeout: float = 30.0) -> None:
-        """Run the event sources until the streams are consumed and the retry queue is empty."""
+    def drain(self, timeout: float = 30.0, until: int = 0) -> None:
+        """Run the event sources until the streams are consumed, the retry queue is empty, and (with ``until``)
+        the stub has received at least that many events."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.sources.poll_once() and not self.queue_depth(self.env["RETRY_QUEUE_URL"]):
+            busy = self.sources.poll_once()
+            if not busy and not self.queue_depth(self.env["RETRY_QUEUE_URL"]) and len(self.stub.events()) >= until:
                 return
             time.sleep(0.05)
-        pytest.fail("the forwarder did not finish in time")
+        pytest.fail(f"the forwarder did not finish in time; the stub has {len(self.stub.events())} events")
 
     def dead_letters(self) -> list[dict[str, Any]]:
         sqs = boto3.client("sqs")
@@ -186,7 +188,7 @@ def test_outage_then_recovery_delivers_everything_once(loop: Loop) -> None:
     assert loop.received() == [] and loop.queue_depth(loop.env["RETRY_QUEUE_URL"]) >= 3
     loop.stub.faults.down = False
     loop.stub.faults.fail_next, loop.stub.faults.fail_status = 2, 503
-    loop.drain(timeout=60)
+    loop.drain(timeout=60, until=4)
     # THEN once it is back every event arrives exactly once, and nothing was dead-lettered
     names = sorted(body["eventName"] for body in loop.received())
     assert names == ["SMS Help", "SMS Opt-In", "SMS Opt-Out", "SMS Sent"]
@@ -207,7 +209,7 @@ def test_each_retryable_fault_is_retried_until_delivered(loop: Loop, fault: str)
     loop.post("/twilio/status", status_params(status="delivered", message_sid="SM" + "5" * 32), correlation("DH5"))
     loop.sources.poll_once()
     faults.hang = 0.0
-    loop.drain(timeout=60)
+    loop.drain(timeout=60, until=1)
     received = loop.received()
     if fault == "hang":
         # The gateway took the event after the client had given up, so it may arrive twice: with the same event_id.
