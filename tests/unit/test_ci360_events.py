@@ -64,6 +64,16 @@ def state(value: str, order_key: str = "k1") -> dict[str, Any]:
 
 
 MAPPING = EventMapping()
+HELP_ENTRY = {
+    "record_type": "event",
+    "action": "help",
+    "phone": CUSTOMER,
+    "scope": OURS,
+    "event_id": "SM9",
+    "source": "reply_keyword",
+    "keyword": "HELP",
+    "occurred_at": "2026-11-27T13:00:00+00:00",
+}
 
 
 def test_a_new_free_text_reply_is_a_reply_event() -> None:
@@ -119,19 +129,9 @@ def test_consent_state_changes_map_to_opt_out_and_opt_in() -> None:
 
 
 def test_help_comes_from_the_history_and_other_entries_do_not() -> None:
-    entry = {
-        "record_type": "event",
-        "action": "help",
-        "phone": CUSTOMER,
-        "scope": OURS,
-        "event_id": "SM9",
-        "source": "reply_keyword",
-        "keyword": "HELP",
-        "occurred_at": "2026-11-27T13:00:00+00:00",
-    }
-    [event] = MAPPING.consent_change(entry, None)
+    [event] = MAPPING.consent_change(HELP_ENTRY, None)
     assert (event.kind, event.attributes["keyword"]) == (EventKind.HELP, "HELP")
-    assert MAPPING.consent_change({**entry, "action": "opt_out"}, None) == []
+    assert MAPPING.consent_change({**HELP_ENTRY, "action": "opt_out"}, None) == []
 
 
 def test_a_kind_with_an_empty_name_is_off_and_sent_can_be_turned_on() -> None:
@@ -172,19 +172,7 @@ def test_every_attribute_sent_is_one_the_definitions_declare_for_that_event() ->
         ],
         *chatty.consent_change(state("opted_out"), None),
         *chatty.consent_change(state("opted_in"), None),
-        *chatty.consent_change(
-            {
-                "record_type": "event",
-                "action": "help",
-                "phone": CUSTOMER,
-                "scope": OURS,
-                "event_id": "SM9",
-                "source": "reply_keyword",
-                "keyword": "HELP",
-                "occurred_at": "2026-11-27T13:00:00+00:00",
-            },
-            None,
-        ),
+        *chatty.consent_change(HELP_ENTRY, None),
     ]
     declared = {name: {attr for attr, _, _ in attrs} for name, attrs in event_definitions(chatty)}
     assert {event.kind for event in produced} == set(EventKind)
