@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import hashlib
 import hmac
+import io
 import json
 import re
 import selectors
@@ -239,6 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
     def _dispatch(self, method: str) -> None:
         stub = self.stub
         try:
@@ -248,6 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             path = urlsplit(self.path).path
+            if path.startswith(("/marketingData/", "/upload/")):
+                self._send_data(*stub.preferences.handle(method, path, body, self.headers.get("Authorization")))
+                return
             routes = {EVENTS_PATH: "POST", HEALTHCHECK_PATH: "GET", CONFIGURATION_PATH: "GET"}
             if path not in routes:
                 raise _Refusal(404, f"no resource at {path}")
@@ -304,6 +312,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- answers
 
+    def _send_data(self, status: int, answer: dict[str, Any]) -> None:
+        self._send(status, answer)
+
     def _send(self, status: int, answer: dict[str, Any]) -> None:
         self._send_raw(status, json.dumps(answer).encode("utf-8"), _JSON)
 
@@ -315,6 +326,94 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Allow", "GET" if urlsplit(self.path).path != EVENTS_PATH else "POST")
         self.end_headers()
         self.wfile.write(body)
+
+
+PREFERENCE_COLUMNS = ["identity_type", "identity_value", "preference_type", "preference_value"]
+
+
+class ContactPreferences:
+    """CI360's contact-preference import, as the SAS sample drives it:
+
+    1. ``POST /marketingData/fileTransferLocation`` (JWT) → ``{"signedURL": …}``;
+    2. ``PUT`` the CSV to that URL (no JWT; the URL is the credential);
+    3. ``POST /marketingData/tableJobs`` (JWT) ``{"jobType": "CONTACT_PREFERENCE_SMS_IMPORT", "fileLocation":
+       <signedURL>, "headerRowIncluded": true|false}`` → ``{"id": …, "status": "Pending"}``;
+    4. ``GET /marketingData/tableJobs/{id}`` → ``status`` Running, then Completed (the rows take effect) or Failed.
+
+    The CSV must have the columns ``identity_type,identity_value,preference_type,preference_value`` (header as
+    declared), ``preference_type`` ``OPT-OUT`` and ``preference_value`` ``true``/``false``. ``fail_next_jobs`` makes
+    the next jobs fail; ``polls_before_done`` keeps jobs Running for that many status calls.
+    """
+
+    def __init__(self, stub: Ci360Stub) -> None:
+        self.stub = stub
+        self.current: dict[tuple[str, str], bool] = {}  # (identity type, value) -> OPT-OUT
+        self.uploads: dict[str, bytes] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.fail_next_jobs = 0
+        self.polls_before_done = 1
+        self._lock = threading.Lock()
+
+    def handle(self, method: str, path: str, body: bytes, authorization: str | None) -> tuple[int, dict[str, Any]]:
+        if path.startswith("/upload/") and method == "PUT":
+            with self._lock:
+                self.uploads[path.removeprefix("/upload/")] = body
+            return 200, {}
+        self.stub.check_authorization(authorization)
+        if path == "/marketingData/fileTransferLocation" and method == "POST":
+            token = f"u{len(self.uploads) + len(self.jobs) + 1}-{time.time_ns()}"
+            return 201, {"signedURL": f"{self.stub.url}/upload/{token}"}
+        if path == "/marketingData/tableJobs" and method == "POST":
+            return self._start(body)
+        if path.startswith("/marketingData/tableJobs/") and method == "GET":
+            return self._status(path.rsplit("/", 1)[1])
+        raise _Refusal(404, f"no resource at {path}")
+
+    def _start(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        request = _parse_object(body)
+        if request.get("jobType") != "CONTACT_PREFERENCE_SMS_IMPORT":
+            raise _Refusal(400, f"jobType {request.get('jobType')!r} is not CONTACT_PREFERENCE_SMS_IMPORT")
+        token = str(request.get("fileLocation", "")).rsplit("/upload/", 1)[-1]
+        if token not in self.uploads:
+            raise _Refusal(400, "fileLocation is not an uploaded file")
+        rows = self._rows(self.uploads[token].decode("utf-8"), bool(request.get("headerRowIncluded")))
+        with self._lock:
+            failed = self.fail_next_jobs > 0
+            self.fail_next_jobs -= failed
+            job_id = f"job-{len(self.jobs) + 1}"
+            self.jobs[job_id] = {"id": job_id, "status": "Pending", "rows": rows, "fails": failed, "polls": 0}
+        return 201, {"id": job_id, "status": "Pending"}
+
+    @staticmethod
+    def _rows(text: str, header: bool) -> list[tuple[str, str, bool]]:
+        lines = list(csv.reader(io.StringIO(text)))
+        if header:
+            if not lines or [cell.strip() for cell in lines[0]] != PREFERENCE_COLUMNS:
+                raise _Refusal(400, f"header must be {','.join(PREFERENCE_COLUMNS)}")
+            lines = lines[1:]
+        rows = []
+        for number, line in enumerate(lines, start=2 if header else 1):
+            if len(line) != 4 or line[2] != "OPT-OUT" or line[3] not in ("true", "false") or not line[1]:
+                raise _Refusal(400, f"line {number} is not identity_type,identity_value,OPT-OUT,true|false")
+            rows.append((line[0], line[1], line[3] == "true"))
+        return rows
+
+    def _status(self, job_id: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                raise _Refusal(404, f"no job {job_id}")
+            if job["status"] in ("Pending", "Running"):
+                job["polls"] += 1
+                if job["polls"] <= self.polls_before_done:
+                    job["status"] = "Running"
+                elif job["fails"]:
+                    job["status"] = "Failed"
+                else:
+                    job["status"] = "Completed"
+                    for identity_type, value, opted_out in job["rows"]:
+                        self.current[(identity_type, value)] = opted_out
+            return 200, {"id": job_id, "status": job["status"]}
 
 
 class Ci360Stub:
@@ -335,6 +434,7 @@ class Ci360Stub:
         self.host = host
         self.port = port
         self.faults = Faults()
+        self.preferences = ContactPreferences(self)
         self.rejected: list[tuple[int, str]] = []
         self._events: list[ReceivedEvent] = []
         self._lock = threading.Lock()
