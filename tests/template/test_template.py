@@ -145,6 +145,14 @@ def test_each_function_may_touch_only_its_own_resources(cloudformation: dict[str
             "sqs:SendMessage": {"RetryQueue", "DeadLetterQueue"},
             "secretsmanager:GetSecretValue": {"Ci360Secret"},
         },
+        "PreferencesFunctionRole": {
+            "dynamodb:Scan": {"ConsentTable"},
+            "dynamodb:Query": {"ConsentTable"},
+            "dynamodb:GetItem": {"ConsentTable", "MessagesTable"},
+            "dynamodb:PutItem": {"MessagesTable"},
+            "dynamodb:BatchWriteItem": {"MessagesTable"},
+            "secretsmanager:GetSecretValue": {"Ci360Secret"},
+        },
     }
     for role, grants in expected.items():
         found: dict[str, set[str]] = {}
@@ -184,7 +192,7 @@ def test_retry_queue_visibility_is_at_least_six_forwarder_timeouts(template: dic
         assert template["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True
 
 
-def test_the_four_alarms_exist_and_notify_when_an_email_is_given(template: dict[str, Any]) -> None:
+def test_the_alarms_exist_and_notify_when_an_email_is_given(template: dict[str, Any]) -> None:
     alarms = {
         name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"
     }
@@ -193,6 +201,7 @@ def test_the_four_alarms_exist_and_notify_when_an_email_is_given(template: dict[
         ("AWS/Lambda", "Errors"),
         ("AWS/ApiGateway", "5xx"),
         ("smsbridge", "Rejected_bad_signature"),
+        ("smsbridge", "PreferenceSync_failed"),
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
@@ -200,7 +209,7 @@ def test_the_four_alarms_exist_and_notify_when_an_email_is_given(template: dict[
 
 def test_every_function_setting_the_template_gives_is_one_the_code_reads(template: dict[str, Any]) -> None:
     source = (ROOT / "layers" / "smsbridge" / "smsbridge" / "config.py").read_text()
-    for function in ("WebhookFunction", "ForwarderFunction"):
+    for function in ("WebhookFunction", "ForwarderFunction", "PreferencesFunction"):
         variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
         for name in variables:
             assert f'"{name}"' in source or name.startswith("EVENT_NAME_"), (function, name)

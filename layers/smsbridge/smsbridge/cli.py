@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.adapters.consent_table import ConsentLedger
 from smsbridge.adapters.deployment import Location, locate
+from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.adapters.twilio_api import TwilioAccount
 from smsbridge.config import event_mapping_from_env
 from smsbridge.domain.ci360_events import EventKind, connector_body, event_definitions
@@ -24,6 +25,8 @@ from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import ConfigurationError, SmsBridgeError
 from smsbridge.local.paths import LOCAL_STATE, project_root
 from smsbridge.optouts import events_from_csv, export_csv, import_events, selected_states
+from smsbridge.preference_sync import PreferenceSync
+from smsbridge.reconcile import find_drift, report_lines, write_fix_csv
 from smsbridge.replay import replay
 from smsbridge.simulate import (
     DEFAULT_CUSTOMER,
@@ -178,6 +181,25 @@ def _add_ci360(commands: Any) -> None:
     check.add_argument("--tenant", default=os.environ.get("CI360_TENANT_ID", ""), help="env CI360_TENANT_ID")
     check.add_argument("--secret", default=os.environ.get("CI360_CLIENT_SECRET", ""), help="env CI360_CLIENT_SECRET")
     check.set_defaults(run=run_ci360_check)
+    tables = (("--consent-table", "the consent table's name"), ("--messages-table", "the messages table's name"))
+    sync = actions.add_parser(
+        "sync-preferences", parents=[_where(*tables, ("--secret-id", "the CI360 secret's name or ARN"))],
+        help="send consent changes to CI360 as SMS contact preferences (what the scheduled function does)",
+    )  # fmt: skip
+    sync.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
+    sync.add_argument("--since", default=None, help="send everything changed after this ISO time again")
+    sync.add_argument("--phone", action="append", default=None, help="send just this number (repeatable)")
+    sync.add_argument("--settle", type=float, default=30.0, help="leave changes younger than this many seconds "
+                      "for the next run (default 30)")  # fmt: skip
+    sync.set_defaults(run=run_ci360_sync)
+    consent = commands.add_parser("consent", help="compare the ledger with CI360 and Twilio")
+    consent_actions = consent.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reconcile_parser = consent_actions.add_parser(
+        "reconcile", parents=[_where(*tables)], help="print the drift between ledger, CI360 and Twilio, with fixes"
+    )
+    reconcile_parser.add_argument("--write-fix", type=Path, default=None,
+                                  help="write the opt-outs Twilio holds and the ledger lacks to this CSV")  # fmt: skip
+    reconcile_parser.set_defaults(run=run_consent_reconcile)
     queues = _where(("--dead-letter-queue-url", "the dead-letter queue"), ("--retry-queue-url", "the retry queue"))
     replay = commands.add_parser("replay", parents=[queues], help="move dead-lettered events back to be sent again")
     replay.add_argument("--reason", default="", help="only events whose reason contains this text")
@@ -318,6 +340,35 @@ def run_twilio_configure(args: argparse.Namespace) -> int:
             account.update_service(args.messaging_service, {change.field: change.wanted for change in found})
         print("\n".join(describe(f"Messaging Service {args.messaging_service}", found, args.apply)))
     return 0
+
+
+def _sync_parts(args: argparse.Namespace) -> tuple[ConsentLedger, SyncRecords, Location]:
+    consent = _locate(args, "ConsentTable", "ConsentTableName", args.consent_table, "--consent-table")
+    messages = _locate(args, "MessagesTable", "MessagesTableName", args.messages_table, "--messages-table")
+    return (ConsentLedger(consent.name, client=consent.client()),
+            SyncRecords(messages.name, client=messages.client()), messages)  # fmt: skip
+
+
+def run_ci360_sync(args: argparse.Namespace) -> int:
+    ledger, records, _ = _sync_parts(args)
+    secret = _locate(args, "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id")
+    text = secret.client("secretsmanager").get_secret_value(SecretId=secret.name)["SecretString"]
+    gateway = Ci360Gateway(Ci360Credentials.parse(text), max_connections=2, timeout=10)
+    sync = PreferenceSync(ledger=ledger, records=records, api=lambda: gateway, poll_seconds=1,
+                          settle_seconds=args.settle)  # fmt: skip
+    report = sync.run(dry_run=args.dry_run, since=args.since, phones=args.phone)
+    print("\n".join(report.lines()))
+    return 1 if report.outcome == "failed" else 0
+
+
+def run_consent_reconcile(args: argparse.Namespace) -> int:
+    ledger, records, _ = _sync_parts(args)
+    drift = find_drift(ledger, records)
+    if args.write_fix and drift.unknown_to_ledger:
+        write_fix_csv(drift.unknown_to_ledger, args.write_fix)
+    where = "--local" if args.local else (f"--stack {args.stack}" if args.stack else "")
+    print("\n".join(report_lines(drift, where, args.write_fix)))
+    return 0 if drift.none else 1
 
 
 def run_replay(args: argparse.Namespace) -> int:

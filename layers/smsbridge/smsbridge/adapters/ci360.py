@@ -17,8 +17,8 @@ import urllib3
 
 from smsbridge.adapters.secrets import CachedSecret
 from smsbridge.domain.ci360_events import Flat
-from smsbridge.domain.delivery import Verdict, judge_response
-from smsbridge.errors import ConfigurationError
+from smsbridge.domain.delivery import Outcome, Verdict, judge_response
+from smsbridge.errors import ConfigurationError, RetryableError
 
 EVENTS_PATH = "/marketingGateway/events"
 CONFIGURATION_PATH = "/marketingGateway/configuration"
@@ -86,14 +86,50 @@ class Ci360Gateway:
         """Call the configuration endpoint (validates the JWT): (status, body, network error)."""
         return self._request("GET", CONFIGURATION_PATH, None)
 
-    def _request(self, method: str, path: str, body: bytes | None) -> tuple[int | None, str, str]:
+    def _request(
+        self, method: str, path: str, body: bytes | None, *, url: str = "", headers: dict[str, str] | None = None
+    ) -> tuple[int | None, str, str]:
         try:
-            response: Any = self.pool.request(
-                method, self.credentials.gateway_url + path, body=body, headers=self.headers, preload_content=True
-            )
+            response: Any = self.pool.request(method, url or self.credentials.gateway_url + path, body=body,
+                                              headers=self.headers if headers is None else headers)  # fmt: skip
         except urllib3.exceptions.HTTPError as exc:
             return None, "", type(exc).__name__
         return int(response.status), response.data.decode("utf-8", "replace"), ""
+
+    # -- contact preferences (``/marketingData``), for the preference sync
+
+    def file_location(self) -> str:
+        """A signed URL to upload an import file to."""
+        return str(self._json("POST", "/marketingData/fileTransferLocation", {})["signedURL"])
+
+    def upload(self, signed_url: str, content: bytes) -> None:
+        """PUT the file to the signed URL (the URL is the credential: no JWT)."""
+        status, text, error = self._request("PUT", "", content, url=signed_url,
+                                            headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+        if status is None or not 200 <= status < 300:
+            raise RetryableError(f"upload to CI360 failed: {status or error} {text[:200]}")
+
+    def start_preference_import(self, signed_url: str) -> str:
+        job = {"jobType": "CONTACT_PREFERENCE_SMS_IMPORT", "fileLocation": signed_url, "headerRowIncluded": True}
+        return str(self._json("POST", "/marketingData/tableJobs", job)["id"])
+
+    def job_status(self, job_id: str) -> str:
+        return str(self._json("GET", f"/marketingData/tableJobs/{job_id}", None).get("status", ""))
+
+    def _json(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        status, text, error = self._request(method, path, None if body is None else json.dumps(body).encode())
+        verdict = judge_response(status, text, error)
+        if verdict.outcome is Outcome.REJECTED:
+            raise ConfigurationError(f"CI360 refused {method} {path}: {verdict.reason}")
+        if verdict.outcome is Outcome.RETRY:
+            raise RetryableError(f"CI360 {method} {path}: {verdict.reason}")
+        try:
+            answer = json.loads(text or "{}")
+        except json.JSONDecodeError:
+            raise RetryableError(f"CI360 {method} {path} answered something that is not JSON") from None
+        if not isinstance(answer, dict):
+            raise RetryableError(f"CI360 {method} {path} answered something that is not an object")
+        return answer
 
 
 class SecretGatewaySource:

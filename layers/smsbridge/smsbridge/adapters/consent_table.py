@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, plain, translated_errors, write_once
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, paged, plain, translated_errors, write_once
 from smsbridge.domain.consent import ConsentEvent, ConsentStatus
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "event_id": event.event_id,
         "state_scope": event.scope,
         "state_updated_at": event.occurred_at.isoformat(),
+        "changed_at": recorded_at.isoformat(),  # when the ledger changed: what a sync to CI360 follows
     }
     update = Write(
         "Update",
@@ -160,6 +161,19 @@ class ConsentLedger:
             }
             yield from self._pages("scan", request)
 
+    def changed_states(self, after: str, until: str) -> list[dict[str, Any]]:
+        """States the ledger changed in (``after``, ``until``] (ISO times), oldest change first."""
+        request = {
+            "TableName": self.table_name,
+            "FilterExpression": "record_type = :state AND changed_at > :after AND changed_at <= :until",
+            "ExpressionAttributeValues": {":state": {"S": "state"}, ":after": {"S": after}, ":until": {"S": until}},
+        }
+        return sorted(self._pages("scan", request), key=lambda state: str(state["changed_at"]))
+
+    def states_of(self, phone: str) -> list[dict[str, Any]]:
+        """Every current state of ``phone`` (one per sender)."""
+        return [item for item in self._query_phone(phone) if item["record_type"] == "state"]
+
     def _query_phone(self, phone: str) -> Iterator[dict[str, Any]]:
         request = {
             "TableName": self.table_name,
@@ -170,11 +184,4 @@ class ConsentLedger:
         yield from self._pages("query", request)
 
     def _pages(self, operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        while True:
-            with translated_errors(f"read {self.table_name}"):
-                page = getattr(self.client, operation)(**request)
-            for item in page.get("Items", []):
-                yield plain(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+        return paged(self.client, operation, request)

@@ -115,3 +115,15 @@ def translated_errors(operation: str) -> Iterator[None]:
         raise StoreUnavailable(f"DynamoDB refused to {operation}: {code}") from exc
     except BotoCoreError as exc:
         raise StoreUnavailable(f"DynamoDB could not be reached to {operation}: {type(exc).__name__}") from exc
+
+
+def paged(client: Any, operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of a ``query`` or ``scan``, page after page, as plain values."""
+    while True:
+        with translated_errors(f"read {request['TableName']}"):
+            page = getattr(client, operation)(**request)
+        for item in page.get("Items", []):
+            yield plain(item)
+        if "LastEvaluatedKey" not in page:
+            return
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}

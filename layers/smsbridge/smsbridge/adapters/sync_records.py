@@ -1,0 +1,78 @@
+"""What the contact-preference sync keeps in the messages table: its checkpoint, and what CI360 was last told
+per number (for ``smsbridge consent reconcile``).
+
+::
+
+    pk = SYNC#ci360-preferences   sk = CHECKPOINT     through, pending job (id, through, numbers)
+    pk = PREF#<number>            sk = CI360          opted_out, synced_at, job
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, attributes, paged, plain, translated_errors
+from smsbridge.domain.preferences import Checkpoint, Preference
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+CHECKPOINT_KEY = {"pk": {"S": "SYNC#ci360-preferences"}, "sk": {"S": "CHECKPOINT"}}
+
+
+class SyncRecords:
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def checkpoint(self) -> tuple[Checkpoint, list[Preference]]:
+        """The checkpoint, and the numbers of the pending job (if any)."""
+        with translated_errors(f"read {self.table_name}"):
+            found = self.client.get_item(TableName=self.table_name, Key=CHECKPOINT_KEY, ConsistentRead=True)
+        item = plain(found.get("Item", {}))
+        pending = [Preference(phone, bool(value)) for phone, value in json.loads(item.get("pending_numbers", "[]"))]
+        fields = ("through", "pending_job", "pending_through", "pending_since")
+        return Checkpoint(**{name: str(item.get(name, "")) for name in fields}), pending
+
+    def save(self, checkpoint: Checkpoint, pending: list[Preference] | None = None) -> None:
+        numbers = json.dumps([[p.phone, p.opted_out] for p in pending or []], separators=(",", ":"))
+        item = {**CHECKPOINT_KEY, **attributes({**checkpoint.__dict__, "pending_numbers": numbers})}
+        with translated_errors(f"write {self.table_name}"):
+            self.client.put_item(TableName=self.table_name, Item=item)
+
+    def record_synced(self, preferences: list[Preference], *, job: str, at: str) -> None:
+        """Remember what CI360 now holds for each number (25 per request)."""
+        for start in range(0, len(preferences), 25):
+            requests: Any = [
+                {"PutRequest": {"Item": {"pk": {"S": f"PREF#{p.phone}"}, "sk": {"S": "CI360"},
+                                         **attributes({"opted_out": p.opted_out, "synced_at": at, "job": job})}}}
+                for p in preferences[start : start + 25]
+            ]  # fmt: skip
+            with translated_errors(f"write {self.table_name}"):
+                unprocessed = self.client.batch_write_item(RequestItems={self.table_name: requests})
+            while unprocessed.get("UnprocessedItems"):
+                with translated_errors(f"write {self.table_name}"):
+                    unprocessed = self.client.batch_write_item(RequestItems=unprocessed["UnprocessedItems"])
+
+    def synced(self) -> Iterator[tuple[str, bool, str]]:
+        """Every number CI360 was told about: (number, opted out, when)."""
+        request = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(pk, :pref)",
+            "ExpressionAttributeValues": {":pref": {"S": "PREF#"}},
+        }
+        for item in paged(self.client, "scan", request):
+            yield item["pk"].removeprefix("PREF#"), bool(item["opted_out"]), str(item["synced_at"])
+
+    def blocked_by_twilio(self) -> Iterator[dict[str, Any]]:
+        """Status records with error 21610: Twilio refuses these numbers for that sender."""
+        request = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(pk, :msg) AND sk = :status AND error_code = :code",
+            "ExpressionAttributeValues": {":msg": {"S": "MSG#"}, ":status": {"S": "STATUS"}, ":code": {"N": "21610"}},
+        }
+        return paged(self.client, "scan", request)

@@ -1,0 +1,131 @@
+"""The contact-preference sync: consent changes since the checkpoint → one CI360 import job → checkpoint moved.
+
+Idempotent and resumable: the checkpoint moves only when CI360 reports the job done. A failed job is sent again
+on the next run; a job still running is looked at again on the next run; nothing is skipped. Sending a number's
+preference twice is harmless (an import sets it, it does not toggle it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from smsbridge.adapters.consent_table import ConsentLedger
+from smsbridge.adapters.sync_records import SyncRecords
+from smsbridge.domain.preferences import Checkpoint, JobState, Preference, job_state, preference_of, preferences_csv
+
+MAX_NUMBERS_PER_JOB = 10_000
+# Changes younger than this wait for the next run: a webhook stamps its write before DynamoDB has it (retries can
+# take seconds), and a checkpoint must never pass a change that lands late. `consent reconcile` shows any gap.
+SETTLE_SECONDS = 30.0
+
+
+class PreferenceApi(Protocol):
+    def file_location(self) -> str: ...
+    def upload(self, signed_url: str, content: bytes) -> None: ...
+    def start_preference_import(self, signed_url: str) -> str: ...
+    def job_status(self, job_id: str) -> str: ...
+
+
+@dataclass
+class SyncReport:
+    outcome: str  # done | failed | running | nothing | dry_run
+    job: str = ""
+    through: str = ""
+    preferences: list[Preference] = field(default_factory=list)
+    oldest_change: str = ""  # for the STOP-to-CI360 lag
+
+    def lines(self) -> list[str]:
+        opted_out = sum(p.opted_out for p in self.preferences)
+        head = (f"{self.outcome}: {len(self.preferences)} numbers ({opted_out} opted out, "
+                f"{len(self.preferences) - opted_out} not)" + (f", job {self.job}" if self.job else "")
+                + (f", in CI360 through {self.through}" if self.through else ""))  # fmt: skip
+        body = [f"  {p.phone}  OPT-OUT {'true' if p.opted_out else 'false'}" for p in self.preferences[:200]]
+        return [head, *body, *([f"  … and {len(self.preferences) - 200} more"] if len(self.preferences) > 200 else [])]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PreferenceSync:
+    def __init__(
+        self,
+        *,
+        ledger: ConsentLedger,
+        records: SyncRecords,
+        api: Callable[[], PreferenceApi],
+        identity_type: str = "sms_id",
+        polls: int = 10,
+        poll_seconds: float = 3.0,
+        settle_seconds: float = SETTLE_SECONDS,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settle = timedelta(seconds=settle_seconds)
+        self.ledger, self.records, self.api = ledger, records, api
+        self.identity_type = identity_type
+        self.polls, self.poll_seconds = polls, poll_seconds
+        self.clock, self.sleep = clock, sleep
+
+    def run(self, *, dry_run: bool = False, since: str | None = None, phones: list[str] | None = None) -> SyncReport:
+        """One sync. ``since`` resends everything changed after that time; ``phones`` sends just those numbers.
+        Neither moves the checkpoint backwards."""
+        checkpoint, pending = self.records.checkpoint()
+        if checkpoint.pending_job and not dry_run and since is None and phones is None:
+            earlier = self._follow(checkpoint, pending)
+            if earlier.outcome != "failed":
+                return earlier
+            checkpoint = Checkpoint(through=checkpoint.through)  # it failed: send its window again, now
+        until = (self.clock() - self.settle).isoformat()
+        preferences, through, oldest = self._collect(since if since is not None else checkpoint.through, until, phones)
+        if dry_run:
+            return SyncReport("dry_run", through=through, preferences=preferences, oldest_change=oldest)
+        if not preferences:
+            if phones is None:
+                self.records.save(Checkpoint(through=max(checkpoint.through, through)))
+            return SyncReport("nothing", through=max(checkpoint.through, through))
+        api = self.api()
+        location = api.file_location()
+        api.upload(location, preferences_csv(preferences, self.identity_type))
+        job = api.start_preference_import(location)
+        moved = max(checkpoint.through, through) if phones is None else checkpoint.through
+        started = Checkpoint(checkpoint.through, job, moved, self.clock().isoformat())
+        self.records.save(started, preferences)
+        report = self._follow(started, preferences)
+        report.oldest_change = oldest
+        return report
+
+    def _collect(self, after: str, until: str, phones: list[str] | None) -> tuple[list[Preference], str, str]:
+        if phones is not None:
+            return [preference_of(p, self.ledger.states_of(p)) for p in phones], after, ""
+        changed = self.ledger.changed_states(after, until)
+        numbers: dict[str, str] = {}
+        for state in changed:
+            if len(numbers) >= MAX_NUMBERS_PER_JOB and state["phone"] not in numbers:
+                until = str(state["changed_at"])  # the rest waits for the next run
+                break
+            numbers.setdefault(state["phone"], str(state["changed_at"]))
+        through = max((str(s["changed_at"]) for s in changed if str(s["changed_at"]) <= until), default=until)
+        preferences = [preference_of(phone, self.ledger.states_of(phone)) for phone in numbers]
+        return preferences, through if numbers else until, min(numbers.values(), default="")
+
+    def _follow(self, checkpoint: Checkpoint, preferences: list[Preference]) -> SyncReport:
+        """Poll the pending job: ``done`` moves the checkpoint, ``failed`` clears the job (its window is sent
+        again), ``running`` leaves it for the next run."""
+        api = self.api()
+        for attempt in range(self.polls):
+            state = job_state(api.job_status(checkpoint.pending_job))
+            if state is JobState.DONE:
+                self.records.record_synced(preferences, job=checkpoint.pending_job, at=self.clock().isoformat())
+                self.records.save(Checkpoint(through=checkpoint.pending_through))
+                return SyncReport("done", checkpoint.pending_job, checkpoint.pending_through, preferences)
+            if state is JobState.FAILED:
+                self.records.save(Checkpoint(through=checkpoint.through))
+                return SyncReport("failed", checkpoint.pending_job, checkpoint.through, preferences)
+            if attempt + 1 < self.polls:
+                self.sleep(self.poll_seconds)
+        return SyncReport("running", checkpoint.pending_job, checkpoint.through, preferences)

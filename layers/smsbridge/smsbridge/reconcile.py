@@ -1,0 +1,79 @@
+"""``smsbridge consent reconcile``: the ledger, what CI360 was told, and what Twilio refuses, side by side.
+
+Two kinds of drift, each with the command that fixes it:
+
+- CI360 disagrees with the ledger (opted out here, not in CI360, or the reverse): send those numbers again
+  (``smsbridge ci360 sync-preferences --phone …``);
+- Twilio refused to send (21610) to a number for a sender after the ledger last changed for that pair, so Twilio
+  holds an opt-out the ledger does not: import them (``smsbridge optouts import``, from the CSV written here).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smsbridge.adapters.consent_table import ConsentLedger
+from smsbridge.adapters.sync_records import SyncRecords
+from smsbridge.domain.preferences import preference_of
+
+
+@dataclass
+class Drift:
+    not_in_ci360: list[str] = field(default_factory=list)  # opted out here, CI360 not told
+    only_in_ci360: list[str] = field(default_factory=list)  # CI360 holds an opt-out the ledger no longer has
+    unknown_to_ledger: list[dict[str, str]] = field(default_factory=list)  # Twilio blocks (21610), ledger does not
+
+    @property
+    def none(self) -> bool:
+        return not (self.not_in_ci360 or self.only_in_ci360 or self.unknown_to_ledger)
+
+
+def find_drift(ledger: ConsentLedger, records: SyncRecords) -> Drift:
+    drift = Drift()
+    synced = {phone: opted_out for phone, opted_out, _ in records.synced()}
+    states_by_phone: dict[str, list[dict[str, Any]]] = {}
+    for each in ledger.states():
+        states_by_phone.setdefault(str(each["phone"]), []).append(each)
+    for phone in sorted(set(states_by_phone) | set(synced)):
+        wanted = preference_of(phone, states_by_phone.get(phone, [])).opted_out
+        told = synced.get(phone)
+        if wanted and told is not True:
+            drift.not_in_ci360.append(phone)
+        elif not wanted and told is True:
+            drift.only_in_ci360.append(phone)
+    for status in records.blocked_by_twilio():
+        phone, scope, at = str(status["recipient"]), str(status["scope"]), str(status["updated_at"])
+        current = ledger.state(phone, scope)
+        if current is None or (current["status"] != "opted_out" and str(current["updated_at"]) < at):
+            drift.unknown_to_ledger.append({"phone": phone, "scope": scope, "status": "opted_out", "updated_at": at})
+    return drift
+
+
+def write_fix_csv(rows: Iterable[dict[str, str]], path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=["phone", "scope", "status", "updated_at"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def report_lines(drift: Drift, where: str, fix_file: Path | None) -> list[str]:
+    if drift.none:
+        return ["no drift: the ledger, CI360's preferences and Twilio's refusals agree"]
+    lines = []
+    if drift.not_in_ci360 or drift.only_in_ci360:
+        numbers = drift.not_in_ci360 + drift.only_in_ci360
+        lines.append(f"{len(drift.not_in_ci360)} numbers opted out here but not in CI360; "
+                     f"{len(drift.only_in_ci360)} opted out in CI360 but not here:")  # fmt: skip
+        lines += [f"  {phone}" for phone in numbers[:50]]
+        lines.append("  fix: smsbridge ci360 sync-preferences " + " ".join(f"--phone {p}" for p in numbers[:50])
+                     + f" {where}".rstrip())  # fmt: skip
+    if drift.unknown_to_ledger:
+        lines.append(f"{len(drift.unknown_to_ledger)} numbers Twilio refuses (21610) that the ledger does not know:")
+        lines += [f"  {row['phone']} (sender {row['scope']}, {row['updated_at']})" for row in drift.unknown_to_ledger]
+        target = str(fix_file) if fix_file else "FILE.csv (give --write-fix FILE.csv)"
+        lines.append(f"  fix: smsbridge optouts import {target} {where}".rstrip())
+    return lines

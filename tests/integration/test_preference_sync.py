@@ -1,0 +1,164 @@
+"""The contact-preference sync and `smsbridge consent reconcile`, on moto with the CI360 stub."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
+from smsbridge.adapters.consent_table import ConsentLedger
+from smsbridge.adapters.sync_records import SyncRecords
+from smsbridge.cli import main
+from smsbridge.local.ci360_stub import Ci360Stub
+from smsbridge.preference_sync import PreferenceSync
+from smsbridge.simulate import inbound_params, status_params
+from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
+from tests.integration.conftest import Stack
+
+TENANT, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
+CUSTOMER = "+14155550100"
+
+
+@pytest.fixture
+def stub(stack: Stack) -> Iterator[Ci360Stub]:
+    with Ci360Stub(tenant_id=TENANT, client_secret=SECRET, event_names=["SMS Reply"]) as running:
+        secret = stack.resources.name_of("Ci360Secret")
+        credentials = {"gateway_url": running.url, "tenant_id": TENANT, "client_secret": SECRET}
+        stack.secrets.put_secret_value(SecretId=secret, SecretString=json.dumps(credentials))
+        yield running
+
+
+def sync_for(stack: Stack, stub: Ci360Stub) -> PreferenceSync:
+    gateway = Ci360Gateway(Ci360Credentials(stub.url, TENANT, SECRET))
+    return PreferenceSync(
+        ledger=ConsentLedger(stack.consent_table, client=stack.dynamodb),
+        records=SyncRecords(stack.messages_table, client=stack.dynamodb),
+        api=lambda: gateway,
+        poll_seconds=0,
+        settle_seconds=0,
+        sleep=lambda _: None,
+    )
+
+
+def reply(stack: Stack, body: str, sender: str = CUSTOMER) -> None:
+    params = inbound_params(body=body, sender=sender)
+    url = f"{API_BASE}/twilio/inbound"
+    assert (
+        stack.handler.lambda_handler(
+            http_api_event(url, form_body(params), signed_headers(url, params)), LambdaContext()
+        )["statusCode"]
+        == 200
+    )
+
+
+def cli(stack: Stack, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    tables = ["--consent-table", stack.consent_table, "--messages-table", stack.messages_table]
+    secret = ["--secret-id", stack.resources.name_of("Ci360Secret"), "--settle", "0"] if args[0] == "ci360" else []
+    capsys.readouterr()  # the webhook's metrics so far
+    code = main([*args, *tables, *secret])
+    return code, capsys.readouterr().out
+
+
+def test_stop_then_start_reach_ci360_as_opt_out_true_then_false(stack: Stack, stub: Ci360Stub) -> None:
+    sync = sync_for(stack, stub)
+    reply(stack, "STOP")
+    assert sync.run().outcome == "done"
+    assert stub.preferences.current[("sms_id", CUSTOMER)] is True
+    reply(stack, "START")
+    report = sync.run()
+    assert (report.outcome, [p.opted_out for p in report.preferences]) == ("done", [False])
+    assert stub.preferences.current[("sms_id", CUSTOMER)] is False
+    assert sync.run().outcome == "nothing"  # nothing changed since
+
+
+def test_a_failed_job_is_sent_again_and_the_checkpoint_waits(stack: Stack, stub: Ci360Stub) -> None:
+    sync = sync_for(stack, stub)
+    records = SyncRecords(stack.messages_table, client=stack.dynamodb)
+    reply(stack, "STOP")
+    stub.preferences.fail_next_jobs = 1
+    failed = sync.run()
+    assert failed.outcome == "failed"
+    assert records.checkpoint()[0].through == ""  # not moved past the failed job
+    assert ("sms_id", CUSTOMER) not in stub.preferences.current
+    done = sync.run()
+    assert done.outcome == "done" and [p.phone for p in done.preferences] == [CUSTOMER]
+    assert stub.preferences.current[("sms_id", CUSTOMER)] is True
+    assert records.checkpoint()[0].through == done.through != ""
+
+
+def test_a_job_still_running_is_followed_on_the_next_run(stack: Stack, stub: Ci360Stub) -> None:
+    sync = sync_for(stack, stub)
+    stub.preferences.polls_before_done = 15  # more than one run's polls
+    reply(stack, "STOP")
+    assert sync.run().outcome == "running"
+    assert sync.run().outcome == "done"  # the same job, found done; nothing sent twice
+    assert len(stub.preferences.jobs) == 1
+
+
+def test_dry_run_prints_and_sends_nothing(stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str]) -> None:
+    reply(stack, "STOP")
+    code, out = cli(stack, capsys, "ci360", "sync-preferences", "--dry-run")
+    assert code == 0 and out.startswith("dry_run: 1 numbers (1 opted out") and f"{CUSTOMER}  OPT-OUT true" in out
+    assert stub.preferences.jobs == {}
+
+
+def test_reconcile_finds_planted_drift_and_its_fixes_remove_it(
+    stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # GIVEN a STOP never sent to CI360, and a 21610 that reached the messages table but not the ledger
+    reply(stack, "STOP")
+    blocked = "+14155550177"
+    status = status_params(status="failed", error_code="21610", recipient=blocked, message_sid="SM" + "9" * 32)
+    stack.dynamodb.put_item(TableName=stack.messages_table, Item=planted_21610(status))
+    # WHEN reconciling THEN both drifts are named with their fixes
+    fix = tmp_path / "twilio-blocks.csv"
+    code, out = cli(stack, capsys, "consent", "reconcile", "--write-fix", str(fix))
+    assert code == 1
+    assert "1 numbers opted out here but not in CI360" in out and f"  {CUSTOMER}" in out
+    assert f"1 numbers Twilio refuses (21610) that the ledger does not know:\n  {blocked}" in out
+    # WHEN the printed fixes are run
+    commands = [line.split("fix: smsbridge ", 1)[1].split() for line in out.splitlines() if "fix: smsbridge" in line]
+    assert len(commands) == 2
+    for command in commands:
+        assert main(with_location(command, stack)) == 0
+    capsys.readouterr()
+    # THEN the Twilio opt-out is in the ledger; once synced, nothing drifts
+    assert cli(stack, capsys, "ci360", "sync-preferences")[0] == 0
+    code, out = cli(stack, capsys, "consent", "reconcile")
+    assert (code, out.strip()) == (0, "no drift: the ledger, CI360's preferences and Twilio's refusals agree")
+    assert stub.preferences.current[("sms_id", blocked)] is True
+
+
+def with_location(command: list[str], stack: Stack) -> list[str]:
+    """A printed fix command, told where this test's tables and secret are."""
+    if command[0] == "optouts":
+        return [*command, "--table", stack.consent_table]
+    return [
+        *command,
+        "--consent-table",
+        stack.consent_table,
+        "--messages-table",
+        stack.messages_table,
+        "--secret-id",
+        stack.resources.name_of("Ci360Secret"),
+    ]
+
+
+def planted_21610(params: list[tuple[str, str]]) -> dict[str, Any]:
+    fields = dict(params)
+    return {
+        "pk": {"S": f"MSG#{fields['MessageSid']}"},
+        "sk": {"S": "STATUS"},
+        "kind": {"S": "status"},
+        "status": {"S": "failed"},
+        "error_code": {"N": "21610"},
+        "recipient": {"S": fields["To"]},
+        "sender": {"S": fields["From"]},
+        "scope": {"S": fields["From"]},
+        "updated_at": {"S": "2026-11-27T13:00:00+00:00"},
+        "message_sid": {"S": fields["MessageSid"]},
+    }
