@@ -269,3 +269,21 @@ def test_the_loop_reaches_ci360_with_the_right_identity_and_nothing_else(
     failed = next(body for body in received if body["eventName"] == "SMS Failed")
     assert (failed["error_code"], failed["error_class"]) == (21610, "opted_out")
     assert ci360.rejected == []
+
+
+def test_stop_and_start_reach_ci360_contact_preferences_with_one_sync_each(
+    local_stack: RunningStack, ci360: Ci360Stub
+) -> None:
+    # GIVEN a customer texts STOP
+    customer, inbound = "+14155550188", f"{local_stack.base_url}/twilio/inbound"
+    where = ("--local", "--state-file", str(local_stack.state_file), "--settle", "0")
+    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "STOP")
+    # WHEN one sync runs THEN CI360 holds OPT-OUT true for the number
+    synced = smsbridge("ci360", "sync-preferences", *where)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert synced.stdout.startswith("done:")
+    assert ci360.preferences.current[("sms_id", customer)] is True
+    # WHEN they text START and a sync runs THEN it is false
+    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "START")
+    assert smsbridge("ci360", "sync-preferences", *where).returncode == 0
+    assert ci360.preferences.current[("sms_id", customer)] is False
