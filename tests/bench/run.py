@@ -13,7 +13,6 @@ from tests.bench import bench_cold_start, bench_forwarder, bench_load, bench_web
 from tests.bench.harness import table
 from tests.conftest import ROOT
 
-
 ANALYSIS = """
 ## Goals missed, why, and what would close them
 
