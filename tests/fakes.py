@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
+from typing import Any
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Outcome, Verdict
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
+from smsbridge.domain.preferences import Checkpoint, Preference
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.domain.status import advances
 from smsbridge.errors import SmsBridgeError
@@ -131,3 +133,54 @@ class FakeParking:
         if self.fail_with:
             raise self.fail_with
         self.dead.append((event, reason, attempts))
+
+
+class FakeConsentChanges:
+    """``ConsentChanges``: ledger states as a list, each with phone, scope, status and changed_at."""
+
+    def __init__(self, states: list[dict[str, Any]] | None = None) -> None:
+        self.states = states or []
+
+    def changed_states(self, after: str, until: str) -> list[dict[str, Any]]:
+        found = [s for s in self.states if after < s["changed_at"] <= until]
+        return sorted(found, key=lambda s: s["changed_at"])
+
+    def states_of(self, phone: str) -> list[dict[str, Any]]:
+        return [s for s in self.states if s["phone"] == phone]
+
+
+class FakeSyncLog:
+    def __init__(self) -> None:
+        self.current = (Checkpoint(), [])
+        self.synced: dict[str, bool] = {}
+
+    def checkpoint(self) -> tuple[Checkpoint, list[Preference]]:
+        return self.current
+
+    def save(self, checkpoint: Checkpoint, pending: list[Preference] | None = None) -> None:
+        self.current = (checkpoint, list(pending or []))
+
+    def record_synced(self, preferences: list[Preference], *, job: str, at: str) -> None:
+        self.synced.update({p.phone: p.opted_out for p in preferences})
+
+
+class FakePreferenceApi:
+    """``PreferenceApi`` whose jobs answer ``statuses`` in turn (default: Completed at once)."""
+
+    def __init__(self, *statuses: str) -> None:
+        self.statuses = list(statuses)
+        self.files: list[bytes] = []
+        self.jobs: list[str] = []
+
+    def file_location(self) -> str:
+        return f"https://upload.example/{len(self.files)}"
+
+    def upload(self, signed_url: str, content: bytes) -> None:
+        self.files.append(content)
+
+    def start_preference_import(self, signed_url: str) -> str:
+        self.jobs.append(f"job-{len(self.jobs) + 1}")
+        return self.jobs[-1]
+
+    def job_status(self, job_id: str) -> str:
+        return self.statuses.pop(0) if self.statuses else "Completed"

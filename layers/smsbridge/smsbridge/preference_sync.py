@@ -11,16 +11,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from smsbridge.adapters.consent_table import ConsentLedger
-from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.domain.preferences import Checkpoint, JobState, Preference, job_state, preference_of, preferences_csv
 
 MAX_NUMBERS_PER_JOB = 10_000
 # Changes younger than this wait for the next run: a webhook stamps its write before DynamoDB has it (retries can
 # take seconds), and a checkpoint must never pass a change that lands late. `consent reconcile` shows any gap.
 SETTLE_SECONDS = 30.0
+
+
+class ConsentChanges(Protocol):
+    """What the sync reads of the ledger (``ConsentLedger``)."""
+
+    def changed_states(self, after: str, until: str) -> list[dict[str, Any]]: ...
+    def states_of(self, phone: str) -> list[dict[str, Any]]: ...
+
+
+class SyncLog(Protocol):
+    """Where the sync keeps its checkpoint and what CI360 was told (``SyncRecords``)."""
+
+    def checkpoint(self) -> tuple[Checkpoint, list[Preference]]: ...
+    def save(self, checkpoint: Checkpoint, pending: list[Preference] | None = None) -> None: ...
+    def record_synced(self, preferences: list[Preference], *, job: str, at: str) -> None: ...
 
 
 class PreferenceApi(Protocol):
@@ -55,17 +68,19 @@ class PreferenceSync:
     def __init__(
         self,
         *,
-        ledger: ConsentLedger,
-        records: SyncRecords,
+        ledger: ConsentChanges,
+        records: SyncLog,
         api: Callable[[], PreferenceApi],
         identity_type: str = "sms_id",
         polls: int = 10,
         poll_seconds: float = 3.0,
         settle_seconds: float = SETTLE_SECONDS,
+        max_numbers: int = MAX_NUMBERS_PER_JOB,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settle = timedelta(seconds=settle_seconds)
+        self.max_numbers = max_numbers
         self.ledger, self.records, self.api = ledger, records, api
         self.identity_type = identity_type
         self.polls, self.poll_seconds = polls, poll_seconds
@@ -100,18 +115,24 @@ class PreferenceSync:
         return report
 
     def _collect(self, after: str, until: str, phones: list[str] | None) -> tuple[list[Preference], str, str]:
+        """The numbers to send, the time the job covers changes through, and the oldest change in it.
+
+        At most ``max_numbers`` numbers go in one job. The cut falls between two change times, never inside one,
+        so the checkpoint cannot pass a change that was left out.
+        """
         if phones is not None:
             return [preference_of(p, self.ledger.states_of(p)) for p in phones], after, ""
-        changed = self.ledger.changed_states(after, until)
         numbers: dict[str, str] = {}
-        for state in changed:
-            if len(numbers) >= MAX_NUMBERS_PER_JOB and state["phone"] not in numbers:
-                until = str(state["changed_at"])  # the rest waits for the next run
+        through, last = until, ""
+        for state in self.ledger.changed_states(after, until):  # oldest change first
+            phone, at = str(state["phone"]), str(state["changed_at"])
+            if len(numbers) >= self.max_numbers and phone not in numbers and at > last:
+                through = last  # this change and the later ones wait for the next run
                 break
-            numbers.setdefault(state["phone"], str(state["changed_at"]))
-        through = max((str(s["changed_at"]) for s in changed if str(s["changed_at"]) <= until), default=until)
+            numbers.setdefault(phone, at)
+            last = at
         preferences = [preference_of(phone, self.ledger.states_of(phone)) for phone in numbers]
-        return preferences, through if numbers else until, min(numbers.values(), default="")
+        return preferences, through, min(numbers.values(), default="")
 
     def _follow(self, checkpoint: Checkpoint, preferences: list[Preference]) -> SyncReport:
         """Poll the pending job: ``done`` moves the checkpoint, ``failed`` clears the job (its window is sent
