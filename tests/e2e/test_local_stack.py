@@ -62,7 +62,7 @@ def ci360() -> Iterator[Ci360Stub]:
 def local_stack(tmp_path_factory: pytest.TempPathFactory, ci360: Ci360Stub) -> Iterator[RunningStack]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     state_file = tmp_path_factory.mktemp("serve") / "local.json"
-    gateway = ["--ci360-url", ci360.url, "--ci360-tenant", TENANT, "--ci360-secret", SECRET]
+    gateway = ["--ci360-url", ci360.url, "--ci360-tenant", TENANT, "--ci360-secret", SECRET, "--sync-seconds", "0"]
     process = subprocess.Popen(
         [str(BIN / "smsbridge"), "serve", "--port", "0", "--state-file", str(state_file), *gateway],
         stdout=subprocess.PIPE,

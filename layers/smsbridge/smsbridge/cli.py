@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="first retry delay of the local forwarder (deployed: 30), doubling per attempt",
     )
+    serve.add_argument(
+        "--sync-seconds",
+        type=float,
+        default=60,
+        help="run the contact-preference sync this often (0: never; deployed: PreferenceSyncSchedule)",
+    )
     serve.set_defaults(run=run_serve)
 
     simulate = commands.add_parser("simulate", help="send a correctly signed Twilio webhook to a URL")
@@ -240,6 +246,7 @@ def run_serve(args: argparse.Namespace) -> int:
     stack = LocalStack(
         auth_token=args.auth_token, port=args.port, host=args.host, public_url=args.public_url,
         log_level=args.log_level, state_file=args.state_file, ci360=ci360, retry_base_seconds=args.retry_seconds,
+        sync_seconds=args.sync_seconds,
         echo=lambda line: print(line, flush=True),
     )  # fmt: skip
     stack.start()

@@ -118,3 +118,26 @@ class LocalEventSources:
     @staticmethod
     def _failed_ids(response: dict[str, Any]) -> set[str]:
         return {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+
+
+class Every:
+    """Calls ``action`` every ``seconds`` on a daemon thread until ``stop()`` (what an EventBridge schedule does)."""
+
+    def __init__(self, seconds: float, action: Callable[[], None], name: str) -> None:
+        self.seconds, self.action = seconds, action
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.action()
+            except Exception as exc:  # keep the schedule alive, as EventBridge would; say what happened
+                print(f"{self._thread.name}: {type(exc).__name__}: {exc}", flush=True)

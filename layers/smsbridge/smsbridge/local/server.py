@@ -32,7 +32,7 @@ from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
 from smsbridge.local.ci360_stub import Ci360Stub
-from smsbridge.local.event_sources import LocalEventSources
+from smsbridge.local.event_sources import Every, LocalEventSources
 from smsbridge.local.paths import LOCAL_STATE, project_root
 from smsbridge.local.template import LocalResources, create_resources, load_template
 
@@ -123,6 +123,7 @@ class LocalStack:
         state_file: Path | None = None,
         ci360: Ci360Target | None = None,
         retry_base_seconds: int = 2,
+        sync_seconds: float = 60,
         echo: Callable[[str], None] = print,
     ) -> None:
         self.project_dir = project_dir or project_root()
@@ -133,6 +134,8 @@ class LocalStack:
         self.log_level = log_level
         self.ci360 = ci360
         self.retry_base_seconds = retry_base_seconds
+        self.sync_seconds = sync_seconds
+        self._schedule: Every | None = None
         self.echo = echo
         self.stub: Ci360Stub | None = None
         self._sources: LocalEventSources | None = None
@@ -183,6 +186,13 @@ class LocalStack:
         )  # fmt: skip
         self._write_state(endpoint, {**environment, **forwarder_env})
         self._sources.start()
+        if self.sync_seconds > 0:
+            os.environ.update({**self.resources.function_environment("PreferencesFunction"), **local})
+            preferences = _load_handler(self.project_dir / "functions" / "preferences" / "app.py", "preferences")
+            context = LambdaContext(function_name="smsbridge-local-preferences")
+            self._schedule = Every(self.sync_seconds, lambda: self._echo_sync(preferences.lambda_handler({}, context)),
+                                   "smsbridge-preferences")  # fmt: skip
+            self._schedule.start()
         threading.Thread(target=self._http.serve_forever, name="smsbridge-http", daemon=True).start()
 
     def _ci360_secret(self, forwarder_env: dict[str, str]) -> str:
@@ -196,11 +206,19 @@ class LocalStack:
         target = self.ci360
         return json.dumps({"gateway_url": target.url, "tenant_id": target.tenant_id, "client_secret": target.secret})
 
+    def _echo_sync(self, result: dict[str, Any]) -> None:
+        if result.get("outcome") != "nothing":
+            self.echo(
+                f"{time.strftime('%H:%M:%S')} CI360 preferences: {result['outcome']} ({result['numbers']} numbers)"
+            )
+
     def _echo_event(self, event: PendingEvent, outcome: str) -> None:
         number = event.attributes.get("customer_number", "")
         self.echo(f"{time.strftime('%H:%M:%S')} CI360 {event.kind.value:<11} {number}  {outcome}")
 
     def stop(self) -> None:
+        if self._schedule is not None:
+            self._schedule.stop()
         if self._sources is not None:
             self._sources.stop()
         if self.stub is not None:
