@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -178,6 +179,7 @@ def test_stream_sources_report_partial_failures_bisect_and_keep_what_they_give_u
         assert mapping["BisectBatchOnFunctionError"] is True
         assert "DeadLetterQueue" in repr(mapping["DestinationConfig"]["OnFailure"])
         assert 0 < mapping["MaximumRetryAttempts"] <= 100
+        assert "NewImage" in mapping["FilterCriteria"]["Filters"][0]["Pattern"]
     [queue] = queues
     assert queue["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert 2 <= queue["ScalingConfig"]["MaximumConcurrency"] <= 1000  # the service's range
@@ -213,3 +215,26 @@ def test_every_function_setting_the_template_gives_is_one_the_code_reads(templat
         variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
         for name in variables:
             assert f'"{name}"' in source or name.startswith("EVENT_NAME_"), (function, name)
+
+
+def _matches(pattern: Any, value: Any) -> bool:
+    """Lambda event-filter matching for the shapes the template uses (nested keys, lists of allowed values)."""
+    if isinstance(pattern, list):
+        return value in pattern
+    return isinstance(value, dict) and all(k in value and _matches(p, value[k]) for k, p in pattern.items())
+
+
+def test_stream_filters_pass_what_the_forwarder_maps_and_drop_its_bookkeeping(template: dict[str, Any]) -> None:
+    events = template["Resources"]["ForwarderFunction"]["Properties"]["Events"]
+    messages = json.loads(events["MessagesStream"]["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"])
+    consent = json.loads(events["ConsentStream"]["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"])
+    for name, pattern in (("forwarder-messages-stream.json", messages), ("forwarder-consent-stream.json", consent)):
+        for record in json.loads((ROOT / "events" / name).read_text())["Records"]:
+            assert _matches(pattern, record), (name, record["dynamodb"]["Keys"])
+    bookkeeping = [
+        {"pk": {"S": "SENT#reply:SM1"}, "sk": {"S": "CI360"}, "event_name": {"S": "SMS Reply"}},
+        {"pk": {"S": "CONTACT#+14155550100"}, "sk": {"S": "SCOPE#+14155550199"}, "datahub_id": {"S": "D"}},
+        {"pk": {"S": "SYNC#ci360-preferences"}, "sk": {"S": "CHECKPOINT"}, "through": {"S": ""}},
+    ]
+    for image in bookkeeping:
+        assert not _matches(messages, {"dynamodb": {"NewImage": image}})
