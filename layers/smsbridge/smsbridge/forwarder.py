@@ -10,7 +10,6 @@ fails, and Lambda retries it, only when its event could not be put anywhere (SQS
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from smsbridge.adapters.dynamodb import plain
+from smsbridge.adapters.dynamodb import stream_change
+from smsbridge.adapters.queues import parked_event
 from smsbridge.domain.ci360_events import EventMapping, PendingEvent, with_identity
 from smsbridge.domain.delivery import FIRST_DELAY_SECONDS, MAX_ATTEMPTS, Outcome, Verdict, retry_delay
 from smsbridge.errors import NotConfigured, RetryableError
@@ -99,16 +99,14 @@ class Forwarder:
 
     def _work_of(self, record: Mapping[str, Any], record_id: str) -> Iterator[Work]:
         if record.get("eventSource") == "aws:sqs":
-            parked = json.loads(record["body"])
-            yield Work(record_id, PendingEvent.from_json(parked["event"]), int(parked.get("attempt", 0)))
+            event, attempt = parked_event(record["body"])
+            yield Work(record_id, event, attempt)
             return
-        change = record["dynamodb"]
-        table = str(record["eventSourceARN"]).split(":table/", 1)[1].split("/", 1)[0]
-        mapper = self.tables.get(table)
-        if mapper is None or record.get("eventName") == "REMOVE" or "NewImage" not in change:
-            return  # another table's stream, or a deletion (TTL): nothing to tell CI360
-        old = plain(change["OldImage"]) if "OldImage" in change else None
-        for pending in mapper(plain(change["NewImage"]), old):
+        change = stream_change(record)
+        mapper = self.tables.get(change.table) if change else None
+        if change is None or mapper is None:
+            return  # a deletion (TTL), or another table's stream: nothing to tell CI360
+        for pending in mapper(change.new, change.old):
             yield Work(record_id, pending)
 
     def _deliver_safely(self, work: Work) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -127,3 +127,22 @@ def paged(client: Any, operation: str, request: dict[str, Any]) -> Iterator[dict
         if "LastEvaluatedKey" not in page:
             return
         request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+@dataclass(frozen=True)
+class StreamChange:
+    """One DynamoDB stream record: the table it came from, and the item after (and before) the change."""
+
+    table: str
+    new: dict[str, Any]
+    old: dict[str, Any] | None
+
+
+def stream_change(record: Mapping[str, Any]) -> StreamChange | None:
+    """The change a Lambda stream record carries; None for deletions (TTL expiry), which carry no new item."""
+    change = record["dynamodb"]
+    if record.get("eventName") == "REMOVE" or "NewImage" not in change:
+        return None
+    table = str(record["eventSourceARN"]).split(":table/", 1)[1].split("/", 1)[0]
+    old = plain(change["OldImage"]) if "OldImage" in change else None
+    return StreamChange(table, plain(change["NewImage"]), old)

@@ -22,6 +22,12 @@ def parked_message(event: PendingEvent, *, attempt: int, reason: str) -> dict[st
     return {"event": event.to_json(), "attempt": attempt, "reason": reason, "at": datetime.now(UTC).isoformat()}
 
 
+def parked_event(body: str) -> tuple[PendingEvent, int]:
+    """The event and attempt count a queue message holds (raises ValueError/KeyError/TypeError if malformed)."""
+    parked = json.loads(body)
+    return PendingEvent.from_json(parked["event"]), int(parked.get("attempt", 0))
+
+
 class SqsParking:
     """``ParkingQueues`` on SQS."""
 
