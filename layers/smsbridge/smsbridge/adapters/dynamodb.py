@@ -139,10 +139,11 @@ class StreamChange:
 
 
 def stream_change(record: Mapping[str, Any]) -> StreamChange | None:
-    """The change a Lambda stream record carries; None for deletions (TTL expiry), which carry no new item."""
+    """The change a Lambda stream record carries; None for deletions (TTL expiry), which carry no new item.
+    A record missing what every insert or modify has raises KeyError, IndexError or TypeError."""
     change = record["dynamodb"]
-    if record.get("eventName") == "REMOVE" or "NewImage" not in change:
-        return None
     table = str(record["eventSourceARN"]).split(":table/", 1)[1].split("/", 1)[0]
+    if record.get("eventName") == "REMOVE":
+        return None
     old = plain(change["OldImage"]) if "OldImage" in change else None
     return StreamChange(table, plain(change["NewImage"]), old)
