@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from smsbridge.domain.signature import compute_signature
 from smsbridge.local.server import LambdaContext
+from smsbridge.local.server import http_api_event as local_http_api_event
 from smsbridge.local.template import load_template
 from smsbridge.simulate import TEST_AUTH_TOKEN
 
@@ -57,23 +57,12 @@ def signed_headers(url: str, params: list[tuple[str, str]], token: str = TEST_AU
 
 
 def http_api_event(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
-    """A payload 2.0 event as API Gateway's HTTP API ($default stage) builds it for ``url``."""
+    """A payload 2.0 event as API Gateway's HTTP API ($default stage) builds it for a request to ``url`` (the local
+    stack's builder, so tests and ``smsbridge serve`` hand the handler the same shape)."""
     parts = urlsplit(url)
-    return {
-        "version": "2.0",
-        "routeKey": f"ANY {parts.path}",
-        "rawPath": parts.path,
-        "rawQueryString": parts.query,
-        "headers": {"host": parts.netloc, "x-forwarded-proto": parts.scheme, **headers},
-        "requestContext": {
-            "domainName": parts.netloc,
-            "requestId": "JKJaXmPLvHcESHA=",
-            "stage": "$default",
-            "http": {"method": method, "path": parts.path, "protocol": "HTTP/1.1", "sourceIp": "54.172.60.1"},
-        },
-        "body": base64.b64encode(body).decode(),
-        "isBase64Encoded": True,
-    }
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    sent = {"host": parts.netloc, "x-forwarded-proto": parts.scheme, **headers}
+    return local_http_api_event(method, target, sent, body, "54.172.60.1", request_id="JKJaXmPLvHcESHA=")
 
 
 def function_url_event(url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:

@@ -1,7 +1,5 @@
 """On a schedule: consent changes since the last checkpoint → CI360 SMS contact preferences (OPT-OUT)."""
 
-from datetime import UTC, datetime
-
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,9 +19,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     metrics.add_metric(name=f"PreferenceSync_{report.outcome}", unit=MetricUnit.Count, value=1)
     if report.outcome == "done":
         metrics.add_metric(name="PreferencesSynced", unit=MetricUnit.Count, value=len(report.preferences))
-    if report.outcome == "done" and report.oldest_change:
-        lag = datetime.now(UTC) - datetime.fromisoformat(report.oldest_change)
-        metrics.add_metric(name="PreferenceSyncLag", unit=MetricUnit.Seconds, value=lag.total_seconds())
+    if report.lag_seconds is not None:
+        metrics.add_metric(name="PreferenceSyncLag", unit=MetricUnit.Seconds, value=report.lag_seconds)
     logger.info("preference sync", outcome=report.outcome, job=report.job, numbers=len(report.preferences),
                 through=report.through)  # fmt: skip
     return {"outcome": report.outcome, "numbers": len(report.preferences), "job": report.job}

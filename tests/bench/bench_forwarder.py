@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway, static_jwt
 from smsbridge.domain.ci360_events import Correlation, EventKind, EventMapping, PendingEvent
 from smsbridge.forwarder import Forwarder
+from smsbridge.local.server import STUB_SECRET as SECRET
+from smsbridge.local.server import STUB_TENANT as TENANT
 from tests.bench.harness import Row
 from tests.fakes import FakeContacts, FakeParking, FakeSentLedger
 
-TENANT, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
 LATENCY = 0.020
 
 

@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 
 from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES
 from smsbridge.local.ci360_stub import Ci360Stub
+from smsbridge.local.server import STUB_SECRET as SECRET
+from smsbridge.local.server import STUB_TENANT as TENANT
 from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params, sign_webhook, status_params
 from tests.bench.harness import percentile
 from tests.conftest import ROOT
 
-TENANT, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
 OURS = "+14155550199"
 
 

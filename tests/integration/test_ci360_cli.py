@@ -9,8 +9,8 @@ import pytest
 
 from smsbridge.cli import main
 from smsbridge.local.ci360_stub import Ci360Stub
-
-TENANT, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
+from smsbridge.local.server import STUB_SECRET as SECRET
+from smsbridge.local.server import STUB_TENANT as TENANT
 
 
 @pytest.fixture

@@ -25,11 +25,12 @@ from smsbridge.domain.status import MessageStatus, advances
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.event_sources import LocalEventSources
+from smsbridge.local.server import STUB_SECRET as SECRET
+from smsbridge.local.server import STUB_TENANT as TENANT
 from smsbridge.simulate import inbound_params, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration.conftest import Stack, load_function
 
-TENANT, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
 CUSTOMER, CUSTOMER2, OURS = "+14155550100", "+14155550111", "+14155550199"
 EVENT_NAMES = {name for name in DEFAULT_EVENT_NAMES.values() if name} | {"SMS Sent"}
 

@@ -14,12 +14,13 @@ from smsbridge.adapters.consent_table import ConsentLedger
 from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.cli import main
 from smsbridge.local.ci360_stub import Ci360Stub
+from smsbridge.local.server import STUB_SECRET as SECRET
+from smsbridge.local.server import STUB_TENANT as TENANT
 from smsbridge.preference_sync import PreferenceSync
 from smsbridge.simulate import inbound_params, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration.conftest import Stack
 
-TENANT, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
 CUSTOMER = "+14155550100"
 
 

@@ -38,6 +38,7 @@ def test_done_moves_the_checkpoint_to_the_end_of_the_window() -> None:
     sync, log = build([state(1), state(2, "opted_in")], FakePreferenceApi())
     report = sync.run()
     assert report.outcome == "done"
+    assert report.lag_seconds == 3600  # the oldest change was at 13:00, CI360 confirmed at 14:00
     assert log.synced == {"+14155550001": True, "+14155550002": False}
     assert log.current[0].through == "2026-11-27T13:59:30+00:00" and not log.current[0].pending_job
 

@@ -14,19 +14,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from smsbridge.adapters.dynamodb import stream_change
 from smsbridge.adapters.queues import parked_event
+from smsbridge.clock import utc_now
 from smsbridge.domain.ci360_events import EventMapping, PendingEvent, with_identity
 from smsbridge.domain.delivery import FIRST_DELAY_SECONDS, MAX_ATTEMPTS, Outcome, Verdict, retry_delay
 from smsbridge.errors import NotConfigured, RetryableError
 from smsbridge.ports import ContactDirectory, EventGateway, ParkingQueues, SentLedger
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -99,8 +96,8 @@ class Forwarder:
 
     def _work_of(self, record: Mapping[str, Any], record_id: str) -> Iterator[Work]:
         if record.get("eventSource") == "aws:sqs":
-            event, attempt = parked_event(record["body"])
-            yield Work(record_id, event, attempt)
+            parked = parked_event(record["body"])
+            yield Work(record_id, parked.event, parked.attempt)
             return
         change = stream_change(record)
         mapper = self.tables.get(change.table) if change else None

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from smsbridge.clock import utc_now
 from smsbridge.domain.preferences import Checkpoint, JobState, Preference, job_state, preference_of, preferences_csv
 
 MAX_NUMBERS_PER_JOB = 10_000
@@ -49,7 +50,8 @@ class SyncReport:
     job: str = ""
     through: str = ""
     preferences: list[Preference] = field(default_factory=list)
-    oldest_change: str = ""  # for the STOP-to-CI360 lag
+    oldest_change: str = ""
+    lag_seconds: float | None = None  # done: from the oldest change in the job to CI360 confirming it
 
     def lines(self) -> list[str]:
         opted_out = sum(p.opted_out for p in self.preferences)
@@ -58,10 +60,6 @@ class SyncReport:
                 + (f", in CI360 through {self.through}" if self.through else ""))  # fmt: skip
         body = [f"  {p.phone}  OPT-OUT {'true' if p.opted_out else 'false'}" for p in self.preferences[:200]]
         return [head, *body, *([f"  … and {len(self.preferences) - 200} more"] if len(self.preferences) > 200 else [])]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class PreferenceSync:
@@ -112,6 +110,8 @@ class PreferenceSync:
         self.records.save(started, preferences)
         report = self._follow(started, preferences)
         report.oldest_change = oldest
+        if report.outcome == "done" and oldest:
+            report.lag_seconds = (self.clock() - datetime.fromisoformat(oldest)).total_seconds()
         return report
 
     def _collect(self, after: str, until: str, phones: list[str] | None) -> tuple[list[Preference], str, str]:

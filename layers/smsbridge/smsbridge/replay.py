@@ -12,8 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from smsbridge.adapters.queues import parked_message
-from smsbridge.domain.ci360_events import PendingEvent
+from smsbridge.adapters.queues import parked_event, parked_message
 
 
 @dataclass
@@ -53,14 +52,13 @@ def replay(
         for message in fresh:
             seen.add(message["MessageId"])
             try:
-                parked = json.loads(message["Body"])
-                event = PendingEvent.from_json(parked["event"])
+                parked = parked_event(message["Body"])
             except (ValueError, KeyError, TypeError):
                 summary.not_events += 1
                 keep.append(message["ReceiptHandle"])
                 continue
-            why = str(parked.get("reason", ""))
-            wanted = reason.lower() in why.lower() and (not kind or event.kind.value == kind)
+            why = parked.reason
+            wanted = reason.lower() in why.lower() and (not kind or parked.event.kind.value == kind)
             if not wanted or (limit and sum(summary.moved.values()) >= limit):
                 summary.left[why] += 1
                 keep.append(message["ReceiptHandle"])
@@ -69,7 +67,7 @@ def replay(
             if dry_run:
                 keep.append(message["ReceiptHandle"])
             else:
-                body = json.dumps(parked_message(event, attempt=0, reason=f"replayed: {why}"))
+                body = json.dumps(parked_message(parked.event, attempt=0, reason=f"replayed: {why}"))
                 sqs.send_message(QueueUrl=retry_queue_url, MessageBody=body)
                 sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
     for handle in keep:

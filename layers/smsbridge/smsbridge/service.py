@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 
+from smsbridge.clock import utc_now
 from smsbridge.domain.ci360_events import parse_correlation
 from smsbridge.domain.consent import ConsentEvent, consent_from_reply, consent_from_status
 from smsbridge.domain.ingress import IngressPolicy, WebhookRequest, verified_params
@@ -55,10 +56,6 @@ class Accepted(Generic[W]):
         if self.reading and self.reading.opt_out_suspected:
             names.append("OptOutSuspected")
         return names
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class WebhookService:

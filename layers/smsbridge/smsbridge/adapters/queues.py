@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,19 @@ def parked_message(event: PendingEvent, *, attempt: int, reason: str) -> dict[st
     return {"event": event.to_json(), "attempt": attempt, "reason": reason, "at": datetime.now(UTC).isoformat()}
 
 
-def parked_event(body: str) -> tuple[PendingEvent, int]:
-    """The event and attempt count a queue message holds (raises ValueError/KeyError/TypeError if malformed)."""
+@dataclass(frozen=True)
+class Parked:
+    """What a queue message holds: the event, how often it was tried, and why it waits."""
+
+    event: PendingEvent
+    attempt: int
+    reason: str
+
+
+def parked_event(body: str) -> Parked:
+    """Read a queue message written by ``parked_message`` (ValueError, KeyError or TypeError if it is not one)."""
     parked = json.loads(body)
-    return PendingEvent.from_json(parked["event"]), int(parked.get("attempt", 0))
+    return Parked(PendingEvent.from_json(parked["event"]), int(parked.get("attempt", 0)), str(parked.get("reason", "")))
 
 
 class SqsParking:
