@@ -243,9 +243,9 @@ def test_rejected_event_is_dead_lettered_whole_and_replay_delivers_it_after_the_
         loop.env["RETRY_QUEUE_URL"],
     ]
     assert main(["replay", *queues, "--dry-run"]) == 0
-    assert "would move 1 events" in capsys.readouterr().out
+    assert "would move 1 event to" in capsys.readouterr().out
     assert main(["replay", *queues]) == 0
-    assert "moved 1 events" in capsys.readouterr().out
+    assert "moved 1 event to" in capsys.readouterr().out
     loop.drain()
     # THEN CI360 has it, once
     assert sorted(body["eventName"] for body in loop.received()) == ["SMS Delivered", "SMS Reply"]

@@ -77,7 +77,7 @@ def test_bad_rows_are_refused_by_line_and_the_rest_imported(
     assert code == 1
     assert "recorded 2 new events" in out
     assert "line 4: status 'maybe' is not opted_out or opted_in" in out
-    assert "line 5: phone 'call me' is not a phone number" in out
+    assert "line 5: phone 'call me' is not an E.164 phone number" in out
     assert "line 6: updated_at 'yesterday' is not an ISO 8601 time" in out
 
 
@@ -122,5 +122,5 @@ def test_export_streams_csv_to_stdout(stack: Stack, tmp_path: Path, capsys: pyte
 
 def test_unknown_number_and_missing_location_say_so(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(stack, capsys, "get", "+14155550000") == (0, "+14155550000: no consent on record\n")
-    assert main(["optouts", "list"]) == 1
-    assert "--local, --stack NAME or --table" in capsys.readouterr().err
+    assert main(["optouts", "list"]) == 2
+    assert "--local, --stack NAME or --consent-table" in capsys.readouterr().err

@@ -70,7 +70,7 @@ def test_messaging_service_gets_inbound_and_status_urls(
 
 
 def test_unknown_number_and_bad_credentials_say_so(twilio: TwilioApiStub, capsys: pytest.CaptureFixture[str]) -> None:
-    assert configure(twilio, "--phone-number", "+14155550000") == 1
+    assert configure(twilio, "--phone-number", "+14155550000") == 2
     assert "has no number +14155550000" in capsys.readouterr().err
     code = main(
         [
@@ -83,11 +83,11 @@ def test_unknown_number_and_bad_credentials_say_so(twilio: TwilioApiStub, capsys
             "--twilio-api-url",
             twilio.url,
             "--inbound-url",
-            "x",
+            f"{BASE}/twilio/inbound",
             "--status-url",
-            "y",
+            f"{BASE}/twilio/status",
             "--phone-number",
             "+14155550199",
         ]
     )
-    assert code == 1 and "Twilio answered 401" in capsys.readouterr().err
+    assert code == 2 and "Twilio answered 401" in capsys.readouterr().err

@@ -12,7 +12,9 @@
     ├── RetryableError             our side failed; the sender should retry (5xx)
     │   ├── NotConfigured          no auth token to verify with: every webhook is refused until one is set
     │   └── StoreUnavailable       DynamoDB did not take the write
-    └── ConfigurationError         a setting is missing or malformed (raised at start)
+    ├── ConfigurationError         a setting is missing or malformed (raised at start)
+    ├── UsageError                 the CLI was given something it cannot use (exit status 2)
+    └── NotReachable               the CLI cannot reach what it works on: local stack, AWS, a port (exit status 3)
 """
 
 from __future__ import annotations
@@ -83,3 +85,11 @@ class StoreUnavailable(RetryableError):
 
 class ConfigurationError(SmsBridgeError):
     """A setting is missing or malformed."""
+
+
+class UsageError(SmsBridgeError):
+    """A command-line value or a file given to the CLI is wrong; nothing was changed. The message says the fix."""
+
+
+class NotReachable(SmsBridgeError):
+    """What the CLI works on does not answer: the local stack is not running, AWS or a port is unavailable."""

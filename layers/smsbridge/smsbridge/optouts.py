@@ -4,30 +4,67 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from smsbridge.adapters.consent_table import ConsentLedger
+from smsbridge import cli_input
+from smsbridge.adapters.consent_table import ConsentLedger, ConsentRecord
 from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus, supersedes
-from smsbridge.domain.payloads import is_phone, is_scope
-from smsbridge.errors import InvalidPayload
+from smsbridge.errors import UsageError
 
 CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id"]
+STATE_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id"]  # `optouts list --json`, per state
+HISTORY_FIELDS = ["occurred_at", "action", "source", "event_id", "keyword", "rule", "matcher_version"]
+_SEPARATORS = (",", ";", "\t")
 _ACTION_FOR = {ConsentStatus.OPTED_OUT: ConsentAction.OPT_OUT, ConsentStatus.OPTED_IN: ConsentAction.OPT_IN}
 
 
 def selected_states(
     ledger: ConsentLedger, *, scope: str | None = None, status: str | None = None, since: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Current states, filtered by scope, status and last change (ISO date or time, inclusive)."""
+    """Current states, filtered by scope, status and last change (``since``: an ISO time with zone, inclusive)."""
+    after = datetime.fromisoformat(since) if since else None
     for state in ledger.states(scope=scope):
         if status and state["status"] != status:
             continue
-        if since and state["updated_at"] < since:
+        if after and datetime.fromisoformat(str(state["updated_at"])) < after:
             continue
         yield state
+
+
+def record_json(record: ConsentRecord) -> dict[str, Any]:
+    """One scope of ``optouts get --json``: the state and the history behind it (shape documented in the README)."""
+    return {
+        "scope": record.scope,
+        "status": record.status.value if record.status else None,
+        "updated_at": record.updated_at,
+        "source": record.source,
+        "history": [{name: entry.get(name) for name in HISTORY_FIELDS} for entry in record.history],
+    }
+
+
+@contextmanager
+def open_csv(path: str) -> Iterator[TextIO]:
+    """A CSV file (or stdin for ``-``) as text: UTF-8 with or without a byte-order mark, any line ending."""
+    if path != "-":
+        with open(path, encoding="utf-8-sig", newline="") as source:
+            yield source
+        return
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # stdin already replaced by text (tests, embedding)
+        yield sys.stdin
+        return
+    stream = io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="")
+    try:
+        yield stream
+    finally:
+        stream.detach()
 
 
 def export_csv(states: Iterable[dict[str, Any]], out: TextIO, progress: Callable[[int], None] | None = None) -> int:
@@ -64,10 +101,14 @@ def events_from_csv(source: TextIO, *, imported_at: datetime) -> Iterator[Consen
     Columns: ``phone``, ``scope``, ``status`` (opted_out / opted_in), optional ``updated_at`` (ISO 8601; the import
     time when absent). The event id is derived from the row, so importing the same file twice changes nothing.
     """
-    reader = csv.DictReader(source)
-    missing = {"phone", "scope", "status"} - set(reader.fieldnames or [])
+    header = source.readline()
+    separator = max(_SEPARATORS, key=header.count)  # Excel writes ";" in many locales, others a tab
+    reader = csv.DictReader(itertools.chain([header], source), delimiter=separator)
+    reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
+    missing = {"phone", "scope", "status"} - set(reader.fieldnames)
     if missing:
-        raise InvalidPayload(f"CSV needs the columns phone, scope and status; missing {', '.join(sorted(missing))}")
+        raise UsageError(f"the CSV needs a header line with the columns phone, scope and status (comma, semicolon "
+                         f"or tab between them); missing {', '.join(sorted(missing))}")  # fmt: skip
     for line, row in enumerate(reader, start=2):
         try:
             yield _event(row, imported_at)
@@ -76,11 +117,12 @@ def events_from_csv(source: TextIO, *, imported_at: datetime) -> Iterator[Consen
 
 
 def _event(row: dict[str, str], imported_at: datetime) -> ConsentEvent:
-    phone, scope, status = (row.get(name, "").strip() for name in ("phone", "scope", "status"))
-    if not is_phone(phone):
-        raise ValueError(f"phone {phone!r} is not a phone number or channel address")
-    if not is_scope(scope):
-        raise ValueError(f"scope {scope!r} is not a sender number or Messaging Service SID")
+    phone, scope, status = ((row.get(name) or "").strip() for name in ("phone", "scope", "status"))
+    try:
+        phone = cli_input.phone_number(phone)
+    except cli_input.InputError as exc:
+        raise ValueError(f"phone {exc}") from None
+    scope = cli_input.scope(scope)
     try:
         action = _ACTION_FOR[ConsentStatus(status)]
     except ValueError:
@@ -92,6 +134,7 @@ def _event(row: dict[str, str], imported_at: datetime) -> ConsentEvent:
         raise ValueError(f"updated_at {raw_time!r} is not an ISO 8601 time") from None
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
+    cli_input.not_in_future(occurred_at, now=imported_at, what="updated_at")
     digest = hashlib.sha256(f"{phone}|{scope}|{status}|{occurred_at.isoformat()}".encode()).hexdigest()[:24]
     return ConsentEvent(phone, scope, action, occurred_at, ConsentSource.IMPORT, f"import-{digest}", rule="csv_import")
 
@@ -102,6 +145,7 @@ def import_events(
     """Record each event (or, with ``dry_run``, only say what would change)."""
     summary = ImportSummary()
     pending: dict[tuple[str, str], dict[str, Any] | None] = {}  # states as this run leaves them (for --dry-run)
+    seen: set[tuple[str, str, str, str]] = set()  # events of this run: a repeated row is "already on record"
     for row in rows:
         summary.rows += 1
         if isinstance(row, str):
@@ -109,9 +153,11 @@ def import_events(
             continue
         key = (row.phone, row.scope)
         stored = pending[key] if key in pending else ledger.state(row.phone, row.scope)
-        if ledger.has_event(row):
+        identity = (row.phone, row.scope, row.event_id, row.action.value)
+        if identity in seen or ledger.has_event(row):
             summary.already_on_record += 1
             continue
+        seen.add(identity)
         if supersedes(row, stored["order_key"] if stored else None):
             new_status = row.new_status.value if row.new_status else None
             summary.state_changes += not stored or stored["status"] != new_status

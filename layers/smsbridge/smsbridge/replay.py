@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from smsbridge.adapters.queues import parked_event, parked_message
+from smsbridge.domain.privacy import mask_address
 
 
 @dataclass
@@ -23,8 +25,9 @@ class ReplaySummary:
 
     def lines(self, dry_run: bool) -> list[str]:
         verb = "would move" if dry_run else "moved"
-        lines = [f"{verb} {sum(self.moved.values())} events to the retry queue; left {sum(self.left.values())} "
-                 f"(filtered out); {self.not_events} messages are not events"]  # fmt: skip
+        moved, left = sum(self.moved.values()), sum(self.left.values())
+        odd = _count(self.not_events, "message")
+        lines = [f"{verb} {_count(moved, 'event')} to the retry queue; left {left} (filtered out); {odd} not events"]
         lines += [f"  {count:>6}  {reason}" for reason, count in self.moved.most_common()]
         return lines
 
@@ -73,3 +76,75 @@ def replay(
     for handle in keep:
         sqs.change_message_visibility(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
     return summary
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+@dataclass(frozen=True)
+class ParkedEntry:
+    """One dead letter as ``replay --list`` shows it: what event, for which message, why, since when."""
+
+    message_id: str
+    kind: str
+    message_sid: str
+    customer: str  # masked
+    reason: str
+    attempts: int
+    parked_at: str
+    age_seconds: int
+
+    def line(self) -> str:
+        return (f"{_age(self.age_seconds):>6} ago  {self.kind:<11} {self.message_sid or '-':<34} {self.customer:<14} "
+                f"attempts {self.attempts}  {self.reason}")  # fmt: skip
+
+
+def _age(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parked_list(
+    sqs: Any,
+    *,
+    dead_letter_queue_url: str,
+    reason: str = "",
+    kind: str = "",
+    limit: int = 0,
+    now: datetime | None = None,
+) -> list[ParkedEntry]:
+    """The dead letters (matching ``reason`` and ``kind``), oldest first, without moving any of them."""
+    now = now or datetime.now(UTC)
+    entries: list[ParkedEntry] = []
+    seen: set[str] = set()
+    handles: list[str] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                    WaitTimeSeconds=0).get("Messages", [])  # fmt: skip
+        fresh = [message for message in batch if message["MessageId"] not in seen]
+        if not fresh:
+            break
+        for message in fresh:
+            seen.add(message["MessageId"])
+            handles.append(message["ReceiptHandle"])
+            try:
+                parked = parked_event(message["Body"])
+                at = str(json.loads(message["Body"]).get("at", ""))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if reason.lower() not in parked.reason.lower() or (kind and parked.event.kind.value != kind):
+                continue
+            age = int((now - datetime.fromisoformat(at)).total_seconds()) if at else 0
+            entries.append(ParkedEntry(
+                message_id=message["MessageId"], kind=parked.event.kind.value,
+                message_sid=str(parked.event.attributes.get("message_sid", "")),
+                customer=mask_address(parked.event.phone), reason=parked.reason, attempts=parked.attempt,
+                parked_at=at, age_seconds=max(age, 0),
+            ))  # fmt: skip
+    for handle in handles:
+        sqs.change_message_visibility(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    entries.sort(key=lambda entry: entry.parked_at)
+    return entries[:limit] if limit else entries

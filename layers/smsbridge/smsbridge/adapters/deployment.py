@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smsbridge.errors import ConfigurationError
-from smsbridge.local.paths import LOCAL_STATE
+from smsbridge.errors import ConfigurationError, NotReachable
+from smsbridge.local.paths import LOCAL_STATE, process_alive, read_state
 
 
 @dataclass(frozen=True)
@@ -50,10 +49,14 @@ def locate(
 
 
 def _local(logical_id: str, state_file: Path) -> Location:
-    try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigurationError(f"no local stack is running ({state_file} not found): start `make serve`") from None
+    state = read_state(state_file)
+    if state is None:
+        raise NotReachable(f"the local stack is not running ({state_file} not found): start it with `make serve`")
+    if not process_alive(state.get("pid")):
+        raise NotReachable(
+            f"the local stack is not running (process {state.get('pid')} in {state_file} has ended): "
+            "start it with `make serve`"
+        )
     session = boto3.session.Session(
         aws_access_key_id="local",
         aws_secret_access_key="local",
