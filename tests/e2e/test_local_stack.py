@@ -3,6 +3,7 @@ the records. Everything runs on 127.0.0.1 and stops at the end of the module."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -290,3 +291,37 @@ def test_stop_and_start_reach_ci360_contact_preferences_with_one_sync_each(
     smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "START")
     assert smsbridge("ci360", "sync-preferences", *where).returncode == 0
     assert ci360.preferences.current[("sms_id", customer)] is False
+
+
+def test_trace_tells_the_story_of_a_stop_in_order(local_stack: RunningStack, ci360: Ci360Stub) -> None:
+    # GIVEN CI360 messaged a customer (their datahub id rides on the status callback URL)
+    customer, ours, base = "+14155550411", "+14155550199", local_stack.base_url
+    url = f"{base}/twilio/status?dh=DH-411&rtc=RTC-411&tc=TSK_411"
+    sent = smsbridge("simulate", "status", "--url", url, "--to", customer, "--from", ours, "--status", "sent")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    # WHEN they reply STOP and the opt-out reaches CI360
+    stop_sid = "SM" + "41" * 16
+    smsbridge("simulate", "inbound", "--url", f"{base}/twilio/inbound", "--from", customer, "--to", ours,
+              "--body", "STOP", "--message-sid", stop_sid)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+        event.body["eventName"] == "SMS Opt-Out" and event.body["datahub_id"] == "DH-411" for event in ci360.events()
+    ):
+        time.sleep(0.1)
+    # THEN trace --json shows the webhook, the consent fact and the CI360 event with its outcome, in that order
+    traced = smsbridge("trace", stop_sid, "--local", "--state-file", str(local_stack.state_file), "--json")
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    story = json.loads(traced.stdout)
+    assert story["message_sid"] == stop_sid and story["found"] is True
+    steps = story["steps"]
+    assert [step["type"] for step in steps] == ["webhook", "consent", "ci360"]
+    webhook, consent, event = steps
+    assert (webhook["webhook"], webhook["intent"], webhook["keyword"]) == ("inbound", "opt_out", "STOP")
+    assert (consent["action"], consent["effect"], consent["keyword"]) == ("opt_out", "opted_out", "STOP")
+    assert consent["rule"] and consent["matcher_version"]  # which rule of which matcher version decided it
+    assert (event["event_name"], event["outcome"], event["identity"]) == ("SMS Opt-Out", "accepted", "DH-411")
+    assert [step["at"] for step in steps] == sorted(step["at"] for step in steps)
+    assert customer not in traced.stdout  # masked
+    # AND the text form says the same in one line per step
+    text = smsbridge("trace", stop_sid, "--local", "--state-file", str(local_stack.state_file))
+    assert text.returncode == 0 and len(text.stdout.splitlines()) == 4

@@ -75,6 +75,10 @@ COUNT = _checked(cli_input.positive_count)
 SECONDS = _checked(cli_input.seconds)
 PORT = _checked(cli_input.port)
 URL = _checked(cli_input.web_url)
+SERVICE_SID = _checked(cli_input.service_sid)
+ERROR_CODE = _checked(cli_input.error_code)
+FRAGMENT = _checked(cli_input.url_fragment)
+NEW_FILE = _checked(cli_input.new_file)
 
 
 def _command(group: Any, name: str, summary: str, *examples: str, parents: Sequence[_Parser] = ()) -> _Parser:
@@ -119,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  smsbridge serve                                       # the local stack on 127.0.0.1:3000\n"
         "  smsbridge simulate inbound --url http://127.0.0.1:3000/twilio/inbound --body STOP\n"
         "  smsbridge optouts get +14155550100 --local\n"
+        "  smsbridge trace SM0123… --local                       # the story of one message\n"
         "  smsbridge COMMAND --help                              # a command's options and examples\n\n"
         + EXIT_STATUSES,
     )
@@ -132,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ci360(commands)
     _add_consent(commands)
     _add_replay(commands)
+    _add_trace(commands)
     _add_twilio(commands)
     return parser
 
@@ -281,7 +287,7 @@ def _add_simulate(commands: Any) -> None:
     simulate.add_argument("--auth-token", default=None, help=f"token to sign with (default: {TEST_TOKEN_HELP})")
     simulate.add_argument("--body", default="STOP", help="inbound: the message text (default STOP)")
     simulate.add_argument("--status", default="delivered", help="status: MessageStatus (default delivered)")
-    simulate.add_argument("--error-code", default="", help="status: ErrorCode, e.g. 30006")
+    simulate.add_argument("--error-code", type=ERROR_CODE, default="", help="status: ErrorCode, e.g. 30006")
     simulate.add_argument(
         "--from", dest="sender", default="", help="From (default: a customer for inbound, our number for status)"
     )
@@ -332,7 +338,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         )
     token = args.auth_token or simulate.TEST_AUTH_TOKEN
     webhook = simulate.sign_webhook(args.url, params + extra, token, delivery_id=args.delivery_id)
-    answer = simulate.post(webhook)
+    answer = simulate.post(webhook)  # NotReachable when nothing answers there
     fields = dict(params)
     print(
         f"POST {webhook.url}  {args.kind} {fields['MessageSid']}  {mask_address(fields['From'])} -> "
@@ -405,7 +411,9 @@ def _add_optouts(commands: Any) -> None:
         if name == "list":
             _json_flag(listing)
         listing.set_defaults(run=run_optouts_list if name == "list" else run_optouts_export)
-    actions.choices["export"].add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    actions.choices["export"].add_argument(
+        "--output", "-o", type=NEW_FILE, default="-", help="file to write (default: stdout)"
+    )
     load = _command(
         actions,
         "import",
@@ -508,8 +516,8 @@ def run_optouts_import(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _open_output(path: str) -> Iterator[TextIO]:
-    if path == "-":
+def _open_output(path: Path) -> Iterator[TextIO]:
+    if str(path) == "-":
         yield sys.stdout
     else:
         with open(path, "w", encoding="utf-8", newline="") as out:
@@ -704,7 +712,10 @@ def _add_consent(commands: Any) -> None:
         parents=[_where(*_TABLES)],
     )
     reconcile.add_argument(
-        "--write-fix", type=Path, default=None, help="write the opt-outs Twilio holds and the ledger lacks to this CSV"
+        "--write-fix",
+        type=NEW_FILE,
+        default=None,
+        help="write the opt-outs Twilio holds and the ledger lacks to this CSV",
     )
     _json_flag(reconcile)
     reconcile.set_defaults(run=run_consent_reconcile)
@@ -777,6 +788,45 @@ def run_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- trace -------------------------------------------------------------------------------------------------
+
+
+def _add_trace(commands: Any) -> None:
+    trace = _command(
+        commands,
+        "trace",
+        "the story of one message: webhooks, consent facts, CI360 events, dead letters",
+        "smsbridge trace SM0123456789abcdef0123456789abcdef --local",
+        "smsbridge trace SM0123456789abcdef0123456789abcdef --stack smsbridge --json",
+        parents=[_where(*_TABLES, ("--dead-letter-queue-url", "the dead-letter queue"))],
+    )
+    trace.add_argument("message_sid", type=MESSAGE_SID, metavar="MESSAGE_SID", help="the Twilio MessageSid (SM…)")
+    _json_flag(trace)
+    trace.set_defaults(run=run_trace)
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from smsbridge.adapters.consent_table import ConsentLedger  # noqa: PLC0415
+    from smsbridge.trace import trace_message  # noqa: PLC0415
+
+    consent = _locate(args, "ConsentTable", "ConsentTableName", args.consent_table, "--consent-table")
+    messages = _locate(args, "MessagesTable", "MessagesTableName", args.messages_table, "--messages-table")
+    dead = _locate(args, "DeadLetterQueue", "DeadLetterQueueUrl", args.dead_letter_queue_url, "--dead-letter-queue-url")
+    story = trace_message(
+        args.message_sid,
+        messages=messages.client(),
+        messages_table=messages.name,
+        ledger=ConsentLedger(consent.name, client=consent.client()),
+        sqs=dead.client("sqs"),
+        dead_letter_queue_url=dead.name,
+    )
+    if args.json:
+        _print_json(story.to_json())
+    else:
+        print("\n".join(story.lines()))
+    return EXIT_OK if story.found else EXIT_FOUND_PROBLEM
+
+
 # --- twilio ------------------------------------------------------------------------------------------------
 
 
@@ -799,7 +849,7 @@ def _add_twilio(commands: Any) -> None:
     target = configure.add_mutually_exclusive_group(required=True)
     target.add_argument("--phone", type=PHONE, default="", help="one of the account's numbers, E.164")
     _old_name(target, "--phone-number", "phone")
-    target.add_argument("--messaging-service", default="", help="a Messaging Service SID (MG…)")
+    target.add_argument("--messaging-service", type=SERVICE_SID, default="", help="a Messaging Service SID (MG…)")
     configure.add_argument(
         "--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID", ""), help="env TWILIO_ACCOUNT_SID"
     )
@@ -813,6 +863,7 @@ def _add_twilio(commands: Any) -> None:
     configure.add_argument("--fallback-url", type=URL, default="", help="a fallback URL for inbound messages")
     configure.add_argument(
         "--fragment",
+        type=FRAGMENT,
         default="",
         help="connection overrides to append, e.g. rc=3&rp=5xx,ct,rt (deploy with the same TwilioUrlFragment)",
     )

@@ -12,6 +12,7 @@ import ipaddress
 import math
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 _RELATIVE = re.compile(r"^(\d{1,6})([mhd])$")
@@ -163,3 +164,38 @@ def local_host_problem(url: str) -> str | None:
     if address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified:
         return f"{host} is a loopback or private address"
     return None
+
+
+def service_sid(text: str) -> str:
+    """A Messaging Service SID: MG and 32 hex digits."""
+    value = text.strip()
+    if not _SERVICE_SID.match(value):
+        raise InputError(f"{text!r} is not a Messaging Service SID (MG and 32 hex digits, from the Twilio console)")
+    return value
+
+
+def error_code(text: str) -> str:
+    """A Twilio error code: digits, e.g. 30006."""
+    value = text.strip()
+    if not value.isdigit() or len(value) > 6:
+        raise InputError(f"{text!r} is not a Twilio error code (digits, e.g. 30006)")
+    return value
+
+
+def url_fragment(text: str) -> str:
+    """Twilio connection overrides: ``name=value`` pairs joined by ``&`` (e.g. ``rc=3&rp=5xx,ct,rt``)."""
+    value = text.strip().lstrip("#")
+    pairs = value.split("&") if value else []
+    if not pairs or any(not re.fullmatch(r"[a-z]{1,8}=[A-Za-z0-9,._-]{1,100}", pair) for pair in pairs):
+        raise InputError(f"{text!r} is not a list of connection overrides such as rc=3&rp=5xx,ct,rt")
+    return value
+
+
+def new_file(text: str) -> Path:
+    """A file to write: its folder must exist (``-`` is stdout where the command allows it)."""
+    path = Path(text)
+    if text != "-" and not path.parent.is_dir():
+        raise InputError(f"cannot write {text}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise InputError(f"cannot write {text}: it is a folder")
+    return path

@@ -87,6 +87,7 @@ class ParkedEntry:
     """One dead letter as ``replay --list`` shows it: what event, for which message, why, since when."""
 
     message_id: str
+    key: str  # the event's key: kind and the MessageSid (or consent event id) it came from
     kind: str
     message_sid: str
     customer: str  # masked
@@ -139,7 +140,7 @@ def parked_list(
                 continue
             age = int((now - datetime.fromisoformat(at)).total_seconds()) if at else 0
             entries.append(ParkedEntry(
-                message_id=message["MessageId"], kind=parked.event.kind.value,
+                message_id=message["MessageId"], key=parked.event.key, kind=parked.event.kind.value,
                 message_sid=str(parked.event.attributes.get("message_sid", "")),
                 customer=mask_address(parked.event.phone), reason=parked.reason, attempts=parked.attempt,
                 parked_at=at, age_seconds=max(age, 0),

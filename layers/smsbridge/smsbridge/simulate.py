@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from smsbridge.domain.signature import compute_signature
+from smsbridge.errors import NotReachable
 
 # The documented test token of the local stack and the sample events. Never a real account's token.
 TEST_AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -117,3 +118,7 @@ def post(webhook: SignedWebhook, *, timeout: float = 15.0) -> Answer:
             return Answer(response.status, response.headers.get("Content-Type", ""), response.read().decode())
     except urllib.error.HTTPError as error:
         return Answer(error.code, error.headers.get("Content-Type", ""), error.read().decode(errors="replace"))
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        hint = " (is `make serve` running?)" if urlsplit(webhook.url).hostname in ("127.0.0.1", "localhost") else ""
+        raise NotReachable(f"nothing answers at {webhook.url}: {reason}{hint}") from None

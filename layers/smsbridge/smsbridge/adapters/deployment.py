@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from smsbridge.errors import ConfigurationError, NotReachable
 from smsbridge.local.paths import LOCAL_STATE, process_alive, read_state
@@ -68,6 +68,10 @@ def _local(logical_id: str, state_file: Path) -> Location:
 def _stack_output(session: boto3.session.Session, stack: str, output: str) -> str:
     try:
         described = session.client("cloudformation").describe_stacks(StackName=stack)
+    except NoRegionError:
+        raise ConfigurationError("no AWS region: give --region, set AWS_REGION, or use --local") from None
+    except NoCredentialsError:
+        raise NotReachable("no AWS credentials: set AWS_PROFILE or run `aws configure` (or use --local)") from None
     except (ClientError, BotoCoreError) as exc:
         raise ConfigurationError(f"cannot read stack {stack}: {exc}") from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
