@@ -124,3 +124,76 @@ def test_unknown_number_and_missing_location_say_so(stack: Stack, capsys: pytest
     assert run(stack, capsys, "get", "+14155550000") == (0, "+14155550000: no consent on record\n")
     assert main(["optouts", "list"]) == 2
     assert "--local, --stack NAME or --consent-table" in capsys.readouterr().err
+
+
+def test_excel_csv_with_bom_crlf_and_semicolons_is_read(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a CSV as Excel writes it in many locales: UTF-8 with a byte-order mark, CRLF, ";" between fields
+    text = "phone;scope;status;updated_at\r\n" + "".join(
+        f"{r['phone']};{r['scope']};{r['status']};{r['updated_at']}\r\n" for r in ROWS[:3]
+    )
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    code, out = run(stack, capsys, "import", str(path))
+    assert code == 0, out
+    assert out.startswith("3 rows read; recorded 3 new events")
+
+
+def test_tab_separated_file_from_stdin(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "phone\tscope\tstatus\n" + "".join(f"{r['phone']}\t{r['scope']}\t{r['status']}\n" for r in ROWS[:2])
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode("utf-8"))))
+    code, out = run(stack, capsys, "import", "-")
+    assert code == 0, out
+    assert out.startswith("2 rows read; recorded 2 new events")
+
+
+def test_future_times_and_malformed_sids_are_refused_by_line(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        ROWS[0],
+        {**ROWS[1], "updated_at": "2030-01-01T00:00:00+00:00"},  # would lock the number until 2030
+        {**ROWS[2], "scope": "MGxyz"},
+        {**ROWS[3], "phone": "4155550103"},
+    ]
+    code, out = run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", rows)))
+    assert code == 1
+    assert "recorded 1 new event," in out
+    assert "line 3: updated_at 2030-01-01T00:00:00+00:00 is in the future" in out
+    assert "line 4: scope 'MGxyz' looks like a Messaging Service SID but is not MG and 32 hex digits" in out
+    assert "line 5: phone '4155550103' is not an E.164 phone number such as +14155550100; did you mean +14155550103?" in out
+    assert {item["phone"] for item in stack.consent_items()} == {ROWS[0]["phone"]}
+
+
+def test_dry_run_counts_exactly_what_the_real_run_does(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a file with a repeated row
+    path = write_csv(tmp_path / "in.csv", [ROWS[0], ROWS[1], ROWS[0]])
+    _, dry = run(stack, capsys, "import", str(path), "--dry-run")
+    _, real = run(stack, capsys, "import", str(path))
+    assert dry.replace("would record", "recorded").replace("would change", "changed") == real
+    assert "recorded 2 new events, 1 already on record; changed 2 states" in real
+
+
+def test_a_file_that_is_not_utf8_is_refused_without_writing(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("phone,scope,status\n+14155550100,+14155550199,opted_out\n# café\n".encode("latin-1"))
+    code = main(["optouts", "import", str(path), "--consent-table", stack.consent_table])
+    assert code == 2
+    assert capsys.readouterr().err == 'smsbridge: the file is not UTF-8 text: save it as "CSV UTF-8" and try again\n'
+    assert stack.consent_items() == []
+
+
+def test_list_since_compares_times_not_text(stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(stack, capsys, "import", str(write_csv(tmp_path / "in.csv", ROWS[:4])))
+    # a time in another zone: 2026-10-03T03:00-05:00 is 08:00 UTC, when ROWS[2] changed
+    _, out = run(stack, capsys, "list", "--since", "2026-10-03T03:00:00-05:00")
+    assert {line.split()[0] for line in out.splitlines()[:-1]} == {ROWS[2]["phone"], ROWS[3]["phone"]}
+    _, out = run(stack, capsys, "list", "--since", "2026-10-04")
+    assert out.splitlines() == [out.splitlines()[0], "1 state"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from smsbridge import cli_input
+from smsbridge.text import counted
 
 if TYPE_CHECKING:
     from smsbridge.adapters.consent_table import ConsentLedger
@@ -487,7 +488,7 @@ def run_optouts_list(args: argparse.Namespace) -> int:
         print(
             f"{state['phone']:<18} {state['scope']:<36} {state['status']:<10} {state['updated_at']}  {state['source']}"
         )
-    print(_count(len(states), "state"))
+    print(counted(len(states), "state"))
     return EXIT_OK
 
 
@@ -499,7 +500,7 @@ def run_optouts_export(args: argparse.Namespace) -> int:
     progress = (lambda n: print(f"\r{n} exported", end="", file=sys.stderr, flush=True)) if show else None
     with _open_output(args.output) as out:
         count = export_csv(states, out, progress)
-    print(("\r" if show else "") + _count(count, "state") + " exported", file=sys.stderr)
+    print(("\r" if show else "") + counted(count, "state") + " exported", file=sys.stderr)
     return EXIT_OK
 
 
@@ -772,7 +773,7 @@ def run_replay(args: argparse.Namespace) -> int:
         else:
             for entry in entries:
                 print(entry.line())
-            print(_count(len(entries), "parked event"))
+            print(counted(len(entries), "parked event"))
         return EXIT_OK
     retry = _locate(args, "RetryQueue", "RetryQueueUrl", args.retry_queue_url, "--retry-queue-url")
     summary = replay(
@@ -910,11 +911,6 @@ def run_twilio_configure(args: argparse.Namespace) -> int:
 
 
 # --- output and errors -------------------------------------------------------------------------------------
-
-
-def _count(number: int, noun: str) -> str:
-    """``1 state``, ``2 states``."""
-    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _as_json(value: Any) -> Any:

@@ -17,6 +17,7 @@ from smsbridge import cli_input
 from smsbridge.adapters.consent_table import ConsentLedger, ConsentRecord
 from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus, supersedes
 from smsbridge.errors import UsageError
+from smsbridge.text import counted
 
 CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id"]
 STATE_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id"]  # `optouts list --json`, per state
@@ -90,8 +91,9 @@ class ImportSummary:
     def lines(self, dry_run: bool) -> list[str]:
         verb = "would record" if dry_run else "recorded"
         change = "would change" if dry_run else "changed"
-        lines = [f"{self.rows} rows read; {verb} {self.recorded} new events, {self.already_on_record} already on "
-                 f"record; {change} {self.state_changes} states; {len(self.problems)} rows refused"]  # fmt: skip
+        lines = [f"{counted(self.rows, 'row')} read; {verb} {counted(self.recorded, 'new event')}, "
+                 f"{self.already_on_record} already on record; {change} {counted(self.state_changes, 'state')}; "
+                 f"{counted(len(self.problems), 'row')} refused"]  # fmt: skip
         return lines + [f"  {problem}" for problem in self.problems]
 
 

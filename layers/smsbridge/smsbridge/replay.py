@@ -15,6 +15,7 @@ from typing import Any
 
 from smsbridge.adapters.queues import parked_event, parked_message
 from smsbridge.domain.privacy import mask_address
+from smsbridge.text import counted
 
 
 @dataclass
@@ -26,8 +27,8 @@ class ReplaySummary:
     def lines(self, dry_run: bool) -> list[str]:
         verb = "would move" if dry_run else "moved"
         moved, left = sum(self.moved.values()), sum(self.left.values())
-        odd = _count(self.not_events, "message")
-        lines = [f"{verb} {_count(moved, 'event')} to the retry queue; left {left} (filtered out); {odd} not events"]
+        odd = counted(self.not_events, "message")
+        lines = [f"{verb} {counted(moved, 'event')} to the retry queue; left {left} (filtered out); {odd} not events"]
         lines += [f"  {count:>6}  {reason}" for reason, count in self.moved.most_common()]
         return lines
 
@@ -76,10 +77,6 @@ def replay(
     for handle in keep:
         sqs.change_message_visibility(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
     return summary
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 @dataclass(frozen=True)
