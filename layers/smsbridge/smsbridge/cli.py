@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=60,
         help="run the contact-preference sync this often (0: never; deployed: PreferenceSyncSchedule)",
     )
+    serve.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="deployment parameters of template.yaml to run with, as sam deploy takes them (KeywordPolicy=contains)",
+    )
     serve.set_defaults(run=run_serve)
 
     simulate = commands.add_parser("simulate", help="send a correctly signed Twilio webhook to a URL")
@@ -246,7 +253,7 @@ def run_serve(args: argparse.Namespace) -> int:
     stack = LocalStack(
         auth_token=args.auth_token, port=args.port, host=args.host, public_url=args.public_url,
         log_level=args.log_level, state_file=args.state_file, ci360=ci360, retry_base_seconds=args.retry_seconds,
-        sync_seconds=args.sync_seconds,
+        sync_seconds=args.sync_seconds, parameter_overrides=args.parameter_overrides,
         echo=lambda line: print(line, flush=True),
     )  # fmt: skip
     stack.start()
@@ -259,7 +266,7 @@ def run_serve(args: argparse.Namespace) -> int:
         f"  auth token:       {args.auth_token}"
         + ("  (the documented test token)" if args.auth_token == TEST_AUTH_TOKEN else "")
     )
-    print(f"  try: smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP")
+    print(f"  try: .venv/bin/smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP")
     print("ready", flush=True)
     try:
         threading.Event().wait()
