@@ -22,13 +22,14 @@ def artifact_sizes() -> dict[str, int]:
 
 
 def layer_share_imported(function: str = "webhook") -> tuple[int, int]:
-    """(bytes of smsbridge modules the function imports, bytes of all smsbridge modules in the layer)."""
-    package = ROOT / "layers" / "smsbridge" / "smsbridge"
+    """(bytes of smsbridge modules the function imports, bytes of all smsbridge modules in the built layer)."""
+    layer = BUILD / "SmsBridgeLayer" / "python"
+    package = layer / "smsbridge"
     script = (
         "import sys, app; print('\\n'.join(m.__file__ for m in list(sys.modules.values()) "
-        "if getattr(m, '__file__', None) and '/smsbridge/smsbridge/' in m.__file__))"
+        "if getattr(m, '__file__', None) and '/python/smsbridge/' in m.__file__))"
     )
-    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(ROOT / "layers" / "smsbridge")}
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(layer), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT / "functions" / function,

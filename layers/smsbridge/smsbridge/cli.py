@@ -224,6 +224,13 @@ def _add_serve(commands: Any) -> None:
         default=60,
         help="run the contact-preference sync this often (default 60; 0: never)",
     )
+    serve.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="deployment parameters of template.yaml to run with, as sam deploy takes them (KeywordPolicy=contains)",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -249,6 +256,7 @@ def run_serve(args: argparse.Namespace) -> int:
         state_file=args.state_file,
         ci360=ci360,
         retry_base_seconds=args.retry_seconds,
+        parameter_overrides=args.parameter_overrides,
         sync_seconds=args.sync_seconds,
         echo=lambda line: print(line, flush=True),
     )
@@ -261,7 +269,7 @@ def run_serve(args: argparse.Namespace) -> int:
     default_token = token == TEST_AUTH_TOKEN
     print(f"  auth token:       {token}" + ("  (the documented test token)" if default_token else ""))
     token_flag = "" if default_token else " --auth-token " + token
-    print(f"  try: smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP{token_flag}")
+    print(f"  try: .venv/bin/smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP{token_flag}")
     print("ready", flush=True)
     try:
         threading.Event().wait()

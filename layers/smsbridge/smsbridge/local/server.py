@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,7 +34,7 @@ from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.event_sources import Every, LocalEventSources
 from smsbridge.local.paths import LOCAL_STATE, project_root
-from smsbridge.local.template import LocalResources, create_resources, load_template
+from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
 
 REGION = "us-east-1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -124,6 +124,7 @@ class LocalStack:
         ci360: Ci360Target | None = None,
         retry_base_seconds: int = 2,
         sync_seconds: float = 60,
+        parameter_overrides: Sequence[str] = (),
         echo: Callable[[str], None] = print,
     ) -> None:
         self.project_dir = project_dir or project_root()
@@ -135,6 +136,7 @@ class LocalStack:
         self.ci360 = ci360
         self.retry_base_seconds = retry_base_seconds
         self.sync_seconds = sync_seconds
+        self.parameter_overrides = list(parameter_overrides)  # Key=Value, as `sam deploy --parameter-overrides`
         self._schedule: Every | None = None
         self.echo = echo
         self.stub: Ci360Stub | None = None
@@ -150,6 +152,8 @@ class LocalStack:
         return self.public_url or f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
+        template = load_template(self.project_dir / "template.yaml")
+        self.resources.parameters = parameter_overrides(template, self.parameter_overrides)  # refused before start
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         serialise_dynamodb_requests()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -160,11 +164,12 @@ class LocalStack:
             AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION=REGION,
             AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
         )  # fmt: skip
-        self.resources.template = load_template(self.project_dir / "template.yaml")
+        self.resources.template = template
         create_resources(self.resources, boto3.session.Session(region_name=REGION))
         self._http = ThreadingHTTPServer((self.host, self.port), self._request_handler())
         self.port = self._http.server_address[1]
-        local = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": self.log_level}
+        log_level = self.resources.parameters.get("LogLevel", self.log_level)
+        local = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": log_level}
         environment = {**self.resources.function_environment("WebhookFunction"), **local,
                        "PUBLIC_BASE_URL": self.base_url}  # fmt: skip
         forwarder_env = {**self.resources.function_environment("ForwarderFunction"), **local,

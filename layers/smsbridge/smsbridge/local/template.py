@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +47,57 @@ def load_template(path: Path) -> dict[str, Any]:
     return document
 
 
+# Deployment parameters the local stack sets another way (its own secrets and URL), with the option to use instead.
+_SET_BY_SERVE = {
+    "PublicBaseUrl": "--public-url",
+    "TwilioAuthTokensSecretArn": "--auth-token (the local stack keeps the token in its own secret)",
+    "Ci360SecretArn": "--ci360-url, --ci360-tenant and --ci360-secret",
+}
+
+
+def parameter_overrides(template: dict[str, Any], pairs: Iterable[str]) -> dict[str, str]:
+    """``Key=Value`` pairs (as ``sam deploy --parameter-overrides`` takes them) checked against the template's
+    Parameters: the name must exist and the value pass its AllowedValues, AllowedPattern and bounds."""
+    declared = template.get("Parameters") or {}
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise ConfigurationError(f"--parameter-overrides takes Key=Value pairs, not {pair!r}")
+        if name not in declared:
+            raise ConfigurationError(f"template.yaml has no parameter {name} (it has: {', '.join(sorted(declared))})")
+        if name in _SET_BY_SERVE:
+            raise ConfigurationError(f"the local stack sets {name} itself: use {_SET_BY_SERVE[name]}")
+        _check_parameter(name, declared[name], value)
+        overrides[name] = value
+    return overrides
+
+
+def _check_parameter(name: str, spec: dict[str, Any], value: str) -> None:
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [str(option) for option in allowed]:
+        raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(str(option) for option in allowed)}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise ConfigurationError(f"{name}={value!r}: {spec.get('ConstraintDescription') or 'must match ' + pattern}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigurationError(f"{name}={value!r} is not a number") from None
+        low, high = spec.get("MinValue"), spec.get("MaxValue")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise ConfigurationError(f"{name}={value} is outside {low if low is not None else '…'}..{high or '…'}")
+
+
 @dataclass
 class LocalResources:
-    """The physical names the local stack gives the template's resources, by logical ID."""
+    """The physical names the local stack gives the template's resources, by logical ID, and the deployment
+    parameters it runs with (the template's defaults, except those given in ``parameters``)."""
 
     prefix: str
     template: dict[str, Any]
+    parameters: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)  # what ``Ref`` returns where it is not the name (queue URLs)
     arns: dict[str, str] = field(default_factory=dict)
@@ -67,14 +114,15 @@ class LocalResources:
 
     def resolve(self, value: Any) -> str:
         """A template value as the local stack sees it: Refs to resources become local names, to parameters their
-        defaults; ``Fn::If`` takes the branch for default parameters; other functions are not used in settings."""
+        overrides or defaults; ``Fn::If`` takes the branch for those values; other functions are not used in
+        settings."""
         if isinstance(value, str | int | float):
             return str(value)
         if isinstance(value, dict) and "Ref" in value:
             target = value["Ref"]
             parameters = self.template.get("Parameters") or {}
             if target in parameters:
-                return str(parameters[target].get("Default", ""))
+                return self.parameters.get(target, str(parameters[target].get("Default", "")))
             return self.refs.get(target) or self.name_of(target)
         if isinstance(value, dict) and "Fn::If" in value:
             condition, when_true, when_false = value["Fn::If"]
