@@ -197,6 +197,13 @@ def _add_ci360(commands: Any) -> None:
     sync.add_argument("--phone", action="append", default=None, help="send just this number (repeatable)")
     sync.add_argument("--settle", type=float, default=30.0, help="leave changes younger than this many seconds "
                       "for the next run (default 30)")  # fmt: skip
+    sync.add_argument(
+        "--stuck-after",
+        type=int,
+        default=120,
+        metavar="MINUTES",
+        help="call a job pending longer than this stuck (default 120, as PreferenceJobStuckMinutes)",
+    )
     sync.set_defaults(run=run_ci360_sync)
     consent = commands.add_parser("consent", help="compare the ledger with CI360 and Twilio")
     consent_actions = consent.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -205,6 +212,13 @@ def _add_ci360(commands: Any) -> None:
     )
     reconcile_parser.add_argument("--write-fix", type=Path, default=None,
                                   help="write the opt-outs Twilio holds and the ledger lacks to this CSV")  # fmt: skip
+    reconcile_parser.add_argument(
+        "--stuck-after",
+        type=int,
+        default=120,
+        metavar="MINUTES",
+        help="call a CI360 job pending longer than this stuck (default 120)",
+    )
     reconcile_parser.set_defaults(run=run_consent_reconcile)
     queues = _where(("--dead-letter-queue-url", "the dead-letter queue"), ("--retry-queue-url", "the retry queue"))
     replay = commands.add_parser("replay", parents=[queues], help="move dead-lettered events back to be sent again")
@@ -362,15 +376,15 @@ def run_ci360_sync(args: argparse.Namespace) -> int:
     text = secret.client("secretsmanager").get_secret_value(SecretId=secret.name)["SecretString"]
     gateway = Ci360Gateway(Ci360Credentials.parse(text), max_connections=2, timeout=10)
     sync = PreferenceSync(ledger=ledger, records=records, api=lambda: gateway, poll_seconds=1,
-                          settle_seconds=args.settle)  # fmt: skip
+                          settle_seconds=args.settle, stuck_after_seconds=args.stuck_after * 60)  # fmt: skip
     report = sync.run(dry_run=args.dry_run, since=args.since, phones=args.phone)
     print("\n".join(report.lines()))
-    return 1 if report.outcome == "failed" else 0
+    return 1 if report.outcome in ("failed", "busy") or report.stuck or report.earlier_failure else 0
 
 
 def run_consent_reconcile(args: argparse.Namespace) -> int:
     ledger, records, _ = _sync_parts(args)
-    drift = find_drift(ledger, records)
+    drift = find_drift(ledger, records, stuck_after_seconds=args.stuck_after * 60)
     if args.write_fix and drift.unknown_to_ledger:
         write_fix_csv(drift.unknown_to_ledger, args.write_fix)
     where = "--local" if args.local else (f"--stack {args.stack}" if args.stack else "")
