@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from smsbridge.domain.error_codes import classify_error
+from smsbridge.domain.error_codes import ErrorClass, classify_error
 from smsbridge.domain.privacy import mask_address
 
 IDENTITY_TYPES = ("datahub_id", "customer_id", "subject_id", "login_id")
@@ -69,7 +69,7 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
     "error_code": ("numeric", "Twilio ErrorCode", _STATUS),
     "error_class": (
         "character",
-        "recipient_permanent, recipient_transient, opted_out, blocked, filtered, sender_configuration, unknown",
+        ", ".join(ErrorClass),
         _STATUS,
     ),
     "task_code": ("character", "CI360 task code of the message (from the status callback URL)", _ALL),
