@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from smsbridge.adapters.message_table import message_key
 from smsbridge.config import Settings
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.local.template import LocalResources
+from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
 from tests.conftest import ROOT
 
 
@@ -260,3 +262,11 @@ def test_the_stuck_job_bound_is_a_parameter_the_sync_reads(template: dict[str, A
     environment = LocalResources(prefix="t", template=template).function_environment("PreferencesFunction")
     assert Settings.from_env(environment).preference_stuck_minutes == 120
     assert "PreferenceIdentityType" not in template["Parameters"]  # sms_id is the only type SAS takes for SMS
+
+
+def test_the_stack_checks_signatures_with_the_fragment_smsbridge_prints(template: dict[str, Any]) -> None:
+    # connector-body and twilio configure append DEFAULT_URL_FRAGMENT; the webhook must try the same one
+    assert template["Parameters"]["TwilioUrlFragment"]["Default"] == DEFAULT_URL_FRAGMENT
+    environment = LocalResources(prefix="t", template=template).function_environment("WebhookFunction")
+    assert Settings.from_env(environment).url_fragment == DEFAULT_URL_FRAGMENT
+    assert re.fullmatch(template["Parameters"]["TwilioUrlFragment"]["AllowedPattern"], DEFAULT_URL_FRAGMENT)

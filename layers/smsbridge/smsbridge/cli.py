@@ -18,9 +18,9 @@ from smsbridge.adapters.deployment import Location, locate
 from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.adapters.twilio_api import TwilioAccount
 from smsbridge.config import event_mapping_from_env
-from smsbridge.domain.ci360_events import EventKind, connector_body, event_definitions
+from smsbridge.connector import base_url_of, body_for
+from smsbridge.domain.ci360_events import EventKind, event_definitions
 from smsbridge.domain.delivery import explain_check
-from smsbridge.domain.ingress import STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import ConfigurationError, SmsBridgeError
 from smsbridge.local.paths import LOCAL_STATE, project_root
@@ -38,7 +38,7 @@ from smsbridge.simulate import (
     sign_webhook,
     status_params,
 )
-from smsbridge.twilio_setup import WebhookTargets, changes, describe
+from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT, WebhookTargets, changes, describe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,8 +148,8 @@ def _add_twilio(commands: Any) -> None:
     configure.add_argument("--inbound-url", default="", help="instead of --stack: the InboundUrl output")
     configure.add_argument("--status-url", default="", help="instead of --stack: the StatusCallbackUrl output")
     configure.add_argument("--fallback-url", default="", help="a fallback URL for inbound messages (optional)")
-    configure.add_argument("--fragment", default="", help="connection overrides to append, e.g. rc=3&rp=5xx,ct,rt "
-                           "(deploy with the same TwilioUrlFragment)")  # fmt: skip
+    configure.add_argument("--fragment", default=DEFAULT_URL_FRAGMENT, help="connection overrides to append "
+                           f"(default {DEFAULT_URL_FRAGMENT}, as TwilioUrlFragment; '' for none)")  # fmt: skip
     configure.add_argument("--apply", action="store_true", help="write the changes (default: only show them)")
     configure.add_argument("--twilio-api-url", default="", help=argparse.SUPPRESS)  # tests: a local Twilio stand-in
     configure.set_defaults(run=run_twilio_configure)
@@ -173,10 +173,16 @@ def _add_ci360(commands: Any) -> None:
     actions = ci360.add_subparsers(dest="action", required=True, metavar="ACTION")
     events = actions.add_parser("events", help="the external events (names, attributes, types) to define in CI360")
     events.set_defaults(run=run_ci360_events)
-    body = actions.add_parser("connector-body", help="the body for CI360's Twilio connector endpoint")
-    body.add_argument(
-        "--base-url", required=True, help="the stack's base URL (StatusCallbackUrl without /twilio/status)"
-    )
+    body = actions.add_parser("connector-body", parents=[_where()],
+                              help="the body for CI360's Twilio connector endpoint")  # fmt: skip
+    body.add_argument("--base-url", default="", help="instead of --stack: the stack's base URL (StatusCallbackUrl "
+                      "without /twilio/status)")  # fmt: skip
+    body.add_argument("--from-number", action="store_true", help="send From={{$fromPhoneNumber}} instead of "
+                      "through a Messaging Service (Twilio then refuses opted-out numbers to CI360 only)")  # fmt: skip
+    body.add_argument("--messaging-service", default="", help="the Messaging Service SID (MG…) to send through "
+                      "(default: a CI360 variable, {{$messagingServiceSid}}, to map)")  # fmt: skip
+    body.add_argument("--fragment", default=DEFAULT_URL_FRAGMENT, help="Twilio connection overrides for the "
+                      f"StatusCallback (default {DEFAULT_URL_FRAGMENT}; '' for none)")  # fmt: skip
     body.set_defaults(run=run_ci360_connector_body)
     check = actions.add_parser(
         "check", parents=[_where(("--secret-id", "the CI360 secret's name or ARN"))],
@@ -325,7 +331,9 @@ def run_ci360_events(args: argparse.Namespace) -> int:
 
 
 def run_ci360_connector_body(args: argparse.Namespace) -> int:
-    print(connector_body(args.base_url.rstrip("/") + STATUS_ROUTE))
+    base = args.base_url or base_url_of(_locate(args, "StatusCallbackUrl", "StatusCallbackUrl", "", "--base-url").name)
+    print(body_for(base, from_number=args.from_number, messaging_service=args.messaging_service,
+                   fragment=args.fragment))  # fmt: skip
     return 0
 
 

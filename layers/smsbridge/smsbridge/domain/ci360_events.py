@@ -102,18 +102,25 @@ def parse_correlation(query: str) -> Correlation | None:
     return Correlation(values["dh"], values.get("tc", ""), values.get("rtc", ""))
 
 
-def connector_body(status_url: str) -> str:
+def connector_body(status_url: str, *, messaging_service: str | None = "{{$messagingServiceSid}}",
+                   fragment: str = "") -> str:  # fmt: skip
     """The form body for CI360's Twilio connector endpoint, with a StatusCallback that carries the correlation.
 
-    ``{{$...}}`` are CI360 variables to map in the endpoint: ``$toPhoneNumber``, ``$fromPhoneNumber`` and
-    ``$messageBody`` as in SAS's no-code connector, ``$datahubId`` → ``$.identityId``, ``$taskCode`` →
-    ``$.properties.externalCode``, ``$responseTrackingCode`` → ``$.contactResponse.responseTrackingCode``. The
-    StatusCallback URL is form-encoded once (Twilio decodes it), its parameters are in alphabetical order (Twilio
-    may sort them) and the ids it carries are plain identifiers, so the URL Twilio signs is the one smsbridge checks.
+    ``{{$...}}`` are CI360 variables to map in the endpoint: ``$toPhoneNumber`` and ``$messageBody`` as in SAS's
+    no-code connector, ``$datahubId`` → ``$.identityId``, ``$taskCode`` → ``$.properties.externalCode``,
+    ``$responseTrackingCode`` → ``$.contactResponse.responseTrackingCode``. The sender is ``MessagingServiceSid``
+    (``messaging_service``: a SID, or a variable to map) or, with ``messaging_service=None``, ``From=
+    {{$fromPhoneNumber}}``. The StatusCallback URL is form-encoded once (Twilio decodes it), its parameters are in
+    alphabetical order (Twilio may sort them) and the ids it carries are plain identifiers, so the URL Twilio signs
+    is the one smsbridge checks; ``fragment`` (Twilio's connection overrides) follows it after ``#``.
     """
     callback = f"{status_url}?dh={{{{$datahubId}}}}&rtc={{{{$responseTrackingCode}}}}&tc={{{{$taskCode}}}}"
+    if fragment.strip("#"):
+        callback += "#" + fragment.lstrip("#")
     encoded = quote(callback, safe="{}$")
-    return f"To={{{{$toPhoneNumber}}}}&From={{{{$fromPhoneNumber}}}}&Body={{{{$messageBody}}}}&StatusCallback={encoded}"
+    sender = ("From={{$fromPhoneNumber}}" if messaging_service is None
+              else f"MessagingServiceSid={quote(messaging_service, safe='{}$')}")  # fmt: skip
+    return f"To={{{{$toPhoneNumber}}}}&{sender}&Body={{{{$messageBody}}}}&StatusCallback={encoded}"
 
 
 @dataclass(frozen=True)
