@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -146,21 +146,21 @@ class PreferenceSync:
             if earlier.outcome != "failed":
                 return earlier
             earlier_failure = f"job {earlier.job} {earlier.status}: {earlier.description or 'no statusDescription'}"
-            checkpoint = Checkpoint(through=checkpoint.through)  # it failed: send its window again, now
+            checkpoint = self.records.checkpoint()[0]  # it failed: send its window again, now
         until = (self.clock() - self.settle).isoformat()
         preferences, through, oldest = self._collect(since if since is not None else checkpoint.through, until, phones)
         if dry_run:
             return SyncReport("dry_run", through=through, preferences=preferences, oldest_change=oldest)
         if not preferences:
             if phones is None:
-                self.records.save(Checkpoint(through=max(checkpoint.through, through)))
+                self.records.save(replace(checkpoint, through=max(checkpoint.through, through)))
             return SyncReport("nothing", through=max(checkpoint.through, through), earlier_failure=earlier_failure)
         api = self.api()
         location = api.file_location()
         api.upload(location, preferences_csv(preferences))
         job = api.start_preference_import(location)
         moved = max(checkpoint.through, through) if phones is None else checkpoint.through
-        started = Checkpoint(checkpoint.through, job, moved, self.clock().isoformat())
+        started = replace(checkpoint, pending_job=job, pending_through=moved, pending_since=self.clock().isoformat())
         self.records.save(started, preferences)
         report = self._follow(started, preferences)
         report.oldest_change, report.earlier_failure = oldest, earlier_failure
@@ -188,6 +188,10 @@ class PreferenceSync:
         preferences = [preference_of(phone, self.ledger.states_of(phone)) for phone in numbers]
         return preferences, through, min(numbers.values(), default="")
 
+    @staticmethod
+    def _ended(checkpoint: Checkpoint, through: str, outcome: str) -> Checkpoint:
+        return Checkpoint(through=through, last_job=checkpoint.pending_job, last_outcome=outcome)
+
     def _follow(self, checkpoint: Checkpoint, preferences: list[Preference]) -> SyncReport:
         """Poll the pending job: ``Imported`` moves the checkpoint, ``Failed…`` clears the job (its window is sent
         again), queued/processing (or a status nobody knows) leaves it for the next run."""
@@ -199,11 +203,12 @@ class PreferenceSync:
             state = job.state
             if state is JobState.DONE:
                 self.records.record_synced(preferences, job=checkpoint.pending_job, at=self.clock().isoformat())
-                self.records.save(Checkpoint(through=checkpoint.pending_through))
+                self.records.save(self._ended(checkpoint, checkpoint.pending_through, job.status))
                 return SyncReport("done", checkpoint.pending_job, checkpoint.pending_through, preferences,
                                   status=job.status, unknown_status=unknown)  # fmt: skip
             if state is JobState.FAILED:
-                self.records.save(Checkpoint(through=checkpoint.through))
+                outcome = f"{job.status}: {job.description}" if job.description else job.status
+                self.records.save(self._ended(checkpoint, checkpoint.through, outcome))
                 return SyncReport("failed", checkpoint.pending_job, checkpoint.through, preferences,
                                   status=job.status, description=job.description, unknown_status=unknown)  # fmt: skip
             if state is JobState.UNKNOWN:

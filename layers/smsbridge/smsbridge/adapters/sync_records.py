@@ -38,7 +38,7 @@ class SyncRecords:
             found = self.client.get_item(TableName=self.table_name, Key=CHECKPOINT_KEY, ConsistentRead=True)
         item = plain(found.get("Item", {}))
         pending = [Preference(phone, bool(value)) for phone, value in json.loads(item.get("pending_numbers", "[]"))]
-        fields = ("through", "pending_job", "pending_through", "pending_since")
+        fields = ("through", "pending_job", "pending_through", "pending_since", "last_job", "last_outcome")
         return Checkpoint(**{name: str(item.get(name, "")) for name in fields}), pending
 
     def save(self, checkpoint: Checkpoint, pending: list[Preference] | None = None) -> None:

@@ -91,6 +91,12 @@ class Correlation:
     response_tracking_code: str = ""
 
 
+# `smsbridge smoke` marks its synthetic messages with this task code; their events (and replies attributed to
+# them) go to CI360 under SMOKE_EVENT_NAME, an external event to define with no journey on it.
+SMOKE_TASK_CODE = "SMSBRIDGE-SMOKE"
+SMOKE_EVENT_NAME = "smsbridge smoke test"
+
+
 def parse_correlation(query: str) -> Correlation | None:
     """Read ``dh`` (datahub id), ``tc`` (task code) and ``rtc`` (response tracking code) from a callback query.
 
@@ -236,7 +242,9 @@ def with_identity(event: PendingEvent, mapping: EventMapping, correlation: Corre
             attributes["task_code"] = correlation.task_code
         if correlation.response_tracking_code:
             attributes["response_tracking_code"] = correlation.response_tracking_code
-        return Ci360Event(mapping.name_for(event.kind), "datahub_id", correlation.datahub_id, attributes)
+        smoke = correlation.task_code == SMOKE_TASK_CODE  # `smsbridge smoke`: an event no journey listens to
+        name = SMOKE_EVENT_NAME if smoke else mapping.name_for(event.kind)
+        return Ci360Event(name, "datahub_id", correlation.datahub_id, attributes)
     if unknown_identity in IDENTITY_TYPES and unknown_identity != "datahub_id":
         return Ci360Event(mapping.name_for(event.kind), unknown_identity, event.phone, attributes)
     return None

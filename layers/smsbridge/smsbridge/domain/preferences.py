@@ -89,6 +89,8 @@ class Checkpoint:
     pending_job: str = ""
     pending_through: str = ""
     pending_since: str = ""
+    last_job: str = ""  # the last job that ended, and how ("Imported", or "Failed Validation: <description>")
+    last_outcome: str = ""
 
     def pending_seconds(self, now: datetime) -> float | None:
         """How long the pending job has been waiting for CI360 (None without one)."""
