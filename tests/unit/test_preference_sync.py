@@ -166,3 +166,12 @@ def test_a_run_finding_the_lease_held_does_nothing() -> None:
     log.lease = ("another-run", NOW.replace(hour=13))  # expired: taken over
     assert sync.run().outcome == "done"
     assert log.lease is None  # given back
+
+
+def test_the_checkpoint_remembers_the_last_job_and_how_it_ended() -> None:
+    api = FakePreferenceApi(JobStatus("Failed Validation", "bad header"))
+    sync, log = build([state(1)], api, polls=1)
+    sync.run()
+    assert (log.current[0].last_job, log.current[0].last_outcome) == ("job-1", "Failed Validation: bad header")
+    sync.run()
+    assert (log.current[0].last_job, log.current[0].last_outcome) == ("job-2", "Imported")
