@@ -22,7 +22,7 @@ from smsbridge.local.server import STUB_TENANT as TENANT
 from smsbridge.preference_sync import PreferenceSync
 from smsbridge.simulate import inbound_params, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, load_function
 
 CUSTOMER = "+14155550100"
 
@@ -250,3 +250,30 @@ def test_an_abandoned_lease_is_taken_over_once_expired(stack: Stack, stub: Ci360
     assert not records.take_lease("other", now=now - timedelta(minutes=15), until=now)  # still held then
     reply(stack, "STOP")
     assert sync_for(stack, stub).run().outcome == "done"
+
+
+def test_the_function_counts_a_stuck_job_for_its_alarm(
+    stack: Stack, stub: Ci360Stub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a job CI360 has been processing for three hours
+    stub.preferences.polls_per_status = 10_000
+    reply(stack, "STOP")
+    assert sync_for(stack, stub).run().outcome == "running"
+    records = SyncRecords(stack.messages_table, client=stack.dynamodb)
+    checkpoint, pending = records.checkpoint()
+    sent = datetime.fromisoformat(checkpoint.pending_since) - timedelta(hours=3)
+    records.save(replace(checkpoint, pending_since=sent.isoformat()), pending)
+    # WHEN the scheduled function runs with the template's settings
+    for name, value in stack.resources.function_environment("PreferencesFunction").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "smsbridge")
+    function = load_function("preferences", stack.logs)
+    function.sync.poll_seconds = 0
+    capsys.readouterr()
+    assert function.lambda_handler({}, LambdaContext())["outcome"] == "running"
+    # THEN it emits the metrics the PreferenceJobStuckAlarm watches
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {metric["Name"] for doc in emitted for directive in doc["_aws"]["CloudWatchMetrics"]
+             for metric in directive["Metrics"]}  # fmt: skip
+    assert {"PreferenceSync_running", "PreferenceJobStuck", "PreferenceJobPendingSeconds"} <= names
+    assert "PreferenceJobStatusUnknown" not in names
