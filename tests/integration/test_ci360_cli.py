@@ -64,6 +64,7 @@ def test_events_lists_each_enabled_event_with_its_attributes(
         "SMS Delivered",
         "SMS Undelivered",
         "SMS Failed",
+        "smsbridge smoke test",  # for `smsbridge smoke`: no journey listens to it
     ]
     assert "  reply_text               character" in out
     assert "  error_code               numeric" in out

@@ -251,7 +251,8 @@ def with_identity(event: PendingEvent, mapping: EventMapping, correlation: Corre
 
 
 def event_definitions(mapping: EventMapping) -> list[tuple[str, list[tuple[str, str, str]]]]:
-    """Per enabled event name: its attributes as (name, CI360 type, meaning), for defining it in CI360."""
+    """Per enabled event name: its attributes as (name, CI360 type, meaning), for defining it in CI360; last, the
+    event ``smsbridge smoke`` sends (a reply's and a delivery's attributes)."""
     definitions = []
     for kind in EventKind:
         name = mapping.name_for(kind)
@@ -259,4 +260,7 @@ def event_definitions(mapping: EventMapping) -> list[tuple[str, list[tuple[str, 
             attributes = [(attr, kind_type, meaning) for attr, (kind_type, meaning, kinds) in EVENT_ATTRIBUTES.items()
                           if kind in kinds]  # fmt: skip
             definitions.append((name, attributes))
+    smoke = [(attr, kind_type, meaning) for attr, (kind_type, meaning, kinds) in EVENT_ATTRIBUTES.items()
+             if EventKind.REPLY in kinds or EventKind.DELIVERED in kinds]  # fmt: skip
+    definitions.append((SMOKE_EVENT_NAME, smoke))  # `smsbridge smoke`'s events: define it with no journey on it
     return definitions
