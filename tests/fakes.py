@@ -12,7 +12,7 @@ from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Outcome, Verdict
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
-from smsbridge.domain.preferences import Checkpoint, Preference
+from smsbridge.domain.preferences import Checkpoint, JobStatus, Preference
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.domain.status import advances
 from smsbridge.errors import SmsBridgeError
@@ -151,8 +151,9 @@ class FakeConsentChanges:
 
 class FakeSyncLog:
     def __init__(self) -> None:
-        self.current = (Checkpoint(), [])
+        self.current: tuple[Checkpoint, list[Preference]] = (Checkpoint(), [])
         self.synced: dict[str, bool] = {}
+        self.lease: tuple[str, datetime] | None = None
 
     def checkpoint(self) -> tuple[Checkpoint, list[Preference]]:
         return self.current
@@ -163,12 +164,22 @@ class FakeSyncLog:
     def record_synced(self, preferences: list[Preference], *, job: str, at: str) -> None:
         self.synced.update({p.phone: p.opted_out for p in preferences})
 
+    def take_lease(self, owner: str, *, now: datetime, until: datetime) -> bool:
+        if self.lease is not None and self.lease[0] != owner and self.lease[1] >= now:
+            return False
+        self.lease = (owner, until)
+        return True
+
+    def release_lease(self, owner: str) -> None:
+        if self.lease is not None and self.lease[0] == owner:
+            self.lease = None
+
 
 class FakePreferenceApi:
-    """``PreferenceApi`` whose jobs answer ``statuses`` in turn (default: Completed at once)."""
+    """``PreferenceApi`` whose jobs answer ``statuses`` in turn (then ``Imported``, SAS's done)."""
 
-    def __init__(self, *statuses: str) -> None:
-        self.statuses = list(statuses)
+    def __init__(self, *statuses: str | JobStatus) -> None:
+        self.statuses = [JobStatus(s) if isinstance(s, str) else s for s in statuses]
         self.files: list[bytes] = []
         self.jobs: list[str] = []
 
@@ -182,5 +193,5 @@ class FakePreferenceApi:
         self.jobs.append(f"job-{len(self.jobs) + 1}")
         return self.jobs[-1]
 
-    def job_status(self, job_id: str) -> str:
-        return self.statuses.pop(0) if self.statuses else "Completed"
+    def job_status(self, job_id: str) -> JobStatus:
+        return self.statuses.pop(0) if self.statuses else JobStatus("Imported")

@@ -17,10 +17,21 @@ sync = build_preference_sync(Settings.from_env())
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     report = sync.run()
     metrics.add_metric(name=f"PreferenceSync_{report.outcome}", unit=MetricUnit.Count, value=1)
+    if report.earlier_failure and report.outcome != "failed":
+        metrics.add_metric(name="PreferenceSync_failed", unit=MetricUnit.Count, value=1)
     if report.outcome == "done":
         metrics.add_metric(name="PreferencesSynced", unit=MetricUnit.Count, value=len(report.preferences))
     if report.lag_seconds is not None:
         metrics.add_metric(name="PreferenceSyncLag", unit=MetricUnit.Seconds, value=report.lag_seconds)
-    logger.info("preference sync", outcome=report.outcome, job=report.job, numbers=len(report.preferences),
-                through=report.through)  # fmt: skip
+    if report.unknown_status:
+        metrics.add_metric(name="PreferenceJobStatusUnknown", unit=MetricUnit.Count, value=1)
+    if report.pending_seconds is not None:
+        metrics.add_metric(name="PreferenceJobPendingSeconds", unit=MetricUnit.Seconds, value=report.pending_seconds)
+    if report.stuck:
+        metrics.add_metric(name="PreferenceJobStuck", unit=MetricUnit.Count, value=1)
+    log = logger.warning if report.outcome == "failed" or report.stuck or report.unknown_status else logger.info
+    log("preference sync", outcome=report.outcome, job=report.job, numbers=len(report.preferences),
+        through=report.through, status=report.status, status_description=report.description,
+        unknown_status=report.unknown_status, pending_seconds=report.pending_seconds, stuck=report.stuck,
+        earlier_failure=report.earlier_failure)  # fmt: skip
     return {"outcome": report.outcome, "numbers": len(report.preferences), "job": report.job}

@@ -472,3 +472,56 @@ def test_stub_refuses_connections_once_stopped() -> None:
 
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "/marketingGateway/commons/healthcheck", timeout=1)
+
+
+# -- contact preferences (SAS's contact_preference.py flow) ----------------------------------------------------------
+
+GOOD_FILE = b"identity_type,identity_value,preference_type,preference_value\nsms_id,+14155550100,OPT-OUT,true\n"
+
+
+def start_import(
+    stub: Ci360Stub, content: bytes = GOOD_FILE, job_type: str = "CONTACT_PREFERENCE_SMS_IMPORT"
+) -> Answer:
+    signed_url = call(stub, "/marketingData/fileTransferLocation", body={}).json()["signedURL"]
+    upload = call(stub, signed_url.removeprefix(stub.url), method="PUT", raw=content, token=None,
+                  content_type="text/csv")  # fmt: skip
+    assert upload.status == 200
+    return call(stub, "/marketingData/tableJobs", body={"jobType": job_type, "fileLocation": signed_url,
+                                                        "headerRowIncluded": True})  # fmt: skip
+
+
+def statuses(stub: Ci360Stub, job_id: str, polls: int) -> list[dict[str, Any]]:
+    return [call(stub, f"/marketingData/tableJobs/{job_id}", method="GET").json() for _ in range(polls)]
+
+
+def test_preference_job_walks_sas_statuses_one_per_poll(stub: Ci360Stub) -> None:
+    started = start_import(stub)
+    assert started.status == 201 and started.json()["status"] == "Queued"
+    walked = [answer["status"] for answer in statuses(stub, started.json()["id"], 5)]
+    assert walked == ["Queued", "Processing Identities", "Processing Preferences", "Imported", "Imported"]
+    assert stub.preferences.current == {("sms_id", "+14155550100"): True}
+
+
+def test_a_file_sas_would_refuse_fails_validation_with_a_description(stub: Ci360Stub) -> None:
+    started = start_import(stub, GOOD_FILE.replace(b"sms_id,", b"subject_id,"))
+    final = statuses(stub, started.json()["id"], 3)[-1]
+    assert final == {"id": started.json()["id"], "jobType": "CONTACT_PREFERENCE_SMS_IMPORT",
+                     "status": "Failed Validation",
+                     "statusDescription": "line 2: identity_type must be sms_id for SMS preferences"}  # fmt: skip
+    assert stub.preferences.current == {}
+
+
+def test_fail_next_jobs_fails_validation_with_the_given_description(stub: Ci360Stub) -> None:
+    stub.preferences.fail_next_jobs = 1
+    stub.preferences.failure_description = "Import rejected by the tenant"
+    failed = statuses(stub, start_import(stub).json()["id"], 3)[-1]
+    assert (failed["status"], failed["statusDescription"]) == ("Failed Validation", "Import rejected by the tenant")
+    assert statuses(stub, start_import(stub).json()["id"], 4)[-1]["status"] == "Imported"  # only the next one
+
+
+def test_preference_import_refuses_another_job_type_and_an_upload_not_as_text_csv(stub: Ci360Stub) -> None:
+    assert start_import(stub, job_type="CONTACT_PREFERENCE_IMPORT").status == 400
+    signed_url = call(stub, "/marketingData/fileTransferLocation", body={}).json()["signedURL"]
+    refused = call(stub, signed_url.removeprefix(stub.url), method="PUT", raw=GOOD_FILE, token=None,
+                   content_type="application/octet-stream")  # fmt: skip
+    assert refused.status == 403 and "SignatureDoesNotMatch" in refused.json()["message"]

@@ -53,7 +53,8 @@ CASES: list[tuple[list[str], int, str]] = [
     (["optouts", "import", "legacy.csv", "--stack", "smsbridge", "--dry-run=yes"], EXIT_USAGE,
      "--dry-run: ignored explicit argument 'yes'"),
     (["ci360", "events", "--kind", "reply"], EXIT_USAGE, "unrecognized arguments: --kind reply"),
-    (["ci360", "connector-body", "--base-url", "abc123.execute-api"], EXIT_USAGE, "not an http(s) URL"),
+    (["ci360", "connector-body", "--base-url", "abc123.execute-api"], EXIT_USAGE, "must be an https URL"),
+    (["ci360", "connector-body", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
     (["ci360", "check", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
     (["ci360", "sync-preferences", "--stack", "smsbridge", "--phone", "abc"], EXIT_USAGE, "not an E.164"),
     (["ci360", "sync-preferences", "--stack", "smsbridge", "--since", "yesterday"], EXIT_USAGE, "is not a time"),
@@ -80,6 +81,8 @@ CASES: list[tuple[list[str], int, str]] = [
     (["twilio", "configure", "--phone", "+14155550199", "--inbound-url", "http://127.0.0.1:3000/twilio/inbound",
       "--status-url", "http://127.0.0.1:3000/twilio/status", "--apply"], EXIT_USAGE,
      "Twilio cannot reach it (127.0.0.1 is a loopback or private address)"),
+    (["smoke", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
+    (["smoke", "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
     (["trace", "SM123", "--local"], EXIT_USAGE, "not a message SID"),
     (["trace", SID, "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
 ]  # fmt: skip

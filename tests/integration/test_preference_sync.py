@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.adapters.consent_table import ConsentLedger
@@ -19,7 +22,7 @@ from smsbridge.local.server import STUB_TENANT as TENANT
 from smsbridge.preference_sync import PreferenceSync
 from smsbridge.simulate import inbound_params, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, load_function
 
 CUSTOMER = "+14155550100"
 
@@ -76,13 +79,43 @@ def test_stop_then_start_reach_ci360_as_opt_out_true_then_false(stack: Stack, st
     assert sync.run().outcome == "nothing"  # nothing changed since
 
 
+def test_two_opt_outs_one_after_the_other_each_reach_ci360_in_their_own_job(stack: Stack, stub: Ci360Stub) -> None:
+    # The regression: a job that ended "Imported" was read as still running, so the sync followed it forever and
+    # no later opt-out ever reached CI360.
+    sync = sync_for(stack, stub)
+    reply(stack, "STOP", sender=CUSTOMER)
+    first = sync.run()
+    assert (first.outcome, first.status, first.job) == ("done", "Imported", "job-1")
+    other = "+14155550101"
+    reply(stack, "STOP", sender=other)
+    second = sync.run()
+    assert (second.outcome, second.job, [p.phone for p in second.preferences]) == ("done", "job-2", [other])
+    assert stub.preferences.current == {("sms_id", CUSTOMER): True, ("sms_id", other): True}
+    walked = [stub.preferences.jobs[job]["status"] for job in ("job-1", "job-2")]
+    assert walked == ["Imported", "Imported"]
+
+
+def test_the_file_is_uploaded_as_text_csv(stack: Stack, stub: Ci360Stub) -> None:
+    gateway = Ci360Gateway(Ci360Credentials(stub.url, TENANT, SECRET))
+    location = gateway.file_location()
+    gateway.upload(location, b"identity_type,identity_value,preference_type,preference_value\n")
+    assert len(stub.preferences.uploads) == 1
+    # the stub refuses any other content type, as a signed URL that signed text/csv would
+    refused = urllib3.request(
+        "PUT", gateway.file_location(), body=b"x", headers={"Content-Type": "application/octet-stream"}
+    )
+    assert refused.status == 403 and b"SignatureDoesNotMatch" in refused.data
+
+
 def test_a_failed_job_is_sent_again_and_the_checkpoint_waits(stack: Stack, stub: Ci360Stub) -> None:
     sync = sync_for(stack, stub)
     records = SyncRecords(stack.messages_table, client=stack.dynamodb)
     reply(stack, "STOP")
     stub.preferences.fail_next_jobs = 1
+    stub.preferences.failure_description = f"Row 2: identity value {CUSTOMER} could not be matched"
     failed = sync.run()
-    assert failed.outcome == "failed"
+    assert (failed.outcome, failed.status) == ("failed", "Failed Validation")
+    assert failed.description == "Row 2: identity value +1********00 could not be matched"  # masked
     assert records.checkpoint()[0].through == ""  # not moved past the failed job
     assert ("sms_id", CUSTOMER) not in stub.preferences.current
     done = sync.run()
@@ -93,7 +126,7 @@ def test_a_failed_job_is_sent_again_and_the_checkpoint_waits(stack: Stack, stub:
 
 def test_a_job_still_running_is_followed_on_the_next_run(stack: Stack, stub: Ci360Stub) -> None:
     sync = sync_for(stack, stub)
-    stub.preferences.polls_before_done = 15  # more than one run's polls
+    stub.preferences.polls_per_status = 5  # more than one run's polls
     reply(stack, "STOP")
     assert sync.run().outcome == "running"
     assert sync.run().outcome == "done"  # the same job, found done; nothing sent twice
@@ -163,3 +196,84 @@ def planted_21610(params: list[tuple[str, str]]) -> dict[str, Any]:
         "updated_at": {"S": "2026-11-27T13:00:00+00:00"},
         "message_sid": {"S": fields["MessageSid"]},
     }
+
+
+def test_a_job_stuck_past_the_bound_is_reported_by_sync_and_reconcile(
+    stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a job CI360 keeps processing, sent three hours ago
+    stub.preferences.polls_per_status = 10_000
+    reply(stack, "STOP")
+    assert sync_for(stack, stub).run().outcome == "running"
+    records = SyncRecords(stack.messages_table, client=stack.dynamodb)
+    checkpoint, pending = records.checkpoint()
+    sent = datetime.fromisoformat(checkpoint.pending_since) - timedelta(hours=3)
+    records.save(replace(checkpoint, pending_since=sent.isoformat()), pending)
+    # WHEN the sync and reconcile look THEN both name the job as stuck and fail
+    code, out = cli(stack, capsys, "ci360", "sync-preferences")
+    assert code == 1
+    assert "running: 1 numbers (1 opted out, 0 not), job job-1 (Queued)" in out
+    assert "STUCK: pending for 180 min; ask SAS support about job job-1" in out
+    code, out = cli(stack, capsys, "consent", "reconcile")
+    assert code == 1 and out.startswith("CI360 import job job-1 STUCK: pending for 180 min")
+    # a shorter wait is only pending, not stuck
+    code, out = cli(stack, capsys, "consent", "reconcile", "--stuck-after", "240")
+    assert "CI360 import job job-1 pending for 180 min (the next sync follows it)" in out and "STUCK" not in out
+    assert len(stub.preferences.jobs) == 1  # followed, never sent twice
+
+
+def test_two_overlapping_runs_send_one_job(stack: Stack, stub: Ci360Stub) -> None:
+    # GIVEN a run that a second run starts under while the first reads the ledger (before it saves its job)
+    reply(stack, "STOP")
+    second = sync_for(stack, stub)
+    overlapped: list[str] = []
+
+    class LedgerThatLetsASecondRunIn(ConsentLedger):
+        def changed_states(self, after: str, until: str) -> list[dict[str, Any]]:
+            overlapped.append(second.run().outcome)
+            return super().changed_states(after, until)
+
+    first = sync_for(stack, stub)
+    first.ledger = LedgerThatLetsASecondRunIn(stack.consent_table, client=stack.dynamodb)
+    # WHEN both run THEN the second finds the lease held and sends nothing; one job reaches CI360
+    assert first.run().outcome == "done"
+    assert overlapped == ["busy"]
+    assert list(stub.preferences.jobs) == ["job-1"]
+    # and the lease is given back: the next run goes ahead
+    assert sync_for(stack, stub).run().outcome == "nothing"
+
+
+def test_an_abandoned_lease_is_taken_over_once_expired(stack: Stack, stub: Ci360Stub) -> None:
+    records = SyncRecords(stack.messages_table, client=stack.dynamodb)
+    now = datetime.now(UTC)
+    assert records.take_lease("crashed-run", now=now - timedelta(minutes=20), until=now - timedelta(minutes=10))
+    assert not records.take_lease("other", now=now - timedelta(minutes=15), until=now)  # still held then
+    reply(stack, "STOP")
+    assert sync_for(stack, stub).run().outcome == "done"
+
+
+def test_the_function_counts_a_stuck_job_for_its_alarm(
+    stack: Stack, stub: Ci360Stub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a job CI360 has been processing for three hours
+    stub.preferences.polls_per_status = 10_000
+    reply(stack, "STOP")
+    assert sync_for(stack, stub).run().outcome == "running"
+    records = SyncRecords(stack.messages_table, client=stack.dynamodb)
+    checkpoint, pending = records.checkpoint()
+    sent = datetime.fromisoformat(checkpoint.pending_since) - timedelta(hours=3)
+    records.save(replace(checkpoint, pending_since=sent.isoformat()), pending)
+    # WHEN the scheduled function runs with the template's settings
+    for name, value in stack.resources.function_environment("PreferencesFunction").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "smsbridge")
+    function = load_function("preferences", stack.logs)
+    function.sync.poll_seconds = 0
+    capsys.readouterr()
+    assert function.lambda_handler({}, LambdaContext())["outcome"] == "running"
+    # THEN it emits the metrics the PreferenceJobStuckAlarm watches
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {metric["Name"] for doc in emitted for directive in doc["_aws"]["CloudWatchMetrics"]
+             for metric in directive["Metrics"]}  # fmt: skip
+    assert {"PreferenceSync_running", "PreferenceJobStuck", "PreferenceJobPendingSeconds"} <= names
+    assert "PreferenceJobStatusUnknown" not in names

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from smsbridge.cli import main
+from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
 from tests.twilio_api_stub import ACCOUNT, SERVICE_SID, TOKEN, TwilioApiStub
 
 BASE = "https://abc123def4.execute-api.us-east-1.amazonaws.com"
@@ -44,7 +45,7 @@ def test_number_dry_run_shows_the_change_and_writes_nothing(
     assert configure(twilio, "--phone-number", "+14155550199") == 0
     out = capsys.readouterr().out
     assert "would change (dry run; --apply to write)" in out
-    assert f"sms_url: https://demo.twilio.com/welcome/sms/reply -> {BASE}/twilio/inbound" in out
+    assert f"sms_url: https://demo.twilio.com/welcome/sms/reply -> {BASE}/twilio/inbound#{DEFAULT_URL_FRAGMENT}" in out
     assert twilio.updates == []
 
 
@@ -63,10 +64,13 @@ def test_messaging_service_gets_inbound_and_status_urls(
     twilio: TwilioApiStub, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert configure(twilio, "--messaging-service", SERVICE_SID, "--apply") == 0
-    assert twilio.service["inbound_request_url"] == f"{BASE}/twilio/inbound"
-    assert twilio.service["status_callback"] == f"{BASE}/twilio/status"
+    # the connection overrides the stack's TwilioUrlFragment defaults to, unless told otherwise
+    assert twilio.service["inbound_request_url"] == f"{BASE}/twilio/inbound#{DEFAULT_URL_FRAGMENT}"
+    assert twilio.service["status_callback"] == f"{BASE}/twilio/status#{DEFAULT_URL_FRAGMENT}"
     assert twilio.service["use_inbound_webhook_on_number"] is False
     assert "changed" in capsys.readouterr().out
+    assert configure(twilio, "--messaging-service", SERVICE_SID, "--fragment", "", "--apply") == 0
+    assert twilio.service["status_callback"] == f"{BASE}/twilio/status"
 
 
 def test_unknown_number_and_bad_credentials_say_so(twilio: TwilioApiStub, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
+from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
 from tests.conftest import (
     API_BASE,
     LambdaContext,
@@ -269,3 +270,22 @@ def test_signed_json_body_is_recorded(stack: Stack) -> None:
     answer = stack.handler.lambda_handler(http_api_event(url, body, headers), LambdaContext())
     assert answer["statusCode"] == 200
     assert len(stack.items()) == 1
+
+
+@pytest.mark.parametrize("route", ["/twilio/status?dh=DH1&rtc=R1&tc=TSK_1", "/twilio/inbound"])
+def test_a_webhook_signed_over_the_printed_fragment_url_is_accepted(stack: Stack, route: str) -> None:
+    # GIVEN the URL as connector-body and twilio configure print it (the stack's default TwilioUrlFragment), and
+    # Twilio signing the URL with its fragment (its docs do not say whether it does)
+    url = f"{API_BASE}{route}"
+    params = status_params(status="delivered") if "status" in route else inbound_params(body="HELLO")
+    signed = {**signed_headers(f"{url}#{DEFAULT_URL_FRAGMENT}", params)}
+    # WHEN it arrives (a fragment is never sent) THEN it is accepted and recorded
+    answer = stack.handler.lambda_handler(http_api_event(url, form_body(params), signed), LambdaContext())
+    assert answer["statusCode"] in (200, 204)
+    assert [attribute(i, "message_sid") for i in stack.items() if "kind" in i] == [dict(params)["MessageSid"]]
+    # AND one signed over a fragment the stack was not told about is refused
+    other = {**signed_headers(f"{url}#rc=5&rp=all", params)}
+    assert (
+        stack.handler.lambda_handler(http_api_event(url, form_body(params), other), LambdaContext())["statusCode"]
+        == 403
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from smsbridge.adapters.message_table import message_key
 from smsbridge.config import Settings
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.local.template import LocalResources
+from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
 from tests.conftest import ROOT
 
 
@@ -224,6 +226,7 @@ def test_each_function_may_touch_only_its_own_resources(cloudformation: dict[str
             "dynamodb:Query": {"ConsentTable"},
             "dynamodb:GetItem": {"ConsentTable", "MessagesTable"},
             "dynamodb:PutItem": {"MessagesTable"},
+            "dynamodb:DeleteItem": {"MessagesTable"},  # gives the sync's lease back
             "dynamodb:BatchWriteItem": {"MessagesTable"},
             "secretsmanager:GetSecretValue": {"Ci360Secret"},
         },
@@ -271,12 +274,17 @@ def test_the_alarms_exist_and_notify_when_an_email_is_given(template: dict[str, 
     alarms = {
         name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"
     }
-    assert {(a["Namespace"], a["MetricName"]) for a in alarms.values()} == {
+    metrics = {(a["Namespace"], a["MetricName"]) for a in alarms.values() if "MetricName" in a}
+    metrics |= {(m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+                for a in alarms.values() for m in a.get("Metrics", []) if "MetricStat" in m}  # fmt: skip
+    assert metrics == {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/Lambda", "Errors"),
         ("AWS/ApiGateway", "5xx"),
         ("smsbridge", "Rejected_bad_signature"),
         ("smsbridge", "PreferenceSync_failed"),
+        ("smsbridge", "PreferenceJobStuck"),
+        ("smsbridge", "PreferenceJobStatusUnknown"),
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
@@ -311,3 +319,27 @@ def test_stream_filters_pass_what_the_forwarder_maps_and_drop_its_bookkeeping(te
     ]
     for image in bookkeeping:
         assert not _matches(messages, {"dynamodb": {"NewImage": image}})
+
+
+def test_no_function_reserves_concurrency(cloudformation: dict[str, Any]) -> None:
+    # New accounts cannot set any aside (their quota is below the minimum unreserved pool), so the stack would not
+    # deploy there; the preference sync's one-run-at-a-time is a lease in DynamoDB instead.
+    functions = [r["Properties"] for r in cloudformation["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 3
+    assert [f.get("FunctionName", "") for f in functions if "ReservedConcurrentExecutions" in f] == []
+
+
+def test_the_stuck_job_bound_is_a_parameter_the_sync_reads(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["PreferenceJobStuckMinutes"]
+    assert parameter["Default"] == 120  # two hours
+    environment = LocalResources(prefix="t", template=template).function_environment("PreferencesFunction")
+    assert Settings.from_env(environment).preference_stuck_minutes == 120
+    assert "PreferenceIdentityType" not in template["Parameters"]  # sms_id is the only type SAS takes for SMS
+
+
+def test_the_stack_checks_signatures_with_the_fragment_smsbridge_prints(template: dict[str, Any]) -> None:
+    # connector-body and twilio configure append DEFAULT_URL_FRAGMENT; the webhook must try the same one
+    assert template["Parameters"]["TwilioUrlFragment"]["Default"] == DEFAULT_URL_FRAGMENT
+    environment = LocalResources(prefix="t", template=template).function_environment("WebhookFunction")
+    assert Settings.from_env(environment).url_fragment == DEFAULT_URL_FRAGMENT
+    assert re.fullmatch(template["Parameters"]["TwilioUrlFragment"]["AllowedPattern"], DEFAULT_URL_FRAGMENT)

@@ -9,9 +9,12 @@ import pytest
 
 from smsbridge.domain.ci360_events import (
     EVENT_ATTRIBUTES,
+    SMOKE_EVENT_NAME,
+    SMOKE_TASK_CODE,
     Correlation,
     EventKind,
     EventMapping,
+    PendingEvent,
     connector_body,
     event_definitions,
     parse_correlation,
@@ -221,3 +224,12 @@ def test_connector_body_survives_ci360_substitution_and_twilio_url_handling() ->
     params = [("MessageStatus", "delivered")]
     signed = SignedContent(candidate_urls(callback.split("?")[0], urlsplit(callback).query), params, b"")
     assert signature_matches(signed, compute_signature("tok", callback, params), ["tok"])
+
+
+def test_smoke_messages_go_to_the_smoke_event_that_no_journey_listens_to() -> None:
+    smoke = Correlation("smsbridge-smoke", SMOKE_TASK_CODE, "smoke")
+    reply = PendingEvent(EventKind.REPLY, "reply:SM1", "+14155550100", "+14155550199", {"reply_text": "hi"})
+    event = with_identity(reply, EventMapping(), smoke, "hold")
+    assert event is not None and (event.name, event.identity_value) == (SMOKE_EVENT_NAME, "smsbridge-smoke")
+    real = with_identity(reply, EventMapping(), Correlation("DH1", "TSK_1", "R"), "hold")
+    assert real is not None and real.name == "SMS Reply"

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from smsbridge.domain.preferences import JobState, Preference, job_state, preference_of, preferences_csv
+from smsbridge.domain.preferences import (
+    Checkpoint,
+    JobState,
+    JobStatus,
+    Preference,
+    job_state,
+    preference_of,
+    preferences_csv,
+)
 
 
 def test_opted_out_for_any_sender_is_opted_out_in_ci360() -> None:
@@ -21,20 +31,41 @@ def test_import_file_has_the_sample_columns() -> None:
         "sms_id,+14155550100,OPT-OUT,true",
         "sms_id,+14155550101,OPT-OUT,false",
     ]
-    assert preferences_csv([Preference("+1", True)], "subject_id").decode().splitlines()[1].startswith("subject_id,")
+    # SAS's validator takes only sms_id for SMS preferences: there is no way to send another identity type
+    with pytest.raises(TypeError):
+        preferences_csv([Preference("+1", True)], "subject_id")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
     ("status", "state"),
     [
-        ("Completed", JobState.DONE),
-        ("COMPLETE", JobState.DONE),
+        # SAS's sample (contact_preference.py, upload_contact_preferences): the only statuses it knows
+        ("Queued", JobState.RUNNING),
+        ("Processing Identities", JobState.RUNNING),
+        ("Processing Preferences", JobState.RUNNING),
+        ("Processing", JobState.RUNNING),
+        ("Imported", JobState.DONE),
+        ("Failed Validation", JobState.FAILED),
+        # tolerant of case and spacing; any "Failed…" ends the job
+        (" imported ", JobState.DONE),
         ("Failed", JobState.FAILED),
-        ("Error", JobState.FAILED),
-        ("Running", JobState.RUNNING),
-        ("Pending", JobState.RUNNING),
-        ("", JobState.RUNNING),
+        ("FAILED  VALIDATION", JobState.FAILED),
+        # invented words are not taken as an end: followed as running, but reported as unknown
+        ("Completed", JobState.UNKNOWN),
+        ("Pending", JobState.UNKNOWN),
+        ("", JobState.UNKNOWN),
     ],
 )
-def test_job_states(status: str, state: JobState) -> None:
+def test_job_states_are_sas_statuses(status: str, state: JobState) -> None:
     assert job_state(status) is state
+
+
+def test_a_job_status_carries_ci360s_description() -> None:
+    failed = JobStatus("Failed Validation", "line 2: identity_type must be sms_id")
+    assert (failed.state, failed.description) == (JobState.FAILED, "line 2: identity_type must be sms_id")
+
+
+def test_pending_seconds_counts_from_when_the_job_was_sent() -> None:
+    sent = Checkpoint("", "job-1", "2026-11-27T13:00:00+00:00", "2026-11-27T13:00:00+00:00")
+    assert sent.pending_seconds(datetime(2026, 11, 27, 15, 30, tzinfo=UTC)) == 9000
+    assert Checkpoint(through="2026-11-27T13:00:00+00:00").pending_seconds(datetime.now(UTC)) is None

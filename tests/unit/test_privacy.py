@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsbridge.domain.privacy import mask_address
+from smsbridge.domain.privacy import mask_address, mask_numbers_in
 
 
 @pytest.mark.parametrize(
@@ -24,3 +24,8 @@ def test_mask_address(address: str, masked: str) -> None:
 
 def test_mask_never_shows_the_middle_digits() -> None:
     assert "5550" not in mask_address("+14155550123")
+
+
+def test_numbers_inside_another_systems_text_are_masked() -> None:
+    text = "Row 2: identity value +14155550100 (or 4155550101) not found; 3 rows, job 42"
+    assert mask_numbers_in(text) == "Row 2: identity value +1********00 (or 41******01) not found; 3 rows, job 42"

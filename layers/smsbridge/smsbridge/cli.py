@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(commands)
     _add_trace(commands)
     _add_twilio(commands)
+    _add_smoke(commands)
     return parser
 
 
@@ -558,10 +559,33 @@ def _add_ci360(commands: Any) -> None:
         actions,
         "connector-body",
         "the body for CI360's Twilio connector endpoint",
+        "smsbridge ci360 connector-body --stack smsbridge",
         "smsbridge ci360 connector-body --base-url https://abc123.execute-api.us-east-1.amazonaws.com",
+        "smsbridge ci360 connector-body --stack smsbridge --from-number",
+        parents=[_where()],
     )
     body.add_argument(
-        "--base-url", type=URL, required=True, help="the stack's base URL (StatusCallbackUrl without /twilio/status)"
+        "--base-url",
+        default="",
+        help="instead of --stack: the stack's base URL (StatusCallbackUrl without /twilio/status)",
+    )
+    body.add_argument(
+        "--from-number",
+        action="store_true",
+        help="send From={{$fromPhoneNumber}} instead of through a Messaging Service "
+        "(Twilio then refuses opted-out numbers to CI360 only)",
+    )
+    body.add_argument(
+        "--messaging-service",
+        type=SERVICE_SID,
+        default="",
+        help="the Messaging Service SID (MG…) to send through (default: a CI360 variable, {{$messagingServiceSid}})",
+    )
+    body.add_argument(
+        "--fragment",
+        type=FRAGMENT,
+        default=_default_fragment(),
+        help=f"Twilio connection overrides for the StatusCallback (default {_default_fragment()}; '' for none)",
     )
     body.set_defaults(run=run_ci360_connector_body)
     check = _command(
@@ -609,6 +633,7 @@ def _add_ci360(commands: Any) -> None:
         default=30.0,
         help="leave changes younger than this many seconds for the next run (default 30)",
     )
+    _stuck_after(sync)
     _json_flag(sync)
     sync.set_defaults(run=run_ci360_sync)
 
@@ -646,10 +671,11 @@ def run_ci360_events(args: argparse.Namespace) -> int:
 
 
 def run_ci360_connector_body(args: argparse.Namespace) -> int:
-    from smsbridge.domain.ci360_events import connector_body  # noqa: PLC0415
-    from smsbridge.domain.ingress import STATUS_ROUTE  # noqa: PLC0415
+    from smsbridge.connector import base_url_of, body_for  # noqa: PLC0415
 
-    print(connector_body(args.base_url.rstrip("/") + STATUS_ROUTE))
+    base = args.base_url or base_url_of(_locate(args, "StatusCallbackUrl", "StatusCallbackUrl", "", "--base-url").name)
+    print(body_for(base, from_number=args.from_number, messaging_service=args.messaging_service,
+                   fragment=args.fragment))  # fmt: skip
     return EXIT_OK
 
 
@@ -693,15 +719,32 @@ def run_ci360_sync(args: argparse.Namespace) -> int:
     secret = _locate(args, "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id")
     text = secret.client("secretsmanager").get_secret_value(SecretId=secret.name)["SecretString"]
     gateway = Ci360Gateway(Ci360Credentials.parse(text), max_connections=2, timeout=10)
-    sync = PreferenceSync(
-        ledger=ledger, records=records, api=lambda: gateway, poll_seconds=1, settle_seconds=args.settle
-    )
+    sync = PreferenceSync(ledger=ledger, records=records, api=lambda: gateway, poll_seconds=1,
+                          settle_seconds=args.settle, stuck_after_seconds=args.stuck_after * 60)  # fmt: skip
     report = sync.run(dry_run=args.dry_run, since=args.since, phones=args.phone)
     if args.json:
         _print_json(_as_json(report))
     else:
         print("\n".join(report.lines()))
-    return EXIT_FOUND_PROBLEM if report.outcome == "failed" else EXIT_OK
+    problem = report.outcome in ("failed", "busy") or report.stuck or report.earlier_failure
+    return EXIT_FOUND_PROBLEM if problem else EXIT_OK
+
+
+def _stuck_after(parser: _Parser) -> None:
+    parser.add_argument(
+        "--stuck-after",
+        type=COUNT,
+        default=120,
+        metavar="MINUTES",
+        help="call a CI360 import job pending longer than this stuck (default 120, as PreferenceJobStuckMinutes)",
+    )
+
+
+def _default_fragment() -> str:
+    """Twilio's connection overrides smsbridge prints and sets (one value: ``twilio_setup.DEFAULT_URL_FRAGMENT``)."""
+    from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT  # noqa: PLC0415
+
+    return DEFAULT_URL_FRAGMENT
 
 
 # --- consent -----------------------------------------------------------------------------------------------
@@ -726,6 +769,7 @@ def _add_consent(commands: Any) -> None:
         default=None,
         help="write the opt-outs Twilio holds and the ledger lacks to this CSV",
     )
+    _stuck_after(reconcile)
     _json_flag(reconcile)
     reconcile.set_defaults(run=run_consent_reconcile)
 
@@ -734,7 +778,7 @@ def run_consent_reconcile(args: argparse.Namespace) -> int:
     from smsbridge.reconcile import find_drift, report_lines, write_fix_csv  # noqa: PLC0415
 
     ledger, records = _sync_parts(args)
-    drift = find_drift(ledger, records)
+    drift = find_drift(ledger, records, stuck_after_seconds=args.stuck_after * 60)
     if args.write_fix and drift.unknown_to_ledger:
         write_fix_csv(drift.unknown_to_ledger, args.write_fix)
     if args.json:
@@ -873,8 +917,8 @@ def _add_twilio(commands: Any) -> None:
     configure.add_argument(
         "--fragment",
         type=FRAGMENT,
-        default="",
-        help="connection overrides to append, e.g. rc=3&rp=5xx,ct,rt (deploy with the same TwilioUrlFragment)",
+        default=_default_fragment(),
+        help=f"connection overrides to append (default {_default_fragment()}, as TwilioUrlFragment; '' for none)",
     )
     configure.add_argument(
         "--allow-local",
@@ -916,6 +960,41 @@ def run_twilio_configure(args: argparse.Namespace) -> int:
             account.update_service(args.messaging_service, {change.field: change.wanted for change in found})
         print("\n".join(describe(f"Messaging Service {args.messaging_service}", found, args.apply)))
     return EXIT_OK
+
+
+# --- smoke ---------------------------------------------------------------------------------------------------
+
+
+def _add_smoke(commands: Any) -> None:
+    smoke = _command(
+        commands,
+        "smoke",
+        "prove a deployment hop by hop (the go-live check)",
+        "smsbridge smoke --stack smsbridge",
+        "smsbridge smoke --local",
+        parents=[_where()],
+    )
+    smoke.add_argument("--identity", default="", help="a real test customer's datahub id (default: smsbridge-smoke, "
+                       "which CI360 has no identity for)")  # fmt: skip
+    smoke.add_argument("--auth-token", default="", help="sign with this token (default: the one in the stack's secret)")
+    smoke.add_argument(
+        "--account-sid", default="", help="AccountSid to send (default: the secret's first, or a test one)"
+    )
+    smoke.add_argument("--fragment", type=FRAGMENT, default=_default_fragment(), help="the connection overrides the "
+                       f"URLs carry in Twilio (default {_default_fragment()}; '' for none)")  # fmt: skip
+    smoke.add_argument("--wait", type=SECONDS, default=30, help="seconds to wait for CI360 to take the events")
+    smoke.set_defaults(run=run_smoke)
+
+
+def run_smoke(args: argparse.Namespace) -> int:
+    from smsbridge.smoke import Smoke, Where  # noqa: PLC0415 - this command only
+
+    where = Where(local=args.local, stack=args.stack, region=args.region, state_file=args.state_file)
+    where.find("StatusCallbackUrl", "StatusCallbackUrl")  # no deployment to try: one line, not six failed hops
+    report = Smoke(where, auth_token=args.auth_token, identity=args.identity, fragment=args.fragment,
+                   account_sid=args.account_sid, wait_seconds=args.wait).run()  # fmt: skip
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_FOUND_PROBLEM
 
 
 # --- output and errors -------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ class Settings:
     ci360_timeout_seconds: int = 5
     retry_base_seconds: int = 30
     # The preference sync's
-    preference_identity_type: str = "sms_id"
+    preference_stuck_minutes: int = 120  # a CI360 import job pending longer than this is reported and alarmed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,7 +64,7 @@ class Settings:
             ci360_max_concurrency=_positive_int(env, "CI360_MAX_CONCURRENCY", 16),
             ci360_timeout_seconds=_positive_int(env, "CI360_TIMEOUT_SECONDS", 5),
             retry_base_seconds=_positive_int(env, "RETRY_BASE_SECONDS", 30),
-            preference_identity_type=env.get("PREFERENCE_IDENTITY_TYPE", "").strip() or "sms_id",
+            preference_stuck_minutes=_positive_int(env, "PREFERENCE_STUCK_MINUTES", 120),
         )
         for name, value in (("MESSAGES_TABLE", settings.messages_table), ("CONSENT_TABLE", settings.consent_table)):
             if not value:

@@ -1,25 +1,34 @@
 """The contact-preference sync: consent changes since the checkpoint → one CI360 import job → checkpoint moved.
 
-Idempotent and resumable: the checkpoint moves only when CI360 reports the job done. A failed job is sent again
-on the next run; a job still running is looked at again on the next run; nothing is skipped. Sending a number's
-preference twice is harmless (an import sets it, it does not toggle it).
+Idempotent and resumable: the checkpoint moves only when CI360 reports the job ``Imported``. A ``Failed…`` job
+(``Failed Validation``, with CI360's ``statusDescription``) is sent again; a job still queued or processing is looked
+at again on the next run; nothing is skipped. Sending a number's preference twice is harmless (an import sets it,
+it does not toggle it). A job pending longer than ``stuck_after_seconds`` is reported as stuck (the function turns
+that into a metric and an alarm).
+
+One run at a time: a run holds a lease on the checkpoint (a conditional write in DynamoDB, taken over once it
+expires); a run that finds the lease held by another does nothing and says ``busy``.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from smsbridge.clock import utc_now
-from smsbridge.domain.preferences import Checkpoint, JobState, Preference, job_state, preference_of, preferences_csv
+from smsbridge.domain.preferences import Checkpoint, JobState, JobStatus, Preference, preference_of, preferences_csv
 
 MAX_NUMBERS_PER_JOB = 10_000
 # Changes younger than this wait for the next run: a webhook stamps its write before DynamoDB has it (retries can
 # take seconds), and a checkpoint must never pass a change that lands late. `consent reconcile` shows any gap.
 SETTLE_SECONDS = 30.0
+# Longer than any run (the function's timeout is 120 s; the CLI polls for about 10 s) so a live run never loses it.
+LEASE_SECONDS = 600.0
+STUCK_AFTER_SECONDS = 2 * 3600.0
 
 
 class ConsentChanges(Protocol):
@@ -35,31 +44,60 @@ class SyncLog(Protocol):
     def checkpoint(self) -> tuple[Checkpoint, list[Preference]]: ...
     def save(self, checkpoint: Checkpoint, pending: list[Preference] | None = None) -> None: ...
     def record_synced(self, preferences: list[Preference], *, job: str, at: str) -> None: ...
+    def take_lease(self, owner: str, *, now: datetime, until: datetime) -> bool: ...
+    def release_lease(self, owner: str) -> None: ...
 
 
 class PreferenceApi(Protocol):
     def file_location(self) -> str: ...
     def upload(self, signed_url: str, content: bytes) -> None: ...
     def start_preference_import(self, signed_url: str) -> str: ...
-    def job_status(self, job_id: str) -> str: ...
+    def job_status(self, job_id: str) -> JobStatus: ...
 
 
 @dataclass
 class SyncReport:
-    outcome: str  # done | failed | running | nothing | dry_run
+    outcome: str  # done | failed | running | nothing | dry_run | busy
     job: str = ""
     through: str = ""
     preferences: list[Preference] = field(default_factory=list)
     oldest_change: str = ""
     lag_seconds: float | None = None  # done: from the oldest change in the job to CI360 confirming it
+    status: str = ""  # CI360's last word on the job (e.g. "Processing Identities", "Failed Validation")
+    description: str = ""  # CI360's statusDescription of a failed job
+    unknown_status: str = ""  # a status SAS's sample does not know (followed as running)
+    pending_seconds: float | None = None  # running: how long the job has been waiting for CI360
+    stuck: bool = False  # running longer than the bound
+    earlier_failure: str = ""  # the pending job found failed at the start of this run (its numbers are in this job)
 
     def lines(self) -> list[str]:
+        if self.outcome == "busy":
+            return ["busy: another preference sync holds the lease; nothing sent (try again in a minute)"]
         opted_out = sum(p.opted_out for p in self.preferences)
         head = (f"{self.outcome}: {len(self.preferences)} numbers ({opted_out} opted out, "
                 f"{len(self.preferences) - opted_out} not)" + (f", job {self.job}" if self.job else "")
+                + (f" ({self.status})" if self.status else "")
                 + (f", in CI360 through {self.through}" if self.through else ""))  # fmt: skip
+        notes = job_notes(self)
         body = [f"  {p.phone}  OPT-OUT {'true' if p.opted_out else 'false'}" for p in self.preferences[:200]]
-        return [head, *body, *([f"  … and {len(self.preferences) - 200} more"] if len(self.preferences) > 200 else [])]
+        more = [f"  … and {len(self.preferences) - 200} more"] if len(self.preferences) > 200 else []
+        return [head, *notes, *body, *more]
+
+
+def job_notes(report: SyncReport) -> list[str]:
+    """What an operator must know about the job: why it failed, an unknown status, how long it has been pending."""
+    notes = []
+    if report.earlier_failure:
+        notes.append(f"  the previous job failed ({report.earlier_failure}); its numbers were sent again")
+    if report.outcome == "failed":
+        notes.append(f"  CI360 says: {report.description or '(no statusDescription)'}; the same numbers are sent "
+                     "again on the next run")  # fmt: skip
+    if report.unknown_status:
+        notes.append(f"  unknown job status {report.unknown_status!r}: followed as running; check docs/contracts.md")
+    if report.pending_seconds is not None and report.outcome == "running":
+        age = f"pending for {report.pending_seconds / 60:.0f} min"
+        notes.append(f"  STUCK: {age}; ask SAS support about job {report.job}" if report.stuck else f"  {age}")
+    return notes
 
 
 class PreferenceSync:
@@ -69,47 +107,63 @@ class PreferenceSync:
         ledger: ConsentChanges,
         records: SyncLog,
         api: Callable[[], PreferenceApi],
-        identity_type: str = "sms_id",
         polls: int = 10,
         poll_seconds: float = 3.0,
         settle_seconds: float = SETTLE_SECONDS,
         max_numbers: int = MAX_NUMBERS_PER_JOB,
+        stuck_after_seconds: float = STUCK_AFTER_SECONDS,
+        lease_seconds: float = LEASE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settle = timedelta(seconds=settle_seconds)
         self.max_numbers = max_numbers
         self.ledger, self.records, self.api = ledger, records, api
-        self.identity_type = identity_type
+        self.stuck_after = stuck_after_seconds
+        self.lease = timedelta(seconds=lease_seconds)
         self.polls, self.poll_seconds = polls, poll_seconds
         self.clock, self.sleep = clock, sleep
 
     def run(self, *, dry_run: bool = False, since: str | None = None, phones: list[str] | None = None) -> SyncReport:
         """One sync. ``since`` resends everything changed after that time; ``phones`` sends just those numbers.
-        Neither moves the checkpoint backwards."""
+        Neither moves the checkpoint backwards. ``busy`` when another run holds the lease."""
+        if dry_run:
+            return self._run(dry_run=True, since=since, phones=phones)
+        owner = uuid.uuid4().hex
+        now = self.clock()
+        if not self.records.take_lease(owner, now=now, until=now + self.lease):
+            return SyncReport("busy")
+        try:
+            return self._run(dry_run=False, since=since, phones=phones)
+        finally:
+            self.records.release_lease(owner)
+
+    def _run(self, *, dry_run: bool, since: str | None, phones: list[str] | None) -> SyncReport:
         checkpoint, pending = self.records.checkpoint()
+        earlier_failure = ""
         if checkpoint.pending_job and not dry_run and since is None and phones is None:
             earlier = self._follow(checkpoint, pending)
             if earlier.outcome != "failed":
                 return earlier
-            checkpoint = Checkpoint(through=checkpoint.through)  # it failed: send its window again, now
+            earlier_failure = f"job {earlier.job} {earlier.status}: {earlier.description or 'no statusDescription'}"
+            checkpoint = self.records.checkpoint()[0]  # it failed: send its window again, now
         until = (self.clock() - self.settle).isoformat()
         preferences, through, oldest = self._collect(since if since is not None else checkpoint.through, until, phones)
         if dry_run:
             return SyncReport("dry_run", through=through, preferences=preferences, oldest_change=oldest)
         if not preferences:
             if phones is None:
-                self.records.save(Checkpoint(through=max(checkpoint.through, through)))
-            return SyncReport("nothing", through=max(checkpoint.through, through))
+                self.records.save(replace(checkpoint, through=max(checkpoint.through, through)))
+            return SyncReport("nothing", through=max(checkpoint.through, through), earlier_failure=earlier_failure)
         api = self.api()
         location = api.file_location()
-        api.upload(location, preferences_csv(preferences, self.identity_type))
+        api.upload(location, preferences_csv(preferences))
         job = api.start_preference_import(location)
         moved = max(checkpoint.through, through) if phones is None else checkpoint.through
-        started = Checkpoint(checkpoint.through, job, moved, self.clock().isoformat())
+        started = replace(checkpoint, pending_job=job, pending_through=moved, pending_since=self.clock().isoformat())
         self.records.save(started, preferences)
         report = self._follow(started, preferences)
-        report.oldest_change = oldest
+        report.oldest_change, report.earlier_failure = oldest, earlier_failure
         if report.outcome == "done" and oldest:
             report.lag_seconds = (self.clock() - datetime.fromisoformat(oldest)).total_seconds()
         return report
@@ -134,19 +188,34 @@ class PreferenceSync:
         preferences = [preference_of(phone, self.ledger.states_of(phone)) for phone in numbers]
         return preferences, through, min(numbers.values(), default="")
 
+    @staticmethod
+    def _ended(checkpoint: Checkpoint, through: str, outcome: str) -> Checkpoint:
+        return Checkpoint(through=through, last_job=checkpoint.pending_job, last_outcome=outcome)
+
     def _follow(self, checkpoint: Checkpoint, preferences: list[Preference]) -> SyncReport:
-        """Poll the pending job: ``done`` moves the checkpoint, ``failed`` clears the job (its window is sent
-        again), ``running`` leaves it for the next run."""
+        """Poll the pending job: ``Imported`` moves the checkpoint, ``Failed…`` clears the job (its window is sent
+        again), queued/processing (or a status nobody knows) leaves it for the next run."""
         api = self.api()
-        for attempt in range(self.polls):
-            state = job_state(api.job_status(checkpoint.pending_job))
+        unknown = ""
+        job = JobStatus("")
+        for attempt in range(max(1, self.polls)):
+            job = api.job_status(checkpoint.pending_job)
+            state = job.state
             if state is JobState.DONE:
                 self.records.record_synced(preferences, job=checkpoint.pending_job, at=self.clock().isoformat())
-                self.records.save(Checkpoint(through=checkpoint.pending_through))
-                return SyncReport("done", checkpoint.pending_job, checkpoint.pending_through, preferences)
+                self.records.save(self._ended(checkpoint, checkpoint.pending_through, job.status))
+                return SyncReport("done", checkpoint.pending_job, checkpoint.pending_through, preferences,
+                                  status=job.status, unknown_status=unknown)  # fmt: skip
             if state is JobState.FAILED:
-                self.records.save(Checkpoint(through=checkpoint.through))
-                return SyncReport("failed", checkpoint.pending_job, checkpoint.through, preferences)
+                outcome = f"{job.status}: {job.description}" if job.description else job.status
+                self.records.save(self._ended(checkpoint, checkpoint.through, outcome))
+                return SyncReport("failed", checkpoint.pending_job, checkpoint.through, preferences,
+                                  status=job.status, description=job.description, unknown_status=unknown)  # fmt: skip
+            if state is JobState.UNKNOWN:
+                unknown = job.status
             if attempt + 1 < self.polls:
                 self.sleep(self.poll_seconds)
-        return SyncReport("running", checkpoint.pending_job, checkpoint.through, preferences)
+        waited = checkpoint.pending_seconds(self.clock())
+        return SyncReport("running", checkpoint.pending_job, checkpoint.through, preferences, status=job.status,
+                          unknown_status=unknown, pending_seconds=waited,
+                          stuck=waited is not None and waited > self.stuck_after)  # fmt: skip

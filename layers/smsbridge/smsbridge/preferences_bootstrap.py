@@ -15,5 +15,5 @@ def build_preference_sync(settings: Settings) -> PreferenceSync:
         ledger=ConsentLedger(settings.consent_table),
         records=SyncRecords(settings.messages_table),
         api=gateways.gateway,
-        identity_type=settings.preference_identity_type,
+        stuck_after_seconds=settings.preference_stuck_minutes * 60,
     )

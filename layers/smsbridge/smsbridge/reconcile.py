@@ -6,6 +6,9 @@ Two kinds of drift, each with the command that fixes it:
   (``smsbridge ci360 sync-preferences --phone …``);
 - Twilio refused to send (21610) to a number for a sender after the ledger last changed for that pair, so Twilio
   holds an opt-out the ledger does not: import them (``smsbridge optouts import``, from the CSV written here).
+
+It also names a CI360 import job still pending, and calls it stuck past the bound: while it is pending no later
+change reaches CI360, so drift of the first kind is expected until it ends.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from smsbridge.adapters.consent_table import ConsentLedger
 from smsbridge.adapters.sync_records import SyncRecords
+from smsbridge.clock import utc_now
 from smsbridge.domain.preferences import preference_of
+from smsbridge.preference_sync import STUCK_AFTER_SECONDS
 
 
 @dataclass
@@ -26,14 +32,23 @@ class Drift:
     not_in_ci360: list[str] = field(default_factory=list)  # opted out here, CI360 not told
     only_in_ci360: list[str] = field(default_factory=list)  # CI360 holds an opt-out the ledger no longer has
     unknown_to_ledger: list[dict[str, str]] = field(default_factory=list)  # Twilio blocks (21610), ledger does not
+    pending_job: str = ""  # a CI360 import job sent and not yet ended
+    pending_seconds: float = 0.0
+    stuck: bool = False  # pending past the bound
 
     @property
     def none(self) -> bool:
-        return not (self.not_in_ci360 or self.only_in_ci360 or self.unknown_to_ledger)
+        return not (self.not_in_ci360 or self.only_in_ci360 or self.unknown_to_ledger or self.stuck)
 
 
-def find_drift(ledger: ConsentLedger, records: SyncRecords) -> Drift:
+def find_drift(ledger: ConsentLedger, records: SyncRecords, *, now: datetime | None = None,
+               stuck_after_seconds: float = STUCK_AFTER_SECONDS) -> Drift:  # fmt: skip
     drift = Drift()
+    checkpoint, _ = records.checkpoint()
+    waited = checkpoint.pending_seconds(now or utc_now())
+    if waited is not None:
+        drift.pending_job, drift.pending_seconds = checkpoint.pending_job, waited
+        drift.stuck = waited > stuck_after_seconds
     synced = {phone: opted_out for phone, opted_out, _ in records.synced()}
     states_by_phone: dict[str, list[dict[str, Any]]] = {}
     for each in ledger.states():
@@ -61,9 +76,18 @@ def write_fix_csv(rows: Iterable[dict[str, str]], path: Path) -> None:
 
 
 def report_lines(drift: Drift, where: str, fix_file: Path | None) -> list[str]:
+    pending = []
+    if drift.pending_job:
+        minutes = f"{drift.pending_seconds / 60:.0f} min"
+        job = f"CI360 import job {drift.pending_job}"
+        pending = [
+            f"{job} STUCK: pending for {minutes}; no later change reaches CI360 until it ends: ask SAS support about it"
+            if drift.stuck
+            else f"{job} pending for {minutes} (the next sync follows it)"
+        ]
     if drift.none:
-        return ["no drift: the ledger, CI360's preferences and Twilio's refusals agree"]
-    lines = []
+        return [*pending, "no drift: the ledger, CI360's preferences and Twilio's refusals agree"]
+    lines = pending
     if drift.not_in_ci360 or drift.only_in_ci360:
         numbers = drift.not_in_ci360 + drift.only_in_ci360
         lines.append(f"{len(drift.not_in_ci360)} numbers opted out here but not in CI360; "

@@ -87,14 +87,20 @@ class SignedWebhook:
 
 
 def sign_webhook(
-    url: str, params: Sequence[tuple[str, str]], auth_token: str, *, delivery_id: str = ""
+    url: str,
+    params: Sequence[tuple[str, str]],
+    auth_token: str,
+    *,
+    delivery_id: str = "",
+    fragment_signed: bool = False,
 ) -> SignedWebhook:
-    """Sign ``params`` for ``url`` as Twilio does. A ``#fragment`` is not signed and not sent (Twilio keeps it)."""
+    """Sign ``params`` for ``url`` as Twilio does. A ``#fragment`` is never sent (Twilio keeps it); it is signed
+    only with ``fragment_signed`` (Twilio's docs do not say which it does: smsbridge accepts both)."""
     parts = urlsplit(url)
     sent_url = urlunsplit(parts._replace(fragment=""))
     headers = {
         "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-        "X-Twilio-Signature": compute_signature(auth_token, sent_url, params),
+        "X-Twilio-Signature": compute_signature(auth_token, url if fragment_signed else sent_url, params),
         "I-Twilio-Idempotency-Token": delivery_id or str(uuid.uuid4()),
         "User-Agent": "TwilioProxy/1.1",
         "X-Home-Region": "us1",

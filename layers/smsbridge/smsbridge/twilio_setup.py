@@ -9,6 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# Twilio's connection overrides ("Webhooks (HTTP callbacks): Connection Overrides"), appended after '#' to every
+# URL smsbridge gives Twilio and the template's TwilioUrlFragment default: retry twice (rc) on a 5xx answer, a
+# failed connect or a read timeout (rp); connect within 2 s (ct), read within 5 s (rt: the webhook answers in well
+# under a second warm, a cold start fits; its function times out at 10 s), all attempts within Twilio's 15 s
+# ceiling (tt). Retried webhooks are recorded once.
+DEFAULT_URL_FRAGMENT = "rc=2&rp=5xx,ct,rt&ct=2000&rt=5000&tt=15000"
+
 
 @dataclass(frozen=True)
 class WebhookTargets:

@@ -18,10 +18,18 @@ import urllib3
 from smsbridge.adapters.secrets import CachedSecret
 from smsbridge.domain.ci360_events import Flat
 from smsbridge.domain.delivery import Outcome, Verdict, judge_response
+from smsbridge.domain.preferences import JobStatus
+from smsbridge.domain.privacy import mask_numbers_in
 from smsbridge.errors import ConfigurationError, RetryableError
 
 EVENTS_PATH = "/marketingGateway/events"
 CONFIGURATION_PATH = "/marketingGateway/configuration"
+FILE_TRANSFER_PATH = "/marketingData/fileTransferLocation"
+TABLE_JOBS_PATH = "/marketingData/tableJobs"
+UPLOAD_CONTENT_TYPE = "text/csv"
+# What SAS's contact-preference sample sends for SMS. SAS's API reference lists only CONTACT_PREFERENCE_IMPORT,
+# CONTACT_PREFERENCE_EXPORT and TABLE_DOWNLOAD: a named risk (docs/contracts.md, README go-live).
+PREFERENCE_JOB_TYPE = "CONTACT_PREFERENCE_SMS_IMPORT"
 
 
 def _b64url(data: bytes) -> bytes:
@@ -100,21 +108,30 @@ class Ci360Gateway:
 
     def file_location(self) -> str:
         """A signed URL to upload an import file to."""
-        return str(self._json("POST", "/marketingData/fileTransferLocation", {})["signedURL"])
+        answer = self._json("POST", FILE_TRANSFER_PATH, {})
+        if not answer.get("signedURL"):
+            raise RetryableError(f"CI360 POST {FILE_TRANSFER_PATH} answered no signedURL")
+        return str(answer["signedURL"])
 
     def upload(self, signed_url: str, content: bytes) -> None:
-        """PUT the file to the signed URL (the URL is the credential: no JWT)."""
+        """PUT the file to the signed URL (the URL is the credential: no JWT). ``text/csv``, as SAS's samples send it:
+        a signed URL may sign its content type, so a different one could be refused."""
         status, text, error = self._request("PUT", "", content, url=signed_url,
-                                            headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+                                            headers={"Content-Type": UPLOAD_CONTENT_TYPE})  # fmt: skip
         if status is None or not 200 <= status < 300:
             raise RetryableError(f"upload to CI360 failed: {status or error} {text[:200]}")
 
     def start_preference_import(self, signed_url: str) -> str:
-        job = {"jobType": "CONTACT_PREFERENCE_SMS_IMPORT", "fileLocation": signed_url, "headerRowIncluded": True}
-        return str(self._json("POST", "/marketingData/tableJobs", job)["id"])
+        job = {"jobType": PREFERENCE_JOB_TYPE, "fileLocation": signed_url, "headerRowIncluded": True}
+        answer = self._json("POST", TABLE_JOBS_PATH, job)
+        if not answer.get("id"):
+            raise RetryableError(f"CI360 POST {TABLE_JOBS_PATH} answered no job id")
+        return str(answer["id"])
 
-    def job_status(self, job_id: str) -> str:
-        return str(self._json("GET", f"/marketingData/tableJobs/{job_id}", None).get("status", ""))
+    def job_status(self, job_id: str) -> JobStatus:
+        answer = self._json("GET", f"{TABLE_JOBS_PATH}/{job_id}", None)
+        # statusDescription is CI360's text about the file: numbers in it are masked before anyone logs or prints it.
+        return JobStatus(str(answer.get("status", "")), mask_numbers_in(str(answer.get("statusDescription") or "")))
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         status, text, error = self._request(method, path, None if body is None else json.dumps(body).encode())

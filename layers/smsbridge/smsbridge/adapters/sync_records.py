@@ -3,7 +3,8 @@ per number (for ``smsbridge consent reconcile``).
 
 ::
 
-    pk = SYNC#ci360-preferences   sk = CHECKPOINT     through, pending job (id, through, numbers)
+    pk = SYNC#ci360-preferences   sk = CHECKPOINT     through, pending job (id, through, since, numbers)
+    pk = SYNC#ci360-preferences   sk = LEASE          owner, lease_until (epoch seconds): one run at a time
     pk = PREF#<number>            sk = CI360          opted_out, synced_at, job
 """
 
@@ -11,17 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG, attributes, paged, plain, translated_errors
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, paged, plain, translated_errors, write_once
 from smsbridge.domain.preferences import Checkpoint, Preference
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 CHECKPOINT_KEY = {"pk": {"S": "SYNC#ci360-preferences"}, "sk": {"S": "CHECKPOINT"}}
+LEASE_KEY = {"pk": {"S": "SYNC#ci360-preferences"}, "sk": {"S": "LEASE"}}
 
 
 class SyncRecords:
@@ -35,7 +38,7 @@ class SyncRecords:
             found = self.client.get_item(TableName=self.table_name, Key=CHECKPOINT_KEY, ConsistentRead=True)
         item = plain(found.get("Item", {}))
         pending = [Preference(phone, bool(value)) for phone, value in json.loads(item.get("pending_numbers", "[]"))]
-        fields = ("through", "pending_job", "pending_through", "pending_since")
+        fields = ("through", "pending_job", "pending_through", "pending_since", "last_job", "last_outcome")
         return Checkpoint(**{name: str(item.get(name, "")) for name in fields}), pending
 
     def save(self, checkpoint: Checkpoint, pending: list[Preference] | None = None) -> None:
@@ -43,6 +46,28 @@ class SyncRecords:
         item = {**CHECKPOINT_KEY, **attributes({**checkpoint.__dict__, "pending_numbers": numbers})}
         with translated_errors(f"write {self.table_name}"):
             self.client.put_item(TableName=self.table_name, Item=item)
+
+    def take_lease(self, owner: str, *, now: datetime, until: datetime) -> bool:
+        """Hold the sync's lease until ``until`` unless another owner holds one that has not expired (one
+        conditional write: of two runs racing, one wins)."""
+        item = {**LEASE_KEY, "owner": {"S": owner}, "lease_until": {"N": str(until.timestamp())},
+                "taken_at": {"S": now.isoformat()}}  # fmt: skip
+        return write_once(self.client, [Write("Put", {
+            "TableName": self.table_name, "Item": item,
+            "ConditionExpression": "attribute_not_exists(pk) OR lease_until < :now OR #owner = :owner",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":now": {"N": str(now.timestamp())}, ":owner": {"S": owner}},
+        })])  # fmt: skip
+
+    def release_lease(self, owner: str) -> None:
+        """Give the lease back, if this owner still holds it (else it expired and another run took it over)."""
+        with translated_errors(f"write {self.table_name}"):
+            try:
+                self.client.delete_item(TableName=self.table_name, Key=LEASE_KEY, ConditionExpression="#owner = :owner",
+                                        ExpressionAttributeNames={"#owner": "owner"},
+                                        ExpressionAttributeValues={":owner": {"S": owner}})  # fmt: skip
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass
 
     def record_synced(self, preferences: list[Preference], *, job: str, at: str) -> None:
         """Remember what CI360 now holds for each number (25 per request)."""

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from smsbridge.domain.error_codes import classify_error
+from smsbridge.domain.error_codes import ErrorClass, classify_error
 from smsbridge.domain.privacy import mask_address
 
 IDENTITY_TYPES = ("datahub_id", "customer_id", "subject_id", "login_id")
@@ -69,7 +69,7 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
     "error_code": ("numeric", "Twilio ErrorCode", _STATUS),
     "error_class": (
         "character",
-        "recipient_permanent, recipient_transient, opted_out, blocked, filtered, sender_configuration, unknown",
+        ", ".join(ErrorClass),
         _STATUS,
     ),
     "task_code": ("character", "CI360 task code of the message (from the status callback URL)", _ALL),
@@ -91,6 +91,12 @@ class Correlation:
     response_tracking_code: str = ""
 
 
+# `smsbridge smoke` marks its synthetic messages with this task code; their events (and replies attributed to
+# them) go to CI360 under SMOKE_EVENT_NAME, an external event to define with no journey on it.
+SMOKE_TASK_CODE = "SMSBRIDGE-SMOKE"
+SMOKE_EVENT_NAME = "smsbridge smoke test"
+
+
 def parse_correlation(query: str) -> Correlation | None:
     """Read ``dh`` (datahub id), ``tc`` (task code) and ``rtc`` (response tracking code) from a callback query.
 
@@ -102,18 +108,25 @@ def parse_correlation(query: str) -> Correlation | None:
     return Correlation(values["dh"], values.get("tc", ""), values.get("rtc", ""))
 
 
-def connector_body(status_url: str) -> str:
+def connector_body(status_url: str, *, messaging_service: str | None = "{{$messagingServiceSid}}",
+                   fragment: str = "") -> str:  # fmt: skip
     """The form body for CI360's Twilio connector endpoint, with a StatusCallback that carries the correlation.
 
-    ``{{$...}}`` are CI360 variables to map in the endpoint: ``$toPhoneNumber``, ``$fromPhoneNumber`` and
-    ``$messageBody`` as in SAS's no-code connector, ``$datahubId`` → ``$.identityId``, ``$taskCode`` →
-    ``$.properties.externalCode``, ``$responseTrackingCode`` → ``$.contactResponse.responseTrackingCode``. The
-    StatusCallback URL is form-encoded once (Twilio decodes it), its parameters are in alphabetical order (Twilio
-    may sort them) and the ids it carries are plain identifiers, so the URL Twilio signs is the one smsbridge checks.
+    ``{{$...}}`` are CI360 variables to map in the endpoint: ``$toPhoneNumber`` and ``$messageBody`` as in SAS's
+    no-code connector, ``$datahubId`` → ``$.identityId``, ``$taskCode`` → ``$.properties.externalCode``,
+    ``$responseTrackingCode`` → ``$.contactResponse.responseTrackingCode``. The sender is ``MessagingServiceSid``
+    (``messaging_service``: a SID, or a variable to map) or, with ``messaging_service=None``, ``From=
+    {{$fromPhoneNumber}}``. The StatusCallback URL is form-encoded once (Twilio decodes it), its parameters are in
+    alphabetical order (Twilio may sort them) and the ids it carries are plain identifiers, so the URL Twilio signs
+    is the one smsbridge checks; ``fragment`` (Twilio's connection overrides) follows it after ``#``.
     """
     callback = f"{status_url}?dh={{{{$datahubId}}}}&rtc={{{{$responseTrackingCode}}}}&tc={{{{$taskCode}}}}"
+    if fragment.strip("#"):
+        callback += "#" + fragment.lstrip("#")
     encoded = quote(callback, safe="{}$")
-    return f"To={{{{$toPhoneNumber}}}}&From={{{{$fromPhoneNumber}}}}&Body={{{{$messageBody}}}}&StatusCallback={encoded}"
+    sender = ("From={{$fromPhoneNumber}}" if messaging_service is None
+              else f"MessagingServiceSid={quote(messaging_service, safe='{}$')}")  # fmt: skip
+    return f"To={{{{$toPhoneNumber}}}}&{sender}&Body={{{{$messageBody}}}}&StatusCallback={encoded}"
 
 
 @dataclass(frozen=True)
@@ -229,14 +242,17 @@ def with_identity(event: PendingEvent, mapping: EventMapping, correlation: Corre
             attributes["task_code"] = correlation.task_code
         if correlation.response_tracking_code:
             attributes["response_tracking_code"] = correlation.response_tracking_code
-        return Ci360Event(mapping.name_for(event.kind), "datahub_id", correlation.datahub_id, attributes)
+        smoke = correlation.task_code == SMOKE_TASK_CODE  # `smsbridge smoke`: an event no journey listens to
+        name = SMOKE_EVENT_NAME if smoke else mapping.name_for(event.kind)
+        return Ci360Event(name, "datahub_id", correlation.datahub_id, attributes)
     if unknown_identity in IDENTITY_TYPES and unknown_identity != "datahub_id":
         return Ci360Event(mapping.name_for(event.kind), unknown_identity, event.phone, attributes)
     return None
 
 
 def event_definitions(mapping: EventMapping) -> list[tuple[str, list[tuple[str, str, str]]]]:
-    """Per enabled event name: its attributes as (name, CI360 type, meaning), for defining it in CI360."""
+    """Per enabled event name: its attributes as (name, CI360 type, meaning), for defining it in CI360; last, the
+    event ``smsbridge smoke`` sends (a reply's and a delivery's attributes)."""
     definitions = []
     for kind in EventKind:
         name = mapping.name_for(kind)
@@ -244,4 +260,7 @@ def event_definitions(mapping: EventMapping) -> list[tuple[str, list[tuple[str, 
             attributes = [(attr, kind_type, meaning) for attr, (kind_type, meaning, kinds) in EVENT_ATTRIBUTES.items()
                           if kind in kinds]  # fmt: skip
             definitions.append((name, attributes))
+    smoke = [(attr, kind_type, meaning) for attr, (kind_type, meaning, kinds) in EVENT_ATTRIBUTES.items()
+             if EventKind.REPLY in kinds or EventKind.DELIVERED in kinds]  # fmt: skip
+    definitions.append((SMOKE_EVENT_NAME, smoke))  # `smsbridge smoke`'s events: define it with no journey on it
     return definitions

@@ -12,9 +12,11 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 PREFERENCE_TYPE = "OPT-OUT"
+IDENTITY_TYPE = "sms_id"  # the only identity type SAS's validator accepts for SMS preferences
 COLUMNS = ("identity_type", "identity_value", "preference_type", "preference_value")
 
 
@@ -29,13 +31,14 @@ def preference_of(phone: str, states: Iterable[Mapping[str, object]]) -> Prefere
     return Preference(phone, any(state.get("status") == "opted_out" for state in states))
 
 
-def preferences_csv(preferences: Iterable[Preference], identity_type: str = "sms_id") -> bytes:
-    """The import file: a header, then ``<identity_type>,<phone>,OPT-OUT,true|false`` per number."""
+def preferences_csv(preferences: Iterable[Preference]) -> bytes:
+    """The import file: a header, then ``sms_id,<phone>,OPT-OUT,true|false`` per number (SAS's validator takes
+    only ``sms_id`` for SMS preferences)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for preference in preferences:
-        writer.writerow((identity_type, preference.phone, PREFERENCE_TYPE, "true" if preference.opted_out else "false"))
+        writer.writerow((IDENTITY_TYPE, preference.phone, PREFERENCE_TYPE, "true" if preference.opted_out else "false"))
     return out.getvalue().encode("utf-8")
 
 
@@ -43,16 +46,39 @@ class JobState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     RUNNING = "running"
+    UNKNOWN = "unknown"  # a status SAS's sample does not know: followed like a running job, and reported
+
+
+# The statuses SAS's contact-preference sample polls through (sassoftware/ci360-extensions,
+# code/ci-360-manage-contact-preferences/contact_preference.py, upload_contact_preferences): see docs/contracts.md.
+RUNNING_STATUSES = ("Queued", "Processing Identities", "Processing Preferences", "Processing")
+DONE_STATUS = "Imported"
+FAILED_PREFIX = "Failed"  # "Failed Validation" in the sample; any "Failed…" ends the job
 
 
 def job_state(status: str) -> JobState:
-    """CI360's table-job status in three words (unknown statuses count as still running)."""
-    value = status.strip().lower()
-    if value in ("completed", "complete", "succeeded", "success", "done"):
+    """CI360's table-job status in four words. ``Imported`` is done, any ``Failed…`` (``Failed Validation``) failed,
+    SAS's queued and processing statuses are running; anything else is unknown (followed as running, but loud)."""
+    value = " ".join(status.split()).lower()
+    if value == DONE_STATUS.lower():
         return JobState.DONE
-    if value in ("failed", "error", "cancelled", "canceled", "aborted"):
+    if value.startswith(FAILED_PREFIX.lower()):
         return JobState.FAILED
-    return JobState.RUNNING
+    if value in (running.lower() for running in RUNNING_STATUSES):
+        return JobState.RUNNING
+    return JobState.UNKNOWN
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A table job as CI360 answers it: ``status`` and, on failure, ``statusDescription``."""
+
+    status: str
+    description: str = ""
+
+    @property
+    def state(self) -> JobState:
+        return job_state(self.status)
 
 
 @dataclass(frozen=True)
@@ -63,3 +89,11 @@ class Checkpoint:
     pending_job: str = ""
     pending_through: str = ""
     pending_since: str = ""
+    last_job: str = ""  # the last job that ended, and how ("Imported", or "Failed Validation: <description>")
+    last_outcome: str = ""
+
+    def pending_seconds(self, now: datetime) -> float | None:
+        """How long the pending job has been waiting for CI360 (None without one)."""
+        if not self.pending_job or not self.pending_since:
+            return None
+        return (now - datetime.fromisoformat(self.pending_since)).total_seconds()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def mask_address(address: str) -> str:
     """Mask a phone number or channel address, keeping the channel, the country prefix and the last two digits.
@@ -17,3 +19,12 @@ def mask_address(address: str) -> str:
     if len(digits) <= 4:
         return prefix + "+" + "*" * len(digits)
     return prefix + "+" + digits[0] + "*" * (len(digits) - 3) + digits[-2:]
+
+
+_NUMBER_IN_TEXT = re.compile(r"\+?\d[\d ()-]{5,}\d")
+
+
+def mask_numbers_in(text: str) -> str:
+    """``text`` (another system's message, e.g. CI360's ``statusDescription``) with anything that looks like a phone
+    number masked, so it can be logged and printed."""
+    return _NUMBER_IN_TEXT.sub(lambda match: mask_address(re.sub(r"[ ()-]", "", match.group())), text)

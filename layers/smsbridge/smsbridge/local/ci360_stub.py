@@ -1,5 +1,8 @@
 """A local HTTP stub of the SAS CI360 external-event gateway that enforces the contract strictly.
 
+It follows ``docs/contracts.md`` (the CI360 section): each behaviour below is a row there, with its evidence and
+standing; where the evidence is thin the row says so and the README's go-live section lists it.
+
 Used by the tests and by the local stack in place of ``https://extapigwservice-<region>.ci360.sas.com``. It serves:
 
 ``POST /marketingGateway/events``
@@ -27,6 +30,9 @@ Used by the tests and by the local stack in place of ``https://extapigwservice-<
 
 ``GET /marketingGateway/configuration``
     The JWT checks (2 and 3), then 200 ``{"agentName": "smsbridge-stub", "type": "general"}``.
+
+``/marketingData/…`` and the signed upload URL
+    The contact-preference import: see :class:`ContactPreferences`.
 
 Any other path answers 404; a known path with the wrong method answers 405. ``Faults.down`` drops every request
 (an unreachable gateway is unreachable on every path); the other faults apply to ``/events`` only. Every refused
@@ -254,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             path = urlsplit(self.path).path
             if path.startswith(("/marketingData/", "/upload/")):
-                self._send_data(*stub.preferences.handle(method, path, body, self.headers.get("Authorization")))
+                self._send_data(*stub.preferences.handle(method, path, body, self.headers.get("Authorization"),
+                                                         self.headers.get("Content-Type")))  # fmt: skip
                 return
             routes = {EVENTS_PATH: "POST", HEALTHCHECK_PATH: "GET", CONFIGURATION_PATH: "GET"}
             if path not in routes:
@@ -329,20 +336,32 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 PREFERENCE_COLUMNS = ["identity_type", "identity_value", "preference_type", "preference_value"]
+PREFERENCE_JOB_TYPE = "CONTACT_PREFERENCE_SMS_IMPORT"
+UPLOAD_CONTENT_TYPE = "text/csv"
+# The statuses SAS's sample polls through, in the order this stub walks them (one per status call).
+IMPORT_WALK = ("Queued", "Processing Identities", "Processing Preferences", "Imported")
+FAILED_WALK = ("Queued", "Processing Identities", "Failed Validation")
+_HEADER_PATTERNS = (r"(?i)^identity_type$", r"(?i)^identity_value$", r"(?i)^preference_type(?:_cd)?$",
+                    r"(?i)^preference_value$")  # fmt: skip
 
 
 class ContactPreferences:
-    """CI360's contact-preference import, as the SAS sample drives it:
+    """CI360's contact-preference import, as SAS's sample drives it (docs/contracts.md, CI360 section):
 
     1. ``POST /marketingData/fileTransferLocation`` (JWT) → ``{"signedURL": …}``;
-    2. ``PUT`` the CSV to that URL (no JWT; the URL is the credential);
+    2. ``PUT`` the CSV to that URL (no JWT; the URL is the credential) with ``Content-Type: text/csv``, as SAS's
+       samples send it (a signed URL may sign the content type: any other type is refused 403, as S3 refuses a
+       request that does not match its signature) → 200;
     3. ``POST /marketingData/tableJobs`` (JWT) ``{"jobType": "CONTACT_PREFERENCE_SMS_IMPORT", "fileLocation":
-       <signedURL>, "headerRowIncluded": true|false}`` → ``{"id": …, "status": "Pending"}``;
-    4. ``GET /marketingData/tableJobs/{id}`` → ``status`` Running, then Completed (the rows take effect) or Failed.
+       <signedURL>, "headerRowIncluded": true|false}`` → ``{"id": …, "status": "Queued"}`` (400 for another job
+       type or a file never uploaded);
+    4. ``GET /marketingData/tableJobs/{id}`` → ``status``, one step per call (``polls_per_status`` calls per step):
+       ``Queued``, ``Processing Identities``, ``Processing Preferences``, then ``Imported`` (the rows take effect).
+       A file SAS's validator refuses (header, identity type other than ``sms_id``, preference type, value other
+       than true/false) walks to ``Failed Validation`` with a ``statusDescription`` saying why.
 
-    The CSV must have the columns ``identity_type,identity_value,preference_type,preference_value`` (header as
-    declared), ``preference_type`` ``OPT-OUT`` and ``preference_value`` ``true``/``false``. ``fail_next_jobs`` makes
-    the next jobs fail; ``polls_before_done`` keeps jobs Running for that many status calls.
+    Faults: ``fail_next_jobs`` makes the next jobs fail validation with ``failure_description``;
+    ``polls_per_status`` slows the walk (a large value leaves a job pending: a stuck job).
     """
 
     def __init__(self, stub: Ci360Stub) -> None:
@@ -351,11 +370,16 @@ class ContactPreferences:
         self.uploads: dict[str, bytes] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.fail_next_jobs = 0
-        self.polls_before_done = 1
+        self.failure_description = "Validation failed: the file could not be processed"
+        self.polls_per_status = 1
         self._lock = threading.Lock()
 
-    def handle(self, method: str, path: str, body: bytes, authorization: str | None) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, path: str, body: bytes, authorization: str | None,
+               content_type: str | None = None) -> tuple[int, dict[str, Any]]:  # fmt: skip
         if path.startswith("/upload/") and method == "PUT":
+            if (content_type or "").split(";")[0].strip().lower() != UPLOAD_CONTENT_TYPE:
+                raise _Refusal(403, f"SignatureDoesNotMatch: the URL was signed for Content-Type "
+                                    f"{UPLOAD_CONTENT_TYPE}, not {content_type!r}")  # fmt: skip
             with self._lock:
                 self.uploads[path.removeprefix("/upload/")] = body
             return 200, {}
@@ -371,49 +395,58 @@ class ContactPreferences:
 
     def _start(self, body: bytes) -> tuple[int, dict[str, Any]]:
         request = _parse_object(body)
-        if request.get("jobType") != "CONTACT_PREFERENCE_SMS_IMPORT":
-            raise _Refusal(400, f"jobType {request.get('jobType')!r} is not CONTACT_PREFERENCE_SMS_IMPORT")
+        if request.get("jobType") != PREFERENCE_JOB_TYPE:
+            raise _Refusal(400, f"jobType {request.get('jobType')!r} is not {PREFERENCE_JOB_TYPE}")
         token = str(request.get("fileLocation", "")).rsplit("/upload/", 1)[-1]
         if token not in self.uploads:
             raise _Refusal(400, "fileLocation is not an uploaded file")
-        rows = self._rows(self.uploads[token].decode("utf-8"), bool(request.get("headerRowIncluded")))
+        rows, problem = self._rows(self.uploads[token].decode("utf-8"), bool(request.get("headerRowIncluded")))
         with self._lock:
-            failed = self.fail_next_jobs > 0
-            self.fail_next_jobs -= failed
+            if self.fail_next_jobs > 0 and not problem:
+                self.fail_next_jobs -= 1
+                problem = self.failure_description
             job_id = f"job-{len(self.jobs) + 1}"
-            self.jobs[job_id] = {"id": job_id, "status": "Pending", "rows": rows, "fails": failed, "polls": 0}
-        return 201, {"id": job_id, "status": "Pending"}
+            self.jobs[job_id] = {"id": job_id, "rows": rows, "problem": problem, "polls": 0, "status": "Queued"}
+        return 201, {"id": job_id, "status": "Queued"}
 
     @staticmethod
-    def _rows(text: str, header: bool) -> list[tuple[str, str, bool]]:
+    def _rows(text: str, header: bool) -> tuple[list[tuple[str, str, bool]], str]:
+        """The rows, or the reason SAS's validator would refuse the file."""
         lines = list(csv.reader(io.StringIO(text)))
         if header:
-            if not lines or [cell.strip() for cell in lines[0]] != PREFERENCE_COLUMNS:
-                raise _Refusal(400, f"header must be {','.join(PREFERENCE_COLUMNS)}")
+            cells = [cell.strip() for cell in lines[0]] if lines else []
+            if len(cells) != 4 or not all(re.match(p, c) for p, c in zip(_HEADER_PATTERNS, cells, strict=True)):
+                return [], f"header must be {','.join(PREFERENCE_COLUMNS)}"
             lines = lines[1:]
         rows = []
         for number, line in enumerate(lines, start=2 if header else 1):
-            if len(line) != 4 or line[2] != "OPT-OUT" or line[3] not in ("true", "false") or not line[1]:
-                raise _Refusal(400, f"line {number} is not identity_type,identity_value,OPT-OUT,true|false")
-            rows.append((line[0], line[1], line[3] == "true"))
-        return rows
+            if len(line) != 4 or not line[1]:
+                return [], f"line {number}: expected identity_type,identity_value,preference_type,preference_value"
+            if line[0].strip().lower() != "sms_id":
+                return [], f"line {number}: identity_type must be sms_id for SMS preferences"
+            if not re.match(r"(?i).*(OPT-OUT|SPAM|HARDBOUNCE)$", line[2].strip()):
+                return [], f"line {number}: preference_type must be OPT-OUT"
+            if line[3].strip().lower() not in ("true", "false"):
+                return [], f"line {number}: preference_value must be true or false"
+            rows.append((line[0].strip().lower(), line[1], line[3].strip().lower() == "true"))
+        return rows, ""
 
     def _status(self, job_id: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
             job = self.jobs.get(job_id)
             if job is None:
                 raise _Refusal(404, f"no job {job_id}")
-            if job["status"] in ("Pending", "Running"):
+            walk = FAILED_WALK if job["problem"] else IMPORT_WALK
+            if job["status"] not in ("Imported", "Failed Validation"):
+                job["status"] = walk[min(job["polls"] // max(1, self.polls_per_status), len(walk) - 1)]
                 job["polls"] += 1
-                if job["polls"] <= self.polls_before_done:
-                    job["status"] = "Running"
-                elif job["fails"]:
-                    job["status"] = "Failed"
-                else:
-                    job["status"] = "Completed"
+                if job["status"] == "Imported":
                     for identity_type, value, opted_out in job["rows"]:
                         self.current[(identity_type, value)] = opted_out
-            return 200, {"id": job_id, "status": job["status"]}
+            answer = {"id": job_id, "jobType": PREFERENCE_JOB_TYPE, "status": job["status"]}
+            if job["status"] == "Failed Validation":
+                answer["statusDescription"] = job["problem"]
+            return 200, answer
 
 
 class Ci360Stub:

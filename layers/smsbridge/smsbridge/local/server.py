@@ -27,7 +27,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from smsbridge.config import Settings
-from smsbridge.domain.ci360_events import PendingEvent
+from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, PendingEvent
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
@@ -204,7 +204,7 @@ class LocalStack:
         """Credentials of the gateway to send to: the one given, else a contract-checking stub started here."""
         if self.ci360 is None:
             names = Settings.from_env(forwarder_env).event_mapping
-            enabled = [name for name in names.names.values() if name]
+            enabled = [name for name in names.names.values() if name] + [SMOKE_EVENT_NAME]  # defined per README
             self.stub = Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=enabled)
             self.stub.start()
             self.ci360 = Ci360Target(self.stub.url, STUB_TENANT, STUB_SECRET)

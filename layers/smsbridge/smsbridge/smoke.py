@@ -1,0 +1,305 @@
+"""``smsbridge smoke``: prove a deployment hop by hop, in a minute, printing each hop's result and time.
+
+1. the webhook URLs answer a synthetic status callback and reply, signed with the token in the stack's secret
+   (over the URL with the connection overrides smsbridge prints, so a stack deployed with another
+   ``TwilioUrlFragment`` fails here);
+2. both records are in the messages table;
+3. CI360 takes the credentials in the stack's secret (``ci360 check``);
+4. the forwarder's outcome for the resulting events: accepted by CI360, or parked with its reason;
+5. the latest contact-preference job (stuck or not).
+
+Nothing reaches a journey: the synthetic messages carry the task code ``SMSBRIDGE-SMOKE``, so their events go to
+CI360 as ``smsbridge smoke test`` (an external event to define with no journey on it), addressed to the datahub id
+``smsbridge-smoke`` (a ``datahub_id`` never creates an identity) unless ``--identity`` names a real test customer.
+The reply is plain text, so consent is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
+from smsbridge.adapters.deployment import Location, locate
+from smsbridge.adapters.queues import parked_event
+from smsbridge.adapters.sync_records import SyncRecords
+from smsbridge.config import event_mapping_from_env
+from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, SMOKE_TASK_CODE, EventKind
+from smsbridge.domain.delivery import explain_check
+from smsbridge.domain.signature import AuthTokens
+from smsbridge.errors import SmsBridgeError
+from smsbridge.local.paths import LOCAL_STATE, project_root
+from smsbridge.preference_sync import STUCK_AFTER_SECONDS
+from smsbridge.simulate import DEFAULT_CUSTOMER, DEFAULT_SENDER, TEST_ACCOUNT_SID, inbound_params, post, status_params
+from smsbridge.simulate import sign_webhook as sign
+
+SMOKE_IDENTITY = "smsbridge-smoke"
+REPLY_TEXT = "smsbridge smoke test"
+
+
+@dataclass(frozen=True)
+class Where:
+    """Which deployment: ``local`` (the running ``make serve``) or a CloudFormation ``stack``."""
+
+    local: bool = False
+    stack: str = ""
+    region: str | None = None
+    state_file: Path | None = None
+
+    @property
+    def local_state(self) -> Path:
+        return self.state_file or project_root() / LOCAL_STATE
+
+    def find(self, logical_id: str, output: str) -> Location:
+        return locate(logical_id, output, local=self.local, stack=self.stack, region=self.region,
+                      flag="--stack NAME", state_file=self.local_state)  # fmt: skip
+
+    def forwarder_environment(self) -> dict[str, str]:
+        """The forwarder's settings (which events are on): the local state file's, or the deployed function's."""
+        if self.local:
+            return dict(json.loads(self.local_state.read_text(encoding="utf-8")).get("environment", {}))
+        session = self.find("MessagesTable", "MessagesTableName").session
+        resource = session.client("cloudformation").describe_stack_resource(
+            StackName=self.stack, LogicalResourceId="ForwarderFunction")["StackResourceDetail"]  # fmt: skip
+        configuration = session.client("lambda").get_function_configuration(
+            FunctionName=resource["PhysicalResourceId"])  # fmt: skip
+        return dict(configuration.get("Environment", {}).get("Variables", {}))
+
+
+@dataclass
+class Hop:
+    name: str
+    ok: bool | None = None  # None: skipped (an earlier hop it needs failed)
+    detail: str = ""
+    fix: str = ""
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        mark = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
+        timing = f"{self.seconds * 1000:.0f} ms" if self.seconds < 10 else f"{self.seconds:.1f} s"
+        head = f"{mark}  {self.name:<24} {timing:>8}  {self.detail}"
+        return [head, *([f"      fix: {self.fix}"] if self.fix and self.ok is False else [])]
+
+
+@dataclass
+class SmokeReport:
+    hops: list[Hop] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(hop.ok for hop in self.hops)
+
+    def lines(self) -> list[str]:
+        body = [line for hop in self.hops for line in hop.lines()]
+        failed = [hop.name for hop in self.hops if hop.ok is False]
+        return [*body, "all hops passed" if not failed else f"failed: {', '.join(failed)}"]
+
+
+def event_accepted(messages: Location, key: str) -> bool:
+    """Whether CI360 accepted the event ``key`` (e.g. ``reply:SM…``): the forwarder's sent record.
+
+    The one place smoke reads the forwarder's bookkeeping: today a ``SENT#<key>`` / ``CI360`` item in the messages
+    table (``adapters.message_table``); adapt here if that record changes.
+    """
+    found = messages.client().get_item(TableName=messages.name, Key={"pk": {"S": f"SENT#{key}"}, "sk": {"S": "CI360"}},
+                                       ConsistentRead=True)  # fmt: skip
+    return "Item" in found
+
+
+def parked_reasons(dead_letters: Location, keys: set[str]) -> dict[str, str]:
+    """The dead-lettered events among ``keys``, with their reasons, looked at without taking them off the queue."""
+    sqs, reasons = dead_letters.client("sqs"), {}
+    for _ in range(5):
+        batch = sqs.receive_message(QueueUrl=dead_letters.name, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                    WaitTimeSeconds=0).get("Messages", [])  # fmt: skip
+        for message in batch:
+            try:
+                parked = parked_event(message["Body"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if parked.event.key in keys:
+                reasons[parked.event.key] = parked.reason
+        if not batch:
+            break
+    return reasons
+
+
+@contextmanager
+def timed(hop: Hop) -> Iterator[Hop]:
+    start = time.monotonic()
+    try:
+        yield hop
+    except (SmsBridgeError, OSError) as error:
+        hop.ok, hop.detail = False, f"{type(error).__name__}: {error}"
+        hop.fix = hop.fix or "see the error; is the deployment reachable from here?"
+    except Exception as error:
+        hop.ok, hop.detail = False, f"{type(error).__name__}: {error}"
+        hop.fix = hop.fix or "check your AWS credentials and region"
+    finally:
+        hop.seconds = time.monotonic() - start
+
+
+class Smoke:
+    """One run. ``auth_token`` overrides the token read from the stack's secret (to prove Twilio's current one)."""
+
+    def __init__(self, where: Where, *, auth_token: str = "", identity: str = "", fragment: str = "",
+                 account_sid: str = "", wait_seconds: float = 30, poll_seconds: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+        self.where, self.auth_token, self.fragment = where, auth_token, fragment.lstrip("#")
+        self.identity = identity or SMOKE_IDENTITY
+        self.account_sid = account_sid
+        self.wait_seconds, self.poll_seconds, self.sleep = wait_seconds, poll_seconds, sleep
+        run = uuid.uuid4().hex
+        self.status_sid, self.reply_sid = "SM" + run, "SM" + uuid.uuid4().hex
+
+    def run(self) -> SmokeReport:
+        report = SmokeReport()
+        webhooks = self._webhooks(report)
+        records = self._records(report, webhooks)
+        credentials = self._credentials(report)
+        self._forwarder(report, records, credentials)
+        self._preference_sync(report)
+        return report
+
+    # -- hops
+
+    def _webhooks(self, report: SmokeReport) -> bool:
+        status_hop, reply_hop = Hop("webhook status callback"), Hop("webhook reply")
+        report.hops += [status_hop, reply_hop]
+        with timed(status_hop):
+            token, account = self._token()
+            base = self.where.find("StatusCallbackUrl", "StatusCallbackUrl").name
+            query = f"dh={self.identity}&rtc=smoke&tc={SMOKE_TASK_CODE}"
+            params = status_params(status="delivered", message_sid=self.status_sid, account_sid=account,
+                                   sender=DEFAULT_SENDER, recipient=DEFAULT_CUSTOMER)  # fmt: skip
+            self._post(status_hop, f"{base}?{query}", params, token)
+        with timed(reply_hop):
+            token, account = self._token()
+            url = self.where.find("InboundUrl", "InboundUrl").name
+            params = inbound_params(body=REPLY_TEXT, message_sid=self.reply_sid, account_sid=account,
+                                    sender=DEFAULT_CUSTOMER, recipient=DEFAULT_SENDER)  # fmt: skip
+            self._post(reply_hop, url, params, token)
+        return bool(status_hop.ok and reply_hop.ok)
+
+    def _post(self, hop: Hop, url: str, params: list[tuple[str, str]], token: str) -> None:
+        signed_url = f"{url}#{self.fragment}" if self.fragment else url
+        answer = post(sign(signed_url, params, token, fragment_signed=bool(self.fragment)), timeout=15)
+        hop.detail = f"HTTP {answer.status}  {url.split('?', maxsplit=1)[0]}"
+        hop.ok = 200 <= answer.status < 300
+        if answer.status == 403:
+            hop.fix = ("the signature was refused: the token in the stack's secret (AuthTokensSecret) is not the one "
+                       "signed with, or the stack's TwilioUrlFragment differs from --fragment "
+                       f"({self.fragment or 'none'}), or PublicBaseUrl differs from the URL called")  # fmt: skip
+        elif answer.status == 503:
+            hop.fix = "the stack's Twilio token secret is empty or unreadable: put the auth token in AuthTokensSecret"
+        elif not hop.ok:
+            hop.fix = f"the webhook answered {answer.status}: see the webhook function's logs ({answer.body[:120]})"
+
+    def _records(self, report: SmokeReport, webhooks_ok: bool) -> Location | None:
+        hop = Hop("records in DynamoDB")
+        report.hops.append(hop)
+        if not webhooks_ok:
+            hop.detail = "skipped: the webhooks did not take the messages"
+            return None
+        with timed(hop):
+            messages = self.where.find("MessagesTable", "MessagesTableName")
+            client = messages.client()
+            found = [sk for sid, sk in ((self.status_sid, "STATUS"), (self.reply_sid, "INBOUND"))
+                     if "Item" in client.get_item(TableName=messages.name, ConsistentRead=True,
+                                                  Key={"pk": {"S": f"MSG#{sid}"}, "sk": {"S": sk}})]  # fmt: skip
+            hop.ok = len(found) == 2
+            hop.detail = f"{len(found)} of 2 in {messages.name}"
+            hop.fix = "the webhook answered but wrote elsewhere: its MESSAGES_TABLE is not this stack's table"
+            return messages if hop.ok else None
+        return None
+
+    def _credentials(self, report: SmokeReport) -> bool:
+        hop = Hop("CI360 credentials")
+        report.hops.append(hop)
+        with timed(hop):
+            secret = self.where.find("Ci360Secret", "Ci360Secret")
+            text = secret.client("secretsmanager").get_secret_value(SecretId=secret.name)["SecretString"]
+            credentials = Ci360Credentials.parse(text)
+            status, body, error = Ci360Gateway(credentials, max_connections=1, timeout=10).check()
+            hop.ok, hop.detail = explain_check(status, body, error, credentials.gateway_url)
+            hop.fix = "fix the CI360 secret (Ci360Secret output) or the network path to the gateway"
+        return bool(hop.ok)
+
+    def _forwarder(self, report: SmokeReport, messages: Location | None, credentials_ok: bool) -> None:
+        hop = Hop("forwarder -> CI360")
+        report.hops.append(hop)
+        if messages is None:
+            hop.detail = "skipped: no records to forward"
+            return
+        with timed(hop):
+            mapping = event_mapping_from_env(self.where.forwarder_environment())
+            expected = ((EventKind.DELIVERED, self.status_sid), (EventKind.REPLY, self.reply_sid))
+            keys = {f"{kind.value}:{sid}" for kind, sid in expected if mapping.name_for(kind)}
+            if not keys:
+                hop.ok, hop.detail = True, "delivered and reply events are off on this stack: nothing to forward"
+                return
+            accepted: set[str] = set()
+            deadline = time.monotonic() + self.wait_seconds
+            while True:
+                accepted |= {key for key in keys - accepted if event_accepted(messages, key)}
+                if accepted == keys or time.monotonic() >= deadline:
+                    break
+                self.sleep(self.poll_seconds)
+            names = ", ".join(sorted(key.split(":")[0] for key in accepted))
+            if accepted == keys:
+                hop.ok, hop.detail = True, f"{names} accepted by CI360 as {SMOKE_EVENT_NAME!r}"
+                return
+            parked = parked_reasons(self.where.find("DeadLetterQueue", "DeadLetterQueueUrl"), keys - accepted)
+            hop.ok = False
+            if parked:
+                hop.detail = "parked: " + "; ".join(
+                    f"{key.split(':')[0]}: {why}" for key, why in sorted(parked.items())
+                )
+                hop.fix = (f"define the external event {SMOKE_EVENT_NAME!r} in CI360 (no journey on it) if CI360 "
+                           "does not know it; then `smsbridge replay` the dead letters")  # fmt: skip
+            else:
+                hop.detail = f"no outcome after {self.wait_seconds:.0f} s ({len(accepted)} of {len(keys)} accepted)"
+                hop.fix = ("CI360 is not taking events (see the credentials hop): they wait on the retry queue"
+                           if not credentials_ok else
+                           "the forwarder is not turning records into events: check the ForwarderErrorsAlarm, its "
+                           "logs, and that its stream event sources are enabled")  # fmt: skip
+
+    def _preference_sync(self, report: SmokeReport) -> None:
+        hop = Hop("preference sync")
+        report.hops.append(hop)
+        with timed(hop):
+            messages = self.where.find("MessagesTable", "MessagesTableName")
+            checkpoint, _ = SyncRecords(messages.name, client=messages.client()).checkpoint()
+            waited = checkpoint.pending_seconds(datetime.now(UTC))
+            last = (f"last job {checkpoint.last_job} {checkpoint.last_outcome}" if checkpoint.last_job
+                    else "no job has ended yet")  # fmt: skip
+            if waited is not None:
+                hop.ok = waited <= STUCK_AFTER_SECONDS
+                hop.detail = f"job {checkpoint.pending_job} pending for {waited / 60:.0f} min; {last}"
+                hop.fix = f"CI360 has not finished job {checkpoint.pending_job}: ask SAS support about it"
+            else:
+                hop.ok = not checkpoint.last_outcome.startswith("Failed")
+                through = f"CI360 in sync through {checkpoint.through}" if checkpoint.through else "never synced"
+                hop.detail = f"{last}; {through}"
+                hop.fix = "the last import failed: see `smsbridge ci360 sync-preferences` (it sends it again)"
+
+    # -- helpers
+
+    def _token(self) -> tuple[str, str]:
+        """The token to sign with and the AccountSid to send: the one given, else the stack's secret's."""
+        secret = self.where.find("TwilioAuthTokensSecret", "AuthTokensSecret")
+        text = secret.client("secretsmanager").get_secret_value(SecretId=secret.name)["SecretString"]
+        tokens = AuthTokens.parse(text)
+        account = self.account_sid or next(iter(tokens.by_account), TEST_ACCOUNT_SID)
+        if self.auth_token:
+            return self.auth_token, account
+        found = tokens.for_account(account)
+        if not found:
+            raise SmsBridgeError("the stack's Twilio token secret holds no token: put the auth token in it first")
+        return str(found[0]), account
