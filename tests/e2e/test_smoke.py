@@ -95,5 +95,5 @@ def test_a_stopped_forwarder_is_named(stack: LocalStack, capsys: pytest.CaptureF
 
 def test_smoke_without_a_deployment_says_where_to_point_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code = main(["smoke", "--local", "--state-file", str(tmp_path / "none.json"), "--wait", "0"])
-    out = capsys.readouterr().out
-    assert code == 1 and "no local stack is running" in out
+    err = capsys.readouterr().err
+    assert code == 3 and "the local stack is not running" in err and err.count("\n") == 1  # one line, cannot reach
