@@ -294,3 +294,39 @@ def test_an_answer_lost_after_sending_is_retried_once_then_left_for_an_operator(
     assert forwarder.handle(parking.take()).outcomes == {"dead_lettered": 1}
     assert parking.dead[0][1].startswith("unconfirmed: CI360's answer was lost twice")
     assert len(gateway.bodies) == 2  # at most two copies of an event whose answers were lost
+
+
+# -- the time budget: no send started that cannot finish before the deadline
+
+
+class SlowGateway(FakeGateway):
+    """Every send takes ``seconds`` of a fake clock shared with the Lambda context's remaining time."""
+
+    def __init__(self, seconds: float, budget_ms: int) -> None:
+        super().__init__()
+        self.seconds, self.elapsed_ms, self.budget_ms = seconds, 0, budget_ms
+        self.ended_at_ms: list[int] = []
+
+    def send(self, body: dict[str, Any]) -> Verdict:  # type: ignore[override]
+        self.elapsed_ms += int(self.seconds * 1000)
+        self.ended_at_ms.append(self.elapsed_ms)
+        return super().send(body)
+
+    def remaining_ms(self) -> int:
+        return self.budget_ms - self.elapsed_ms
+
+
+def test_a_batch_against_a_slow_gateway_ends_inside_the_deadline_with_the_rest_parked() -> None:
+    # GIVEN a gateway taking 4 s an event and an invocation with 30 s left, a send needing up to 9 s
+    gateway = SlowGateway(4.0, budget_ms=30_000)
+    forwarder, _, parking, sent = build(gateway, max_workers=1, send_reserve_ms=9_000)
+    report = forwarder.handle(sqs_batch(*[reply(n) for n in range(20)]), gateway.remaining_ms)
+    # THEN every send ended before the deadline, and what was left is parked for the next invocation, not failed
+    assert max(gateway.ended_at_ms) <= 30_000
+    assert report.outcomes["sent"] == 6 and report.outcomes["deferred"] == 14 and not report.failed_records
+    assert all(reason.startswith("deferred") for _, _, _, reason in parking.retries)
+    # AND the next invocation sends them, each once
+    gateway.elapsed_ms = 0
+    gateway.budget_ms = 10**9
+    assert forwarder.handle(parking.take(), gateway.remaining_ms).outcomes == {"sent": 14}
+    assert len(sent.sent) == 20 and len(gateway.bodies) == 20
