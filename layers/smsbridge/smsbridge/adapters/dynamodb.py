@@ -30,7 +30,7 @@ def client_worst_case_seconds() -> float:
     """The longest one AWS call through ``CLIENT_CONFIG`` can take: every attempt timing out, with the longest
     back-off between attempts (botocore's standard mode, throttling: up to 1 s, 2 s, ...)."""
     backoff = sum(min(THROTTLE_BACKOFF_BASE * 2**attempt, MAX_BACKOFF) for attempt in range(MAX_ATTEMPTS - 1))
-    return MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + backoff
+    return float(MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + backoff)
 
 
 CONFLICT_RETRIES = 3
