@@ -279,10 +279,11 @@ def test_shuffled_and_repeated_callbacks_give_one_event_per_state_and_no_regress
     got: dict[str, list[str]] = {}
     for body in loop.received():
         got.setdefault(body["message_sid"], []).append(body["status"])
-    wanted = {sid: [s for s in seq if s != "queued"] for sid, seq in expected.items()}
+    # every state stored, and a delivery implied by a read receipt that no delivery receipt preceded
+    implied = {sid: ["delivered"] if "read" in seq and "delivered" not in seq else [] for sid, seq in expected.items()}
+    wanted = {sid: [s for s in seq if s != "queued"] + implied[sid] for sid, seq in expected.items()}
     assert {sid: sorted(seq) for sid, seq in got.items()} == {sid: sorted(seq) for sid, seq in wanted.items() if seq}
-    finals = {"delivered", "undelivered", "failed"}
-    assert all(len([s for s in seq if s in finals]) <= 1 for seq in got.values())
+    assert all(len(seq) == len(set(seq)) for seq in got.values())  # each state once
 
 
 def test_forwarder_sample_events_are_forwarded(loop: Loop) -> None:
@@ -383,3 +384,20 @@ def test_a_throttled_record_after_a_2xx_does_not_resend(loop: Loop, monkeypatch:
     loop.drain()
     # THEN CI360 received it once
     assert [body["event_id"] for body in loop.received()] == [f"delivered:{sid}"]
+
+
+def test_a_corrected_delivery_and_a_read_before_delivered_reach_ci360(loop: Loop) -> None:
+    # GIVEN one message reported undelivered, then delivered by a late carrier receipt; another read before delivered
+    corrected, raced = "SM" + "a" * 32, "SM" + "b" * 32
+    for sid, order in ((corrected, ("undelivered", "delivered")), (raced, ("read", "delivered"))):
+        for value in order:
+            loop.post("/twilio/status", status_params(status=value, message_sid=sid), correlation("DH10"))
+    loop.drain(until=4)
+    # THEN the journey waiting for a delivery hears of both, marked as what they are
+    got = {(b["message_sid"], b["eventName"], b.get("corrects", ""), b.get("implied", "")) for b in loop.received()}
+    assert got == {
+        (corrected, "SMS Undelivered", "", ""),
+        (corrected, "SMS Delivered", "undelivered", ""),
+        (raced, "SMS Delivered", "", "true"),
+        (raced, "SMS Read", "", ""),
+    }

@@ -33,7 +33,7 @@ from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
-from smsbridge.domain.status import StatusRank
+from smsbridge.domain.status import CORRECTIONS, StatusRank
 from smsbridge.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -271,15 +271,22 @@ def _status_update(callback: StatusCallback, values: dict[str, Any], received_at
     update += ", #history = list_append(if_not_exists(#history, :empty), :entry)"
     if absent:
         update += " REMOVE " + ", ".join(f"#{name}" for name in absent)
+    condition = "attribute_not_exists(#status_rank) OR #status_rank < :status_rank"
+    corrected = CORRECTIONS.get(callback.status)
+    extra: dict[str, Any] = {}
+    if corrected:  # a delivered correcting an undelivered (domain/status.py)
+        condition += " OR #status = :corrected"
+        extra[":corrected"] = {"S": corrected.value}
     return {
         "Key": message_key(callback.message_sid, "STATUS"),
         "UpdateExpression": update,
-        "ConditionExpression": "attribute_not_exists(#status_rank) OR #status_rank < :status_rank",
+        "ConditionExpression": condition,
         "ExpressionAttributeNames": {f"#{name}": name for name in [*present, *absent, "history"]},
         "ExpressionAttributeValues": {
             **{f":{name}": value for name, value in attributes(present).items()},
             ":empty": {"L": []},
             ":entry": {"L": [{"M": attributes(entry)}]},
+            **extra,
         },
     }
 
