@@ -401,3 +401,26 @@ def test_a_corrected_delivery_and_a_read_before_delivered_reach_ci360(loop: Loop
         (raced, "SMS Delivered", "", "true"),
         (raced, "SMS Read", "", ""),
     }
+
+
+def test_stop_start_stop_races_for_30_numbers_end_with_ci360_matching_the_ledger(loop: Loop) -> None:
+    # GIVEN 30 numbers CI360 messaged, each answering STOP, START, STOP; CI360 slow and refusing some at first, so
+    # their consent events race side by side in the forwarder's batches and retries
+    numbers = [f"+1415556{n:04d}" for n in range(30)]
+    for number in numbers:
+        loop.post("/twilio/status", status_params(status="queued", recipient=number, sender=OURS),
+                  correlation(f"DH{number[1:]}"))  # fmt: skip
+    for body in ("STOP", "START", "STOP"):
+        for number in numbers:
+            loop.post("/twilio/inbound", inbound_params(body=body, sender=number, recipient=OURS))
+    loop.stub.faults.latency, loop.stub.faults.fail_next = 0.02, 20
+    loop.drain(timeout=120, until=30)
+    # THEN for every number the last consent event CI360 accepted is the ledger's state
+    ledger = {item["phone"]: item["status"] for item in loop.stack.consent_items() if item["record_type"] == "state"}
+    names = {"opted_out": "SMS Opt-Out", "opted_in": "SMS Opt-In"}
+    last: dict[str, str] = {}
+    for body in loop.received():
+        if body["eventName"] in names.values():
+            last[str(body["datahub_id"])] = str(body["eventName"])
+    assert last == {f"DH{number[1:]}": names[ledger[number]] for number in numbers}
+    assert set(ledger.values()) == {"opted_out"}

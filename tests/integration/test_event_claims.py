@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from smsbridge.adapters.message_table import DynamoSentEvents
-from smsbridge.domain.claims import ClaimState, may_claim
+from smsbridge.adapters.message_table import DynamoConsentLanes, DynamoSentEvents
+from smsbridge.domain.claims import ClaimState, LaneAnswer, may_claim
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(seconds=40)
@@ -80,3 +80,22 @@ def test_claims_carry_no_expiry(claims: DynamoSentEvents) -> None:
     claims.settle(KEY, owner="a", state=ClaimState.ACCEPTED, at=NOW, event_name="SMS Reply")
     item = claims.client.get_item(TableName="messages", Key={"pk": {"S": f"SENT#{KEY}"}, "sk": {"S": "CI360"}})
     assert "expires_at" not in item["Item"] and item["Item"]["state"] == {"S": "accepted"}
+
+
+def test_a_consent_lane_lets_one_event_in_and_never_an_older_one(claims: DynamoSentEvents) -> None:
+    lanes = DynamoConsentLanes("messages", client=claims.client)
+    lane = "+14155550100|+14155550199"
+    assert lanes.enter(lane, owner="a", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    assert lanes.enter(lane, owner="b", order="k3", now=NOW, lease_until=LEASE) is LaneAnswer.BUSY
+    lanes.leave(lane, owner="a", accepted_order="k2")
+    assert lanes.enter(lane, owner="c", order="k1", now=NOW, lease_until=LEASE) is LaneAnswer.SUPERSEDED
+    assert lanes.enter(lane, owner="b", order="k3", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    # a holder that died is passed after its lease
+    later = LEASE + timedelta(seconds=1)
+    assert (
+        lanes.enter(lane, owner="d", order="k4", now=later, lease_until=later + timedelta(seconds=40)).value
+        == "entered"
+    )
+    lanes.leave(lane, owner="b", accepted_order="k3")  # too late to hold it, but what CI360 accepted still counts
+    lanes.leave(lane, owner="d")  # not accepted: the last accepted stays k3
+    assert lanes.enter(lane, owner="e", order="k3", now=later, lease_until=later) is LaneAnswer.SUPERSEDED

@@ -14,7 +14,7 @@ from smsbridge.domain.claims import ClaimRecord, ClaimState, may_claim
 from smsbridge.domain.delivery import MAX_ATTEMPTS, Outcome, Verdict
 from smsbridge.errors import NotConfigured, StoreUnavailable
 from smsbridge.forwarder import Forwarder
-from tests.fakes import FakeContacts, FakeGateway, FakeParking, FakeSentLedger, sqs_records
+from tests.fakes import FakeContacts, FakeGateway, FakeLanes, FakeParking, FakeSentLedger, sqs_records
 
 CUSTOMER, OURS = "+14155550100", "+14155550199"
 KNOWN = {(CUSTOMER, OURS): Correlation("DH1", "TSK_1", "RTC1")}
@@ -330,3 +330,40 @@ def test_a_batch_against_a_slow_gateway_ends_inside_the_deadline_with_the_rest_p
     gateway.budget_ms = 10**9
     assert forwarder.handle(parking.take(), gateway.remaining_ms).outcomes == {"sent": 14}
     assert len(sent.sent) == 20 and len(gateway.bodies) == 20
+
+
+# -- consent in ledger order per number
+
+
+def test_stop_start_stop_races_leave_ci360s_last_consent_event_matching_the_ledger() -> None:
+    # GIVEN 30 numbers each sending STOP, START, STOP; their consent events handled side by side, CI360 refusing
+    # some at random so that later ones overtake earlier ones
+    import random
+
+    from smsbridge.domain.delivery import Outcome as O
+
+    rng = random.Random(12)
+    numbers = [f"+1415555{n:04d}" for n in range(30)]
+    mapping = EventMapping()
+    events: list[PendingEvent] = []
+    for number in numbers:
+        old: dict[str, Any] | None = None
+        for step, status in enumerate(["opted_out", "opted_in", "opted_out"]):
+            new = {"record_type": "state", "phone": number, "scope": OURS, "status": status, "source": "reply_keyword",
+                   "order_key": f"2026-11-27T13:00:0{step}+00:00#SM{number}{step}", "event_id": f"SM{number}{step}",
+                   "updated_at": f"2026-11-27T13:00:0{step}+00:00"}  # fmt: skip
+            events += mapping.consent_change(new, old)
+            old = new
+    answers = [Verdict(O.RETRY, "503") if rng.random() < 0.3 else Verdict(O.ACCEPTED, "201") for _ in range(2000)]
+    contacts = FakeContacts({(number, OURS): Correlation(f"DH{number}") for number in numbers})
+    forwarder, gateway, parking, _ = build(FakeGateway(*answers), contacts=contacts, lanes=FakeLanes(), max_workers=16)
+    rng.shuffle(events)
+    outcomes = forwarder.handle(sqs_batch(*events)).outcomes
+    while parking.messages:
+        batch = parking.take()
+        rng.shuffle(batch["Records"])
+        outcomes += forwarder.handle(batch).outcomes
+    # THEN for every number the last consent event CI360 accepted is the ledger's last state
+    last = {body["datahub_id"]: body["eventName"] for body in gateway.accepted}
+    assert len(last) == 30 and set(last.values()) == {"SMS Opt-Out"}
+    assert outcomes["waiting"] > 0  # the race happened: later events waited for earlier ones

@@ -8,9 +8,10 @@ the claim says so), ``duplicate`` (accepted before, or another copy owns it), ``
 claim now: this one waits on the retry queue in case that one dies), ``retrying`` (on the retry queue with a
 growing delay), ``ambiguous`` (CI360's answer was lost after the request went out: tried once more, after a
 delay), ``deferred`` (too little of the invocation left to finish a send: on the retry queue, not tried),
-``dead_lettered`` (rejected, out of attempts, or unconfirmed twice: kept whole with the reason) or ``held`` (no
-CI360 identity and the policy is to hold: kept in the dead-letter queue for replay). A record fails, and Lambda
-retries it, only when its event could not be put anywhere (SQS or DynamoDB failing).
+``dead_lettered`` (rejected, out of attempts, or unconfirmed twice: kept whole with the reason), ``held`` (no
+CI360 identity and the policy is to hold: kept in the dead-letter queue for replay) or ``superseded`` (a consent
+event older than one CI360 already accepted for the number: not sent, so CI360's last one matches the ledger).
+A record fails, and Lambda retries it, only when its event could not be put anywhere (SQS or DynamoDB failing).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from smsbridge.adapters.dynamodb import stream_change
 from smsbridge.adapters.queues import parked_event
 from smsbridge.clock import utc_now
 from smsbridge.domain.ci360_events import EventMapping, PendingEvent, with_identity
-from smsbridge.domain.claims import ClaimRecord, ClaimState
+from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, lane_key
 from smsbridge.domain.delivery import (
     FIRST_DELAY_SECONDS,
     MAX_ATTEMPTS,
@@ -37,7 +38,7 @@ from smsbridge.domain.delivery import (
     retry_delay,
 )
 from smsbridge.errors import NotConfigured, RetryableError
-from smsbridge.ports import ContactDirectory, EventGateway, ParkingQueues, SentLedger
+from smsbridge.ports import ConsentLanes, ContactDirectory, EventGateway, ParkingQueues, SentLedger
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Work:
 
 
 LEASE_MARGIN = timedelta(seconds=30)  # a claim outlives its invocation by this much before another copy may take it
+LANE_WAIT_SECONDS = 2  # a consent event waiting for an earlier one of its number looks again after this long
 
 
 @dataclass
@@ -81,6 +83,7 @@ class Forwarder:
         max_workers: int = 16,
         retry_base_seconds: int = FIRST_DELAY_SECONDS,
         send_reserve_ms: int = 9_000,
+        lanes: ConsentLanes | None = None,
         observer: Callable[[PendingEvent, str], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -94,6 +97,7 @@ class Forwarder:
         self.max_workers = max_workers
         self.retry_base_seconds = retry_base_seconds
         self.send_reserve_ms = send_reserve_ms  # the longest a claim, send and record can take (delivery.py)
+        self.lanes = lanes  # consent events in ledger order per number (None: no ordering)
         self.observer = observer  # told every event's outcome (the local stack prints them)
         self.clock = clock
 
@@ -160,7 +164,33 @@ class Forwarder:
         answer = self.sent.claim(event.key, owner=owner, ticket=ticket, now=now, lease_until=lease_until)
         if not answer.granted:
             return self._not_claimed(event, attempt, ticket, answer.record, now)
-        return self._send_claimed(event, attempt, owner, answer.ambiguous)
+        if not event.order or self.lanes is None:
+            return self._send_claimed(event, attempt, owner, answer.ambiguous)
+        return self._send_in_lane(event, attempt, owner, answer.ambiguous, now=now, lease_until=lease_until)
+
+    def _send_in_lane(self, event: PendingEvent, attempt: int, owner: str, ambiguous: int, *, now: datetime,
+                      lease_until: datetime) -> str:  # fmt: skip
+        """A consent event: sent only inside its number's lane, one at a time and never after a later one."""
+        assert self.lanes is not None
+        lane = lane_key(event.phone, event.scope)
+        entry = self.lanes.enter(lane, owner=owner, order=event.order, now=now, lease_until=lease_until)
+        if entry is LaneAnswer.SUPERSEDED:
+            reason = "superseded: CI360 already has a later consent event for this number"
+            self.sent.settle(event.key, owner=owner, state=ClaimState.SUPERSEDED, at=self.clock(), reason=reason)
+            return "superseded"
+        if entry is LaneAnswer.BUSY:
+            reason = "waiting: another consent event for this number is being sent"
+            return self._park(event, owner, attempt, reason, "waiting", ambiguous=ambiguous, next_attempt=attempt,
+                              delay=LANE_WAIT_SECONDS)  # fmt: skip
+        outcome = "failed"
+        try:
+            outcome = self._send_claimed(event, attempt, owner, ambiguous)
+        finally:
+            try:
+                self.lanes.leave(lane, owner=owner, accepted_order=event.order if outcome == "sent" else "")
+            except RetryableError:
+                pass  # the lane's lease runs out; CI360 has the event either way
+        return outcome
 
     def _not_claimed(self, event: PendingEvent, attempt: int, ticket: str, found: ClaimRecord | None,
                      now: datetime) -> str:  # fmt: skip
@@ -214,13 +244,15 @@ class Forwarder:
             self.parking.retry_later(event, attempt=attempt, delay=self.retry_base_seconds, accepted=True,
                                      reason="accepted by CI360; recording that failed")  # fmt: skip
 
-    def _park(self, event: PendingEvent, owner: str, attempt: int, reason: str, outcome: str, *,
-              ambiguous: int) -> str:  # fmt: skip
+    def _park(self, event: PendingEvent, owner: str, attempt: int, reason: str, outcome: str, *, ambiguous: int,
+              next_attempt: int | None = None, delay: int | None = None) -> str:  # fmt: skip
         """On the retry queue under a new ticket first, then the claim says so (a crash in between leaves a claim
-        whose lease runs out, which the parked message then takes over)."""
+        whose lease runs out, which the parked message then takes over). By default it counts as an attempt and
+        waits the growing retry delay."""
         ticket = uuid.uuid4().hex
-        delay = retry_delay(attempt + 1, first=self.retry_base_seconds)
-        self.parking.retry_later(event, attempt=attempt + 1, delay=delay, reason=reason, ticket=ticket)
+        next_attempt = attempt + 1 if next_attempt is None else next_attempt
+        delay = retry_delay(attempt + 1, first=self.retry_base_seconds) if delay is None else delay
+        self.parking.retry_later(event, attempt=next_attempt, delay=delay, reason=reason, ticket=ticket)
         self.sent.settle(event.key, owner=owner, state=ClaimState.PARKED, at=self.clock(), reason=reason,
                          ticket=ticket, ambiguous=ambiguous)  # fmt: skip
         return outcome

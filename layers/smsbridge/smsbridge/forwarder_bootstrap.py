@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from smsbridge.adapters.ci360 import SecretGatewaySource
-from smsbridge.adapters.message_table import DynamoContacts, DynamoSentEvents
+from smsbridge.adapters.message_table import DynamoConsentLanes, DynamoContacts, DynamoSentEvents
 from smsbridge.adapters.queues import SqsParking
 from smsbridge.config import Settings
 from smsbridge.domain.delivery import send_reserve_seconds
@@ -20,6 +20,7 @@ def build_forwarder(settings: Settings) -> Forwarder:
         mapping=settings.event_mapping,
         gateway=gateways.gateway,
         sent=DynamoSentEvents(settings.messages_table),
+        lanes=DynamoConsentLanes(settings.messages_table),
         contacts=DynamoContacts(settings.messages_table, window=timedelta(hours=settings.attribution_window_hours)),
         parking=SqsParking(settings.retry_queue_url, settings.dead_letter_queue_url),
         messages_table=settings.messages_table,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
-from smsbridge.domain.claims import ClaimAnswer, ClaimState
+from smsbridge.domain.claims import ClaimAnswer, ClaimState, LaneAnswer
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Verdict
 from smsbridge.domain.keywords import ReplyClassification
@@ -69,6 +69,16 @@ class SentLedger(Protocol):
 
     def release(self, key: str, *, owner: str) -> None:
         """Give up a claim ``owner`` still holds, so that a redelivered copy need not wait for its lease."""
+        ...
+
+
+class ConsentLanes(Protocol):
+    """One consent event per number and sender in flight, none older than the last accepted (``enter_lane``)."""
+
+    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer: ...
+
+    def leave(self, lane: str, *, owner: str, accepted_order: str = "") -> None:
+        """Free the lane; ``accepted_order``: CI360 accepted the event with that ledger order key."""
         ...
 
 

@@ -29,7 +29,7 @@ from smsbridge.adapters.dynamodb import (
     write_once,
 )
 from smsbridge.domain.ci360_events import Correlation
-from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState
+from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, Lane, LaneAnswer, enter_lane
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
@@ -241,6 +241,61 @@ class DynamoSentEvents:
         with translated_errors(f"read {self.table_name}"):
             found = self.client.get_item(TableName=self.table_name, Key=_sent_key(key), ConsistentRead=True)
         return _claim_record(plain(found["Item"])) if "Item" in found else None
+
+
+class DynamoConsentLanes:
+    """``ConsentLanes`` on the messages table: one ``LANE#<number>|<sender>`` / ``CONSENT`` item per lane
+    (rule: ``domain/claims.enter_lane``), holding its holder, lease and the last accepted ledger order key."""
+
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer:
+        request = {
+            "TableName": self.table_name, "Key": _lane_key(lane),
+            "UpdateExpression": "SET #holder = :owner, #lease_until = :lease",
+            "ConditionExpression": "(attribute_not_exists(#last_order) OR #last_order < :order) AND "
+                                   "(attribute_not_exists(#holder) OR #lease_until < :now)",
+            "ExpressionAttributeNames": {"#holder": "holder", "#lease_until": "lease_until",
+                                         "#last_order": "last_order"},
+            "ExpressionAttributeValues": {":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)),
+                                          ":order": {"S": order}, ":now": attribute(_millis(now))},
+        }  # fmt: skip
+        if write_once(self.client, [Write("Update", request)]):
+            return LaneAnswer.ENTERED
+        with translated_errors(f"read {self.table_name}"):
+            found = self.client.get_item(TableName=self.table_name, Key=_lane_key(lane), ConsistentRead=True)
+        item = plain(found.get("Item", {}))
+        lease = item.get("lease_until")
+        state = Lane(str(item.get("holder", "")), datetime.fromtimestamp(int(lease) / 1000, UTC) if lease else None,
+                     str(item.get("last_order", "")))  # fmt: skip
+        answer = enter_lane(state, order=order, now=now)
+        return LaneAnswer.BUSY if answer is LaneAnswer.ENTERED else answer  # it changed meanwhile: look again later
+
+    def leave(self, lane: str, *, owner: str, accepted_order: str = "") -> None:
+        names = {"#holder": "holder", "#lease_until": "lease_until"}
+        values: dict[str, Any] = {":owner": {"S": owner}}
+        update = "REMOVE #holder, #lease_until"
+        if accepted_order:
+            update = "SET #last_order = :order " + update
+            names["#last_order"] = "last_order"
+            values[":order"] = {"S": accepted_order}
+        request = {"TableName": self.table_name, "Key": _lane_key(lane), "UpdateExpression": update,
+                   "ConditionExpression": "#holder = :owner", "ExpressionAttributeNames": names,
+                   "ExpressionAttributeValues": values}  # fmt: skip
+        if write_once(self.client, [Write("Update", request)]) or not accepted_order:
+            return
+        # The lease ran out and another event holds the lane now: still record what CI360 accepted, if newer.
+        later = {"TableName": self.table_name, "Key": _lane_key(lane), "UpdateExpression": "SET #last_order = :order",
+                 "ConditionExpression": "attribute_not_exists(#last_order) OR #last_order < :order",
+                 "ExpressionAttributeNames": {"#last_order": "last_order"},
+                 "ExpressionAttributeValues": {":order": {"S": accepted_order}}}  # fmt: skip
+        write_once(self.client, [Write("Update", later)])
+
+
+def _lane_key(lane: str) -> dict[str, Any]:
+    return {"pk": {"S": f"LANE#{lane}"}, "sk": {"S": "CONSENT"}}
 
 
 def _millis(moment: datetime) -> int:

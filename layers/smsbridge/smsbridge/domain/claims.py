@@ -32,12 +32,13 @@ class ClaimState(StrEnum):
     HELD = "held"
     DEAD_LETTERED = "dead_lettered"
     UNCONFIRMED = "unconfirmed"
+    SUPERSEDED = "superseded"  # a consent event older than one CI360 already accepted for that number
 
 
 # States a message carrying the claim's ticket may take up again.
 TICKETED = frozenset({ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED})
 # States that end the event: no copy sends it again (``sent_at`` without a state: a record from before claims).
-FINAL = frozenset({ClaimState.ACCEPTED, ClaimState.UNCONFIRMED})
+FINAL = frozenset({ClaimState.ACCEPTED, ClaimState.UNCONFIRMED, ClaimState.SUPERSEDED})
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,42 @@ def may_claim(found: ClaimRecord | None, *, ticket: str, now: datetime) -> bool:
     if found.state in TICKETED:
         return bool(ticket) and ticket == found.ticket
     return False
+
+
+# -- consent lanes: consent events for one number and sender reach CI360 in ledger order
+
+
+@dataclass(frozen=True)
+class Lane:
+    """The consent lane of one (number, sender): who is sending a consent event for it now (until when), and the
+    ledger order key of the last consent event CI360 accepted for it."""
+
+    holder: str = ""
+    lease_until: datetime | None = None
+    last_order: str = ""
+
+
+class LaneAnswer(StrEnum):
+    ENTERED = "entered"  # this event may be sent now
+    BUSY = "busy"  # another consent event for the number is being sent: wait
+    SUPERSEDED = "superseded"  # CI360 already accepted a later consent event for the number: send nothing
+
+
+def enter_lane(found: Lane | None, *, order: str, now: datetime) -> LaneAnswer:
+    """May the consent event with ledger order key ``order`` be sent now?
+
+    One consent event per number and sender is in flight at a time, and one older than the last CI360 accepted is
+    never sent, so the last consent event CI360 accepted is always the latest in the ledger of those it received.
+    The DynamoDB adapter states the same rule as a condition expression.
+    """
+    if found is None:
+        return LaneAnswer.ENTERED
+    if found.last_order and found.last_order >= order:
+        return LaneAnswer.SUPERSEDED
+    if found.holder and found.lease_until is not None and found.lease_until >= now:
+        return LaneAnswer.BUSY
+    return LaneAnswer.ENTERED
+
+
+def lane_key(phone: str, scope: str) -> str:
+    return f"{phone}|{scope}"
