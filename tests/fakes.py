@@ -146,6 +146,9 @@ class FakeSentLedger:
             if key in self.claims and self.claims[key].owner == owner:
                 del self.claims[key]
 
+    def state_of(self, key: str) -> ClaimRecord | None:
+        return self.claims.get(key)
+
 
 class FakeLanes:
     """``ConsentLanes`` in memory with the rule of ``domain/claims.enter_lane``."""
@@ -154,19 +157,32 @@ class FakeLanes:
         self.lanes: dict[str, Lane] = {}
         self._lock = threading.Lock()
 
+    def register(self, lane: str, order: str) -> None:
+        with self._lock:
+            found = self.lanes.get(lane, Lane())
+            self.lanes[lane] = replace(found, pending=found.pending | {order})
+
+    def forget(self, lane: str, order: str) -> None:
+        with self._lock:
+            found = self.lanes.get(lane, Lane())
+            self.lanes[lane] = replace(found, pending=found.pending - {order})
+
     def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer:
         with self._lock:
             found = self.lanes.get(lane)
             answer = enter_lane(found, order=order, now=now)
             if answer is LaneAnswer.ENTERED:
-                self.lanes[lane] = Lane(owner, lease_until, found.last_order if found else "")
+                self.lanes[lane] = replace(found or Lane(), holder=owner, lease_until=lease_until)
             return answer
 
-    def leave(self, lane: str, *, owner: str, accepted_order: str = "") -> None:
+    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> None:
         with self._lock:
             found = self.lanes.get(lane, Lane())
-            last = max(found.last_order, accepted_order)
-            self.lanes[lane] = Lane(last_order=last) if found.holder == owner else replace(found, last_order=last)
+            last = max(found.last_order, settled) if accepted else found.last_order
+            pending = found.pending - {settled}
+            if found.holder == owner:
+                found = replace(found, holder="", lease_until=None)
+            self.lanes[lane] = replace(found, last_order=last, pending=pending)
 
 
 class FakeContacts:

@@ -82,20 +82,25 @@ def test_claims_carry_no_expiry(claims: DynamoSentEvents) -> None:
     assert "expires_at" not in item["Item"] and item["Item"]["state"] == {"S": "accepted"}
 
 
-def test_a_consent_lane_lets_one_event_in_and_never_an_older_one(claims: DynamoSentEvents) -> None:
+def test_a_consent_lane_lets_one_event_in_in_ledger_order_and_never_an_older_one(claims: DynamoSentEvents) -> None:
     lanes = DynamoConsentLanes("messages", client=claims.client)
     lane = "+14155550100|+14155550199"
-    assert lanes.enter(lane, owner="a", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
-    assert lanes.enter(lane, owner="b", order="k3", now=NOW, lease_until=LEASE) is LaneAnswer.BUSY
-    lanes.leave(lane, owner="a", accepted_order="k2")
-    assert lanes.enter(lane, owner="c", order="k1", now=NOW, lease_until=LEASE) is LaneAnswer.SUPERSEDED
-    assert lanes.enter(lane, owner="b", order="k3", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
-    # a holder that died is passed after its lease
+    for order in ("k1", "k2", "k3"):
+        lanes.register(lane, order)
+    # a later event waits while an earlier one is unsettled
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BEHIND
+    assert lanes.enter(lane, owner="a", order="k1", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BUSY
+    lanes.leave(lane, owner="a")  # parked, not settled: k1 still holds the others back
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BEHIND
+    assert lanes.enter(lane, owner="a", order="k1", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    lanes.leave(lane, owner="a", settled="k1", accepted=True)
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    # a holder that died is passed after its lease; what it settled late still counts
     later = LEASE + timedelta(seconds=1)
-    assert (
-        lanes.enter(lane, owner="d", order="k4", now=later, lease_until=later + timedelta(seconds=40)).value
-        == "entered"
-    )
-    lanes.leave(lane, owner="b", accepted_order="k3")  # too late to hold it, but what CI360 accepted still counts
-    lanes.leave(lane, owner="d")  # not accepted: the last accepted stays k3
-    assert lanes.enter(lane, owner="e", order="k3", now=later, lease_until=later) is LaneAnswer.SUPERSEDED
+    lanes.forget(lane, "k2")
+    assert lanes.enter(lane, owner="c", order="k3", now=later, lease_until=later) is LaneAnswer.ENTERED
+    lanes.leave(lane, owner="c", settled="k3", accepted=True)
+    lanes.leave(lane, owner="b", settled="k2", accepted=True)  # too late: k3 is newer and stays the last
+    assert lanes.enter(lane, owner="d", order="k2", now=later, lease_until=later) is LaneAnswer.SUPERSEDED
+    assert lanes.enter(lane, owner="d", order="k3", now=later, lease_until=later) is LaneAnswer.SUPERSEDED

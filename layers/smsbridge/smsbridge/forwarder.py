@@ -27,7 +27,7 @@ from typing import Any
 from smsbridge.adapters.dynamodb import stream_change
 from smsbridge.adapters.queues import parked_event
 from smsbridge.clock import utc_now
-from smsbridge.domain.ci360_events import EventMapping, PendingEvent, with_identity
+from smsbridge.domain.ci360_events import EventKind, EventMapping, PendingEvent, with_identity
 from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, lane_key
 from smsbridge.domain.delivery import (
     FIRST_DELAY_SECONDS,
@@ -50,6 +50,7 @@ class Work:
     attempt: int = 0
     ticket: str = ""  # the claim ticket a parked message carries (domain/claims.py)
     accepted: bool = False  # CI360 has it; only the claim's outcome is left to record
+    fresh: bool = False  # first seen (a stream record, or found by the sweep), not a parked copy
 
 
 LEASE_MARGIN = timedelta(seconds=30)  # a claim outlives its invocation by this much before another copy may take it
@@ -62,6 +63,7 @@ class BatchReport:
 
     outcomes: Counter[str] = field(default_factory=Counter)
     failed_records: list[str] = field(default_factory=list)
+    opt_out_seconds: list[float] = field(default_factory=list)  # STOP received → CI360 accepted its opt-out
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial-batch response Lambda expects (``ReportBatchItemFailures``)."""
@@ -114,13 +116,46 @@ class Forwarder:
             except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 report.outcomes["malformed_record"] += 1
                 report.failed_records.append(record_id)
-        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(work)))) as pool:
-            outcomes = pool.map(lambda item: self._deliver_safely(item, remaining_ms), work)
-            for item, outcome in zip(work, outcomes, strict=True):
-                report.outcomes[outcome] += 1
-                if outcome == "failed":
-                    report.failed_records.append(item.record_id)
+        for item, outcome in zip(work, self._run(work, remaining_ms), strict=True):
+            report.outcomes[outcome] += 1
+            if outcome == "failed":
+                report.failed_records.append(item.record_id)
+            if outcome == "sent" and item.event.kind is EventKind.OPT_OUT:
+                report.opt_out_seconds.append(self._age_seconds(item.event))
         return report
+
+    def _age_seconds(self, event: PendingEvent) -> float:
+        """Seconds since smsbridge received the fact behind the event (0 when it does not say)."""
+        try:
+            occurred = datetime.fromisoformat(str(event.attributes.get("occurred_at", "")))
+        except ValueError:
+            return 0.0
+        return max(0.0, (self.clock() - occurred).total_seconds())
+
+    def deliver_all(self, events: list[PendingEvent], remaining_ms: Callable[[], int] | None = None) -> Counter[str]:
+        """Deliver events found outside a batch (the recovery sweep) as a batch's are: claimed, concurrently, within
+        the deadline. Outcomes by name."""
+        return Counter(self._run([Work("", event, fresh=True) for event in events], remaining_ms))
+
+    def _run(self, work: list[Work], remaining_ms: Callable[[], int] | None) -> list[str]:
+        unregistered = self._register_consent(work)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(work)))) as pool:
+            return list(pool.map(lambda item: "failed" if id(item) in unregistered
+                                 else self._deliver_safely(item, remaining_ms), work))  # fmt: skip
+
+    def _register_consent(self, work: list[Work]) -> set[int]:
+        """Note every fresh consent event as pending in its number's lane, in batch order, before any is sent: the
+        stream hands one number's changes over in ledger order, so no later one can overtake an earlier one.
+        Returns the work items that could not be noted (their records fail, and Lambda retries them)."""
+        failed: set[int] = set()
+        for item in work:
+            if self.lanes is None or not item.fresh or not item.event.order:
+                continue
+            try:
+                self.lanes.register(lane_key(item.event.phone, item.event.scope), item.event.order)
+            except RetryableError:
+                failed.add(id(item))
+        return failed
 
     def _work_of(self, record: Mapping[str, Any], record_id: str) -> Iterator[Work]:
         if record.get("eventSource") == "aws:sqs":
@@ -132,7 +167,7 @@ class Forwarder:
         if change is None or mapper is None:
             return  # a deletion (TTL), or another table's stream: nothing to tell CI360
         for pending in mapper(change.new, change.old):
-            yield Work(record_id, pending)
+            yield Work(record_id, pending, fresh=True)
 
     def _deliver_safely(self, work: Work, remaining_ms: Callable[[], int] | None = None) -> str:
         try:
@@ -177,24 +212,31 @@ class Forwarder:
         if entry is LaneAnswer.SUPERSEDED:
             reason = "superseded: CI360 already has a later consent event for this number"
             self.sent.settle(event.key, owner=owner, state=ClaimState.SUPERSEDED, at=self.clock(), reason=reason)
+            self.lanes.forget(lane, event.order)
             return "superseded"
-        if entry is LaneAnswer.BUSY:
-            reason = "waiting: another consent event for this number is being sent"
+        if entry is not LaneAnswer.ENTERED:
+            busy = entry is LaneAnswer.BUSY
+            reason = ("waiting: another consent event for this number is being sent" if busy
+                      else "waiting: an earlier consent event for this number is not settled yet")  # fmt: skip
+            delay = LANE_WAIT_SECONDS if busy else self.retry_base_seconds
             return self._park(event, owner, attempt, reason, "waiting", ambiguous=ambiguous, next_attempt=attempt,
-                              delay=LANE_WAIT_SECONDS)  # fmt: skip
+                              delay=delay)  # fmt: skip
         outcome = "failed"
         try:
             outcome = self._send_claimed(event, attempt, owner, ambiguous)
         finally:
+            settled = event.order if outcome in ("sent", "dead_lettered", "held") else ""
             try:
-                self.lanes.leave(lane, owner=owner, accepted_order=event.order if outcome == "sent" else "")
+                self.lanes.leave(lane, owner=owner, settled=settled, accepted=outcome == "sent")
             except RetryableError:
-                pass  # the lane's lease runs out; CI360 has the event either way
+                pass  # the lane's lease runs out; the sweep or a later copy settles it
         return outcome
 
     def _not_claimed(self, event: PendingEvent, attempt: int, ticket: str, found: ClaimRecord | None,
                      now: datetime) -> str:  # fmt: skip
         if found is None or found.state is not ClaimState.CLAIMED or found.lease_until is None:
+            if self.lanes and event.order and (found is None or found.state is not ClaimState.PARKED):
+                self.lanes.forget(lane_key(event.phone, event.scope), event.order)  # settled: pending no more
             return "duplicate"  # accepted, or parked under another copy's ticket
         # Another copy is sending it now. Wait on the retry queue, keeping this copy's ticket, and look again (at the
         # latest when its lease ends): if that copy died, this one takes over; if it settled, this one falls away.

@@ -205,7 +205,7 @@ class DynamoSentEvents:
                 raise StoreUnavailable(
                     f"DynamoDB refused the claim: {exc.response.get('Error', {}).get('Code')}"
                 ) from exc
-            return ClaimAnswer(False, self._record(key))
+            return ClaimAnswer(False, self.state_of(key))
         except BotoCoreError as exc:
             raise StoreUnavailable(f"DynamoDB could not be reached to claim: {type(exc).__name__}") from exc
         return ClaimAnswer(True, _claim_record(plain(answer["Attributes"])))
@@ -237,61 +237,87 @@ class DynamoSentEvents:
         except (ClientError, BotoCoreError):
             pass  # best effort: the lease runs out anyway
 
-    def _record(self, key: str) -> ClaimRecord | None:
+    def state_of(self, key: str) -> ClaimRecord | None:
         with translated_errors(f"read {self.table_name}"):
             found = self.client.get_item(TableName=self.table_name, Key=_sent_key(key), ConsistentRead=True)
         return _claim_record(plain(found["Item"])) if "Item" in found else None
 
 
 class DynamoConsentLanes:
-    """``ConsentLanes`` on the messages table: one ``LANE#<number>|<sender>`` / ``CONSENT`` item per lane
-    (rule: ``domain/claims.enter_lane``), holding its holder, lease and the last accepted ledger order key."""
+    """``ConsentLanes`` on the messages table: one ``LANE#<number>|<sender>`` / ``CONSENT`` item per lane (rule:
+    ``domain/claims.enter_lane``): its pending order keys (a string set), holder, lease, last accepted order key
+    and a version that every write moves on, so that entering is read, decide, write-if-unchanged."""
 
     def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
 
+    def register(self, lane: str, order: str) -> None:
+        self._update(lane, "ADD #pending :orders, #version :one", {":orders": {"SS": [order]}})
+
+    def forget(self, lane: str, order: str) -> None:
+        self._update(lane, "DELETE #pending :orders ADD #version :one", {":orders": {"SS": [order]}})
+
     def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer:
-        request = {
-            "TableName": self.table_name, "Key": _lane_key(lane),
-            "UpdateExpression": "SET #holder = :owner, #lease_until = :lease",
-            "ConditionExpression": "(attribute_not_exists(#last_order) OR #last_order < :order) AND "
-                                   "(attribute_not_exists(#holder) OR #lease_until < :now)",
-            "ExpressionAttributeNames": {"#holder": "holder", "#lease_until": "lease_until",
-                                         "#last_order": "last_order"},
-            "ExpressionAttributeValues": {":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)),
-                                          ":order": {"S": order}, ":now": attribute(_millis(now))},
-        }  # fmt: skip
-        if write_once(self.client, [Write("Update", request)]):
-            return LaneAnswer.ENTERED
+        found = self._read(lane)
+        answer = enter_lane(found, order=order, now=now)
+        if answer is not LaneAnswer.ENTERED:
+            return answer
+        condition = "#version = :seen" if found else "attribute_not_exists(#version)"
+        seen = {":seen": attribute(found.version)} if found else {}
+        entered = self._update(lane, "SET #holder = :owner, #lease_until = :lease ADD #version :one",
+                               {":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)), **seen},
+                               condition=condition)  # fmt: skip
+        return LaneAnswer.ENTERED if entered else LaneAnswer.BUSY  # changed meanwhile: look again shortly
+
+    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> None:
+        update, condition = "REMOVE #holder, #lease_until ADD #version :one", ""
+        values: dict[str, Any] = {":owner": {"S": owner}}
+        if settled:
+            update += " DELETE #pending :orders"
+            values[":orders"] = {"SS": [settled]}
+        if settled and accepted:
+            update = "SET #last_order = :order " + update
+            values[":order"] = {"S": settled}
+            condition = " AND (attribute_not_exists(#last_order) OR #last_order < :order)"
+        if self._update(lane, update, values, condition="#holder = :owner" + condition):
+            return
+        # Its lease ran out and another event holds the lane now: still record what is settled.
+        if settled:
+            self.forget(lane, settled)
+        if settled and accepted:
+            self._update(lane, "SET #last_order = :order", {":order": {"S": settled}},
+                         condition="attribute_not_exists(#last_order) OR #last_order < :order")  # fmt: skip
+
+    def _update(self, lane: str, update: str, values: dict[str, Any], *, condition: str = "") -> bool:
+        names = {f"#{name}": name for name in ("pending", "version", "holder", "lease_until", "last_order")
+                 if f"#{name}" in update + condition}  # fmt: skip
+        request: dict[str, Any] = {"TableName": self.table_name, "Key": _lane_key(lane), "UpdateExpression": update,
+                                   "ExpressionAttributeNames": names,
+                                   "ExpressionAttributeValues": {":one": {"N": "1"}, **values}}  # fmt: skip
+        if ":one" not in update:
+            del request["ExpressionAttributeValues"][":one"]
+        if condition:
+            request["ConditionExpression"] = condition
+        unused = [key for key in request["ExpressionAttributeValues"] if key not in update + condition]
+        for key in unused:
+            del request["ExpressionAttributeValues"][key]
+        return write_once(self.client, [Write("Update", request)])
+
+    def _read(self, lane: str) -> Lane | None:
         with translated_errors(f"read {self.table_name}"):
             found = self.client.get_item(TableName=self.table_name, Key=_lane_key(lane), ConsistentRead=True)
-        item = plain(found.get("Item", {}))
+        if "Item" not in found:
+            return None
+        item = plain(found["Item"])
         lease = item.get("lease_until")
-        state = Lane(str(item.get("holder", "")), datetime.fromtimestamp(int(lease) / 1000, UTC) if lease else None,
-                     str(item.get("last_order", "")))  # fmt: skip
-        answer = enter_lane(state, order=order, now=now)
-        return LaneAnswer.BUSY if answer is LaneAnswer.ENTERED else answer  # it changed meanwhile: look again later
-
-    def leave(self, lane: str, *, owner: str, accepted_order: str = "") -> None:
-        names = {"#holder": "holder", "#lease_until": "lease_until"}
-        values: dict[str, Any] = {":owner": {"S": owner}}
-        update = "REMOVE #holder, #lease_until"
-        if accepted_order:
-            update = "SET #last_order = :order " + update
-            names["#last_order"] = "last_order"
-            values[":order"] = {"S": accepted_order}
-        request = {"TableName": self.table_name, "Key": _lane_key(lane), "UpdateExpression": update,
-                   "ConditionExpression": "#holder = :owner", "ExpressionAttributeNames": names,
-                   "ExpressionAttributeValues": values}  # fmt: skip
-        if write_once(self.client, [Write("Update", request)]) or not accepted_order:
-            return
-        # The lease ran out and another event holds the lane now: still record what CI360 accepted, if newer.
-        later = {"TableName": self.table_name, "Key": _lane_key(lane), "UpdateExpression": "SET #last_order = :order",
-                 "ConditionExpression": "attribute_not_exists(#last_order) OR #last_order < :order",
-                 "ExpressionAttributeNames": {"#last_order": "last_order"},
-                 "ExpressionAttributeValues": {":order": {"S": accepted_order}}}  # fmt: skip
-        write_once(self.client, [Write("Update", later)])
+        return Lane(
+            holder=str(item.get("holder", "")),
+            lease_until=datetime.fromtimestamp(int(lease) / 1000, UTC) if lease is not None else None,
+            last_order=str(item.get("last_order", "")),
+            pending=frozenset(str(order) for order in item.get("pending", set())),
+            version=int(item.get("version", 0)),
+        )
 
 
 def _lane_key(lane: str) -> dict[str, Any]:

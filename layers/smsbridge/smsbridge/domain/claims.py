@@ -84,26 +84,30 @@ def may_claim(found: ClaimRecord | None, *, ticket: str, now: datetime) -> bool:
 
 @dataclass(frozen=True)
 class Lane:
-    """The consent lane of one (number, sender): who is sending a consent event for it now (until when), and the
-    ledger order key of the last consent event CI360 accepted for it."""
+    """The consent lane of one (number, sender): the ledger order keys of its consent events not yet settled
+    (``pending``, registered as the stream hands them over, in order), who is sending one now (until when), and
+    the order key of the last one CI360 accepted. ``version`` changes with every write (optimistic locking)."""
 
     holder: str = ""
     lease_until: datetime | None = None
     last_order: str = ""
+    pending: frozenset[str] = frozenset()
+    version: int = 0
 
 
 class LaneAnswer(StrEnum):
     ENTERED = "entered"  # this event may be sent now
-    BUSY = "busy"  # another consent event for the number is being sent: wait
+    BUSY = "busy"  # another consent event of the number is being sent now: wait a moment
+    BEHIND = "behind"  # an earlier consent event of the number is unsettled (parked): wait for it
     SUPERSEDED = "superseded"  # CI360 already accepted a later consent event for the number: send nothing
 
 
 def enter_lane(found: Lane | None, *, order: str, now: datetime) -> LaneAnswer:
     """May the consent event with ledger order key ``order`` be sent now?
 
-    One consent event per number and sender is in flight at a time, and one older than the last CI360 accepted is
-    never sent, so the last consent event CI360 accepted is always the latest in the ledger of those it received.
-    The DynamoDB adapter states the same rule as a condition expression.
+    One consent event per number and sender is in flight at a time, none while an earlier one is unsettled (parked
+    after a refusal, say), and none older than the last CI360 accepted: so they reach CI360 in ledger order and the
+    last one CI360 accepted is always the ledger's.
     """
     if found is None:
         return LaneAnswer.ENTERED
@@ -111,6 +115,8 @@ def enter_lane(found: Lane | None, *, order: str, now: datetime) -> LaneAnswer:
         return LaneAnswer.SUPERSEDED
     if found.holder and found.lease_until is not None and found.lease_until >= now:
         return LaneAnswer.BUSY
+    if any(earlier < order for earlier in found.pending):
+        return LaneAnswer.BEHIND
     return LaneAnswer.ENTERED
 
 
