@@ -15,8 +15,9 @@ Sources, read from the tables' streams:
   - each kind is sent at most once per message (the event key is ``<kind>:<MessageSid>``, claimed once);
 - a consent state changing to opted_out or opted_in → ``opt_out`` / ``opt_in`` (a repeat that changes nothing
   sends nothing); a HELP entry in the consent history → ``help``. Consent events for one number and sender reach
-  CI360 in ledger order (their ``order_key``): one at a time, and one older than the last CI360 accepted for the
-  number is not sent (``domain/claims.py``, consent lanes), so CI360's last consent event matches the ledger.
+  CI360 in ledger order (their ``order_key``): one at a time, a later one held back while an earlier one is unsent,
+  and one older than the last CI360 accepted for the number not sent (``domain/claims.py``, consent lanes), so
+  CI360's last consent event matches the ledger.
 
 Attributes are flat keys (``EVENT_ATTRIBUTES``); ``smsbridge ci360 events`` prints them for defining the events in
 CI360. Identity: the datahub id carried by the status callback URL (see ``connector_body``), else the last one
