@@ -408,7 +408,7 @@ def run_recover(args: argparse.Namespace) -> int:
         ("secret", "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id"))}  # fmt: skip
     summary = run_recovery(where, since=args.since, until=args.until, dry_run=args.dry_run)
     print("\n".join(summary.lines(args.dry_run)))
-    return 0
+    return 1 if summary.unfinished or summary.outcomes["failed"] else 0
 
 
 def _ledger(args: argparse.Namespace) -> ConsentLedger:

@@ -234,13 +234,15 @@ class Forwarder:
 
     def _not_claimed(self, event: PendingEvent, attempt: int, ticket: str, found: ClaimRecord | None,
                      now: datetime) -> str:  # fmt: skip
-        if found is None or found.state is not ClaimState.CLAIMED or found.lease_until is None:
-            if self.lanes and event.order and (found is None or found.state is not ClaimState.PARKED):
+        if found is not None and found.state is not ClaimState.CLAIMED:
+            if self.lanes and event.order and found.state is not ClaimState.PARKED:
                 self.lanes.forget(lane_key(event.phone, event.scope), event.order)  # settled: pending no more
-            return "duplicate"  # accepted, or parked under another copy's ticket
-        # Another copy is sending it now. Wait on the retry queue, keeping this copy's ticket, and look again (at the
-        # latest when its lease ends): if that copy died, this one takes over; if it settled, this one falls away.
-        wait = min(int((found.lease_until - now).total_seconds()) + 1, self.retry_base_seconds, MAX_DELAY_SECONDS)
+            return "duplicate"  # accepted, given up, or parked under another copy's ticket
+        # Another copy is sending it now (or has just let go of it). Wait on the retry queue, keeping this copy's
+        # ticket, and look again (at the latest when its lease ends): if that copy died, this one takes over; if it
+        # settled, this one falls away.
+        lease_left = int((found.lease_until - now).total_seconds()) + 1 if found and found.lease_until else 1
+        wait = min(lease_left, self.retry_base_seconds, MAX_DELAY_SECONDS)
         self.parking.retry_later(event, attempt=attempt, delay=max(1, wait),
                                  reason="waiting: another copy holds the claim", ticket=ticket)  # fmt: skip
         return "waiting"
