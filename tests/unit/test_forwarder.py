@@ -201,11 +201,11 @@ def test_claim_rules() -> None:
     assert may_claim(None, ticket="", now=NOW)
     assert not may_claim(ClaimRecord(ClaimState.CLAIMED, "a", lease), ticket="", now=NOW)  # being sent now
     assert may_claim(ClaimRecord(ClaimState.CLAIMED, "a", NOW - timedelta(seconds=1)), ticket="", now=NOW)  # died
-    for state in (ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED):
+    for state in (ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED, ClaimState.UNCONFIRMED):
         assert may_claim(ClaimRecord(state, ticket="T1"), ticket="T1", now=NOW)
         assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="T0", now=NOW)  # a stale copy
         assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="", now=NOW)  # a stream record again
-    for state in (ClaimState.ACCEPTED, ClaimState.UNCONFIRMED):
+    for state in (ClaimState.ACCEPTED, ClaimState.SUPERSEDED):
         assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="T1", now=NOW)
 
 
@@ -294,6 +294,9 @@ def test_an_answer_lost_after_sending_is_retried_once_then_left_for_an_operator(
     assert forwarder.handle(parking.take()).outcomes == {"dead_lettered": 1}
     assert parking.dead[0][1].startswith("unconfirmed: CI360's answer was lost twice")
     assert len(gateway.bodies) == 2  # at most two copies of an event whose answers were lost
+    # AND an operator who finds CI360 lacks it replays its dead letter: sent once more
+    assert forwarder.handle(sqs_records(parking.dead_messages)).outcomes == {"sent": 1}
+    assert forwarder.deliver(reply()) == "duplicate" and len(gateway.bodies) == 3
 
 
 # -- the time budget: no send started that cannot finish before the deadline

@@ -29,7 +29,7 @@ from smsbridge.adapters.dynamodb import (
     write_once,
 )
 from smsbridge.domain.ci360_events import Correlation
-from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, Lane, LaneAnswer, enter_lane
+from smsbridge.domain.claims import TICKETED, ClaimAnswer, ClaimRecord, ClaimState, Lane, LaneAnswer, enter_lane
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
@@ -186,9 +186,9 @@ class DynamoSentEvents:
                                   ":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)),
                                   ":at": {"S": now.isoformat()}}  # fmt: skip
         if ticket:
-            condition += " OR (#state IN (:parked, :held, :dead) AND #ticket = :ticket)"
-            values.update({":parked": {"S": ClaimState.PARKED.value}, ":held": {"S": ClaimState.HELD.value},
-                           ":dead": {"S": ClaimState.DEAD_LETTERED.value}, ":ticket": {"S": ticket}})  # fmt: skip
+            ticketed = {f":ticketed{n}": {"S": state.value} for n, state in enumerate(sorted(TICKETED))}
+            condition += f" OR (#state IN ({', '.join(ticketed)}) AND #ticket = :ticket)"
+            values.update({**ticketed, ":ticket": {"S": ticket}})
         try:
             answer = self.client.update_item(
                 TableName=self.table_name,

@@ -7,13 +7,13 @@ conditional write; only the copy whose write succeeds sends, and it then records
 - ``parked``: on the retry queue, under a new ``ticket`` that only the parked message carries;
 - ``held`` / ``dead_lettered``: in the dead-letter queue under a new ticket, for ``smsbridge replay``;
 - ``unconfirmed``: CI360's answer was lost twice (timeout, dropped connection); it may have the event, so it is
-  not sent a third time (it is dead-lettered for an operator to judge).
+  not sent a third time unless an operator replays its dead letter.
 
 A claim in progress (``claimed``) carries its owner and a lease: when the lease has run out (the claimant
-crashed or timed out), any copy may take the claim over. A parked, held or dead-lettered event may be claimed only
-by the message carrying its current ticket, so stale copies of a parked message (SQS delivers at least once) and
-copies of a dead letter replayed twice fall away. A copy without a ticket (a stream record, the sweep) may claim
-only a key that has no claim yet, or an abandoned one.
+crashed or timed out), any copy may take the claim over. A parked, held, dead-lettered or unconfirmed event may
+be claimed only by the message carrying its current ticket, so stale copies of a parked message (SQS delivers at
+least once) and copies of a dead letter replayed twice fall away. A copy without a ticket (a stream record, the
+sweep) may claim only a key that has no claim yet, or an abandoned one.
 
 Claims carry no expiry (no TTL): a webhook replayed at any age must not send a second event.
 """
@@ -36,9 +36,9 @@ class ClaimState(StrEnum):
 
 
 # States a message carrying the claim's ticket may take up again.
-TICKETED = frozenset({ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED})
+TICKETED = frozenset({ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED, ClaimState.UNCONFIRMED})
 # States that end the event: no copy sends it again (``sent_at`` without a state: a record from before claims).
-FINAL = frozenset({ClaimState.ACCEPTED, ClaimState.UNCONFIRMED, ClaimState.SUPERSEDED})
+FINAL = frozenset({ClaimState.ACCEPTED, ClaimState.SUPERSEDED})
 
 
 @dataclass(frozen=True)
