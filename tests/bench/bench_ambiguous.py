@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
-from smsbridge.domain.ci360_events import Correlation, EventKind, EventMapping, PendingEvent
+from smsbridge.domain.ci360_events import Correlation, EventKind, EventMapping, Flat, PendingEvent
+from smsbridge.domain.delivery import Verdict
 from smsbridge.forwarder import Forwarder
 from smsbridge.local.server import STUB_SECRET as SECRET
 from smsbridge.local.server import STUB_TENANT as TENANT
@@ -73,31 +74,54 @@ def delivered(n: int) -> PendingEvent:
                         Correlation(f"DH{n}"))  # fmt: skip
 
 
+class Recording:
+    """The real gateway, noting every event whose answer was lost after sending. ``bounded=False`` is the baseline:
+    the forwarder as it was before answers could be ambiguous (a lost answer was a plain retry, tried until one
+    arrived)."""
+
+    def __init__(self, gateway: Ci360Gateway, *, bounded: bool) -> None:
+        self.gateway, self.bounded = gateway, bounded
+        self.lost: set[str] = set()
+
+    def send(self, body: dict[str, Flat]) -> Verdict:
+        verdict = self.gateway.send(body)
+        if verdict.ambiguous:
+            self.lost.add(str(body["event_id"]))
+        return verdict if self.bounded else Verdict(verdict.outcome, verdict.reason)
+
+
 def run(count: int = 400, concurrency: int = 16) -> dict[str, Any]:
+    figures = measure(count, concurrency, bounded=True)
+    baseline = measure(count, concurrency, bounded=False)
+    figures["baseline_max_copies"] = baseline["max_copies_ambiguous"]
+    figures["baseline_mean_copies"] = baseline["mean_copies_ambiguous"]
+    return figures
+
+
+def measure(count: int, concurrency: int, *, bounded: bool) -> dict[str, Any]:
     events = [delivered(n) for n in range(count)]
-    seen: dict[str, list[str]] = {}
     with faulty_stub() as (url, received):
-        gateway = Ci360Gateway(Ci360Credentials(url, TENANT, SECRET), max_connections=concurrency, timeout=TIMEOUT)
+        real = Ci360Gateway(Ci360Credentials(url, TENANT, SECRET), max_connections=concurrency, timeout=TIMEOUT)
+        gateway = Recording(real, bounded=bounded)
         parking = FakeParking()
         forwarder = Forwarder(
             mapping=EventMapping(), gateway=lambda: gateway, sent=FakeSentLedger(), contacts=FakeContacts(),
             parking=parking, messages_table="m", consent_table="c", max_workers=concurrency,
-            observer=lambda event, outcome: seen.setdefault(event.key, []).append(outcome),
         )  # fmt: skip
         outcomes = forwarder.handle(sqs_records([{"event": e.to_json(), "attempt": 0} for e in events])).outcomes
         while parking.messages:  # the retry queue, without its delays
             outcomes += forwarder.handle(parking.take()).outcomes
-    ambiguous = {key for key, trail in seen.items() if "ambiguous" in trail}
-    copies = Counter({key: received.get(key, 0) for key in seen})
-    others = [copies[key] for key in seen if key not in ambiguous]
+    keys = [event.key for event in events]
+    copies = Counter({key: int(received.get(key, 0)) for key in keys})
+    ambiguous = gateway.lost
     return {
         "events": count,
         "ambiguous": len(ambiguous),
         "unconfirmed": sum(1 for _, reason, _ in parking.dead if reason.startswith("unconfirmed")),
         "max_copies_ambiguous": max((copies[key] for key in ambiguous), default=0),
         "mean_copies_ambiguous": sum(copies[key] for key in ambiguous) / len(ambiguous) if ambiguous else 0.0,
-        "others_not_once": sum(1 for n in others if n != 1),
-        "lost": sum(1 for key in seen if copies[key] == 0) + count - len(seen),
+        "others_not_once": sum(1 for key in keys if key not in ambiguous and copies[key] != 1),
+        "lost": sum(1 for key in keys if copies[key] == 0),
         "outcomes": dict(outcomes),
     }
 

@@ -93,6 +93,8 @@ def main() -> int:
         f"goal: at most 2); {ambiguous['unconfirmed']} lost their answer twice and wait in the dead-letter queue as "
         "unconfirmed, not sent a third time",
         f"- every other event: exactly one copy ({ambiguous['others_not_once']} not); **{ambiguous['lost']} lost**",
+        f"- baseline, the same faults with a lost answer retried like any other: up to "
+        f"{ambiguous['baseline_max_copies']} copies of such an event (mean {ambiguous['baseline_mean_copies']:.2f})",
         "",
         "## Artifacts (`sam build`)",
         "",
