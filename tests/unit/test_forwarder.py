@@ -370,3 +370,12 @@ def test_stop_start_stop_races_leave_ci360s_last_consent_event_matching_the_ledg
     last = {body["datahub_id"]: body["eventName"] for body in gateway.accepted}
     assert len(last) == 30 and set(last.values()) == {"SMS Opt-Out"}
     assert outcomes["waiting"] > 0  # the race happened: later events waited for earlier ones
+
+
+def test_a_function_timeout_shorter_than_one_send_does_not_defer_forever() -> None:
+    # GIVEN a misconfiguration: each invocation starts with less time than one send may take
+    forwarder, gateway, parking, _ = build(send_reserve_ms=9_000)
+    report = forwarder.handle(sqs_batch(reply(1), reply(2)), lambda: 5_000)
+    assert len(gateway.bodies) == 2
+    # THEN the events are sent (deferring them would put them back into the same too-short invocations forever)
+    assert report.outcomes == {"sent": 2} and not parking.retries

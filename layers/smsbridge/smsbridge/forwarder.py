@@ -116,6 +116,8 @@ class Forwarder:
             except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 report.outcomes["malformed_record"] += 1
                 report.failed_records.append(record_id)
+        if remaining_ms is not None and remaining_ms() < self.send_reserve_ms:
+            remaining_ms = None  # not one send fits even in a fresh invocation: deferring would never end
         for item, outcome in zip(work, self._run(work, remaining_ms), strict=True):
             report.outcomes[outcome] += 1
             if outcome == "failed":
