@@ -379,3 +379,12 @@ def test_a_function_timeout_shorter_than_one_send_does_not_defer_forever() -> No
     assert len(gateway.bodies) == 2
     # THEN the events are sent (deferring them would put them back into the same too-short invocations forever)
     assert report.outcomes == {"sent": 2} and not parking.retries
+
+
+def test_the_stop_to_ci360_time_of_each_opt_out_sent_is_reported() -> None:
+    # GIVEN an opt-out recorded at 12:00:00 and sent at 12:00:42, and a reply (not an opt-out)
+    opt_out = PendingEvent(EventKind.OPT_OUT, "opt_out:SM7", CUSTOMER, OURS, {"occurred_at": NOW.isoformat()})
+    forwarder, _, _, _ = build(clock=lambda: NOW + timedelta(seconds=42))
+    report = forwarder.handle(sqs_batch(opt_out, reply(1)))
+    # THEN the report carries the opt-out's 42 s, for the p99 alarm, and nothing for the reply
+    assert report.outcomes == {"sent": 2} and report.opt_out_seconds == [42.0]
