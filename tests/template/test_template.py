@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import math
 import re
 from typing import Any
 
 import pytest
 from samtranslator.translator.transform import transform
 
+from smsbridge.adapters.dynamodb import client_worst_case_seconds
 from smsbridge.adapters.message_table import message_key
 from smsbridge.config import Settings
+from smsbridge.domain.delivery import send_reserve_seconds
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.local.template import LocalResources
 from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
@@ -137,7 +141,7 @@ def test_forwarder_keeps_its_event_sources_but_gets_no_managed_policy_for_them(
 ) -> None:
     # SAM's Events stay (the local stack reads them); the explicit role is what keeps SAM's policies out.
     events = template["Resources"]["ForwarderFunction"]["Properties"]["Events"]
-    assert {e["Type"] for e in events.values()} == {"DynamoDB", "SQS"}
+    assert {e["Type"] for e in events.values()} == {"DynamoDB", "SQS", "Schedule"}  # Schedule: the recovery sweep
     assert template["Resources"]["ForwarderFunction"]["Properties"]["Role"] == {"Fn::GetAtt": ["ForwarderRole", "Arn"]}
     managed = json.dumps(cloudformation["Resources"]["ForwarderRole"]["Properties"]["ManagedPolicyArns"])
     assert "DynamoDBExecutionRole" not in managed and "SQSQueueExecutionRole" not in managed
@@ -208,7 +212,9 @@ def test_each_function_may_touch_only_its_own_resources(cloudformation: dict[str
         },
         "ForwarderRole": {
             "dynamodb:GetItem": {"MessagesTable"},
-            "dynamodb:PutItem": {"MessagesTable"},
+            "dynamodb:UpdateItem": {"MessagesTable"},  # the event claims
+            "dynamodb:DeleteItem": {"MessagesTable"},
+            "dynamodb:Scan": {"MessagesTable", "ConsentTable"},  # the recovery sweep
             "sqs:SendMessage": {"RetryQueue", "DeadLetterQueue"},
             "secretsmanager:GetSecretValue": {"Ci360Secret"},
             # Its event sources: this stack's two streams and its retry queue, nothing else in the account.
@@ -216,10 +222,11 @@ def test_each_function_may_touch_only_its_own_resources(cloudformation: dict[str
             "dynamodb:GetRecords": {"MessagesTable", "ConsentTable"},
             "dynamodb:GetShardIterator": {"MessagesTable", "ConsentTable"},
             "dynamodb:ListStreams": {"MessagesTable", "ConsentTable"},
-            "sqs:ReceiveMessage": {"RetryQueue"},
-            "sqs:DeleteMessage": {"RetryQueue"},
+            # ... and the dead-letter queue, where the recovery sweep takes the stream's batch descriptions.
+            "sqs:ReceiveMessage": {"RetryQueue", "DeadLetterQueue"},
+            "sqs:DeleteMessage": {"RetryQueue", "DeadLetterQueue"},
             "sqs:GetQueueAttributes": {"RetryQueue"},
-            "sqs:ChangeMessageVisibility": {"RetryQueue"},
+            "sqs:ChangeMessageVisibility": {"RetryQueue", "DeadLetterQueue"},
         },
         "PreferencesFunctionRole": {
             "dynamodb:Scan": {"ConsentTable"},
@@ -255,6 +262,8 @@ def test_stream_sources_report_partial_failures_bisect_and_keep_what_they_give_u
         assert mapping["BisectBatchOnFunctionError"] is True
         assert "DeadLetterQueue" in repr(mapping["DestinationConfig"]["OnFailure"])
         assert 0 < mapping["MaximumRetryAttempts"] <= 100
+        # records are given up within the hour, well inside the stream's 24 h, and the sweep finds their facts
+        assert 60 <= mapping["MaximumRecordAgeInSeconds"] <= 3600
         assert "NewImage" in mapping["FilterCriteria"]["Filters"][0]["Pattern"]
     [queue] = queues
     assert queue["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -274,10 +283,7 @@ def test_the_alarms_exist_and_notify_when_an_email_is_given(template: dict[str, 
     alarms = {
         name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"
     }
-    metrics = {(a["Namespace"], a["MetricName"]) for a in alarms.values() if "MetricName" in a}
-    metrics |= {(m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
-                for a in alarms.values() for m in a.get("Metrics", []) if "MetricStat" in m}  # fmt: skip
-    assert metrics == {
+    assert set().union(*(_watched(a) for a in alarms.values())) == {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/Lambda", "Errors"),
         ("AWS/ApiGateway", "5xx"),
@@ -285,9 +291,41 @@ def test_the_alarms_exist_and_notify_when_an_email_is_given(template: dict[str, 
         ("smsbridge", "PreferenceSync_failed"),
         ("smsbridge", "PreferenceJobStuck"),
         ("smsbridge", "PreferenceJobStatusUnknown"),
+        # partial failure: events parked, given up, the oldest unsent fact, STOP-to-CI360 latency
+        ("smsbridge", "Events_retrying"),
+        ("smsbridge", "Events_ambiguous"),
+        ("smsbridge", "Events_deferred"),
+        ("smsbridge", "Events_dead_lettered"),
+        ("AWS/Lambda", "IteratorAge"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("smsbridge", "OptOutToCi360Seconds"),
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
+
+
+def _watched(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+    if "MetricName" in alarm:
+        return {(alarm["Namespace"], alarm["MetricName"])}
+    stats = [query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query]
+    return {(metric["Namespace"], metric["MetricName"]) for metric in stats}
+
+
+def test_partial_failure_alarms_watch_metrics_the_forwarder_emits(template: dict[str, Any]) -> None:
+    forwarder = (ROOT / "layers" / "smsbridge" / "smsbridge" / "forwarder.py").read_text()
+    handler = (ROOT / "functions" / "forwarder" / "app.py").read_text()
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    emitted = [name for alarm in alarms for namespace, name in _watched(alarm) if namespace == "smsbridge"]
+    for name in emitted:
+        if name.startswith("Events_"):
+            assert f'"{name.removeprefix("Events_")}"' in forwarder, name  # an outcome the forwarder reports
+    assert '"OptOutToCi360Seconds"' in handler
+    [latency] = [a for a in alarms if _watched(a) == {("smsbridge", "OptOutToCi360Seconds")}]
+    assert latency["ExtendedStatistic"] == "p99"
+    dashboard = json.dumps(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    for name in ("Events_dead_lettered", "Events_ambiguous", "IteratorAge", "ApproximateAgeOfOldestMessage",
+                 "OptOutToCi360Seconds"):  # fmt: skip
+        assert name in dashboard, name
 
 
 def test_every_function_setting_the_template_gives_is_one_the_code_reads(template: dict[str, Any]) -> None:
@@ -343,3 +381,42 @@ def test_the_stack_checks_signatures_with_the_fragment_smsbridge_prints(template
     environment = LocalResources(prefix="t", template=template).function_environment("WebhookFunction")
     assert Settings.from_env(environment).url_fragment == DEFAULT_URL_FRAGMENT
     assert re.fullmatch(template["Parameters"]["TwilioUrlFragment"]["AllowedPattern"], DEFAULT_URL_FRAGMENT)
+
+
+def test_the_forwarders_worst_case_batch_ends_inside_its_timeout(template: dict[str, Any]) -> None:
+    # Every send of a batch at its slowest (connect and read timeouts, claim and record), in rounds of
+    # Ci360MaxConcurrency, then the batch's last bookkeeping write at DynamoDB's worst case, with time to spare.
+    forwarder = template["Resources"]["ForwarderFunction"]["Properties"]
+    concurrency = template["Parameters"]["Ci360MaxConcurrency"]["Default"]
+    default_timeout = {field.name: field.default for field in dataclasses.fields(Settings)}["ci360_timeout_seconds"]
+    per_send = send_reserve_seconds(float(default_timeout))  # type: ignore[arg-type]
+    margin = 5
+    for name, source in forwarder["Events"].items():
+        if source["Type"] not in ("DynamoDB", "SQS"):
+            continue
+        rounds = math.ceil(source["Properties"]["BatchSize"] / concurrency)
+        worst = rounds * per_send + client_worst_case_seconds()
+        assert worst + margin <= forwarder["Timeout"], (name, worst)
+    assert per_send * 1000 < forwarder["Timeout"] * 1000  # a send fits in a fresh invocation, whatever the batch
+
+
+def test_the_webhooks_worst_case_dynamodb_write_ends_inside_its_timeout(template: dict[str, Any]) -> None:
+    # A throttled or unreachable DynamoDB must give the webhook time to answer 5xx (Twilio retries those), not
+    # leave Lambda to time it out.
+    webhook = template["Resources"]["WebhookFunction"]["Properties"]
+    timeout = webhook.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    assert client_worst_case_seconds() + 2 <= timeout
+    assert timeout < 15  # Twilio waits 15 s for an answer
+
+
+def test_the_recovery_sweep_runs_on_a_schedule_and_looks_back_past_the_record_age(template: dict[str, Any]) -> None:
+    from smsbridge.recover import SWEEP_GRACE, SWEEP_LOOKBACK
+
+    events = template["Resources"]["ForwarderFunction"]["Properties"]["Events"]
+    [schedule] = [event["Properties"]["Schedule"] for event in events.values() if event["Type"] == "Schedule"]
+    minutes = int(schedule.removeprefix("rate(").split()[0])
+    ages = [e["Properties"]["MaximumRecordAgeInSeconds"] for e in events.values() if e["Type"] == "DynamoDB"]
+    # each run looks back further than the time between runs plus the grace, so no window falls between two runs
+    assert SWEEP_LOOKBACK.total_seconds() >= minutes * 60 + SWEEP_GRACE.total_seconds()
+    # and past the age at which the stream gives records up
+    assert SWEEP_LOOKBACK.total_seconds() >= max(ages)

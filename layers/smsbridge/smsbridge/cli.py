@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ci360(commands)
     _add_consent(commands)
     _add_replay(commands)
+    _add_recover(commands)
     _add_trace(commands)
     _add_twilio(commands)
     _add_smoke(commands)
@@ -839,6 +840,46 @@ def run_replay(args: argparse.Namespace) -> int:
     )
     print("\n".join(summary.lines(args.dry_run)))
     return EXIT_OK
+
+
+# --- recover -----------------------------------------------------------------------------------------------
+
+
+def _add_recover(commands: Any) -> None:
+    where = _where(
+        *_TABLES,
+        ("--dead-letter-queue-url", "the dead-letter queue"),
+        ("--retry-queue-url", "the retry queue"),
+        ("--secret-id", "the CI360 secret's name or ARN"),
+    )
+    recover = _command(
+        commands,
+        "recover",
+        "send, once, the CI360 events of facts on record that never reached CI360 (after stream retries ran out)",
+        "smsbridge recover --stack smsbridge --since 24h --dry-run",
+        "smsbridge recover --stack smsbridge --since 2026-11-01 --until 2026-11-02",
+        parents=[where],
+    )
+    recover.add_argument(
+        "--since", type=SINCE, required=True, help="facts recorded from this time: 2026-11-01, …T08:00:00Z, 24h, 7d"
+    )
+    recover.add_argument("--until", type=SINCE, default="", help="… up to this time (default: now)")
+    recover.add_argument("--dry-run", action="store_true", help="count the events CI360 is missing; send none")
+    recover.set_defaults(run=run_recover)
+
+
+def run_recover(args: argparse.Namespace) -> int:
+    from smsbridge.forwarder_bootstrap import run_recovery  # noqa: PLC0415 - this command only
+
+    where = {name: _locate(args, logical, output, given, flag) for name, logical, output, given, flag in (
+        ("messages", "MessagesTable", "MessagesTableName", args.messages_table, "--messages-table"),
+        ("consent", "ConsentTable", "ConsentTableName", args.consent_table, "--consent-table"),
+        ("dead", "DeadLetterQueue", "DeadLetterQueueUrl", args.dead_letter_queue_url, "--dead-letter-queue-url"),
+        ("retry", "RetryQueue", "RetryQueueUrl", args.retry_queue_url, "--retry-queue-url"),
+        ("secret", "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id"))}  # fmt: skip
+    summary = run_recovery(where, since=args.since, until=args.until, dry_run=args.dry_run)
+    print("\n".join(summary.lines(args.dry_run)))
+    return EXIT_FOUND_PROBLEM if summary.unfinished or summary.outcomes["failed"] else EXIT_OK
 
 
 # --- trace -------------------------------------------------------------------------------------------------

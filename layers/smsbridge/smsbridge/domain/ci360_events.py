@@ -4,8 +4,20 @@ Sources, read from the tables' streams:
 
 - a new inbound message whose intent is ``reply`` → ``reply`` (opt-outs, opt-ins and HELP come from the ledger);
 - a message's status moving to sent, delivered, undelivered, failed or read → that kind, once per message;
+- every state a journey waits for, whatever order Twilio's callbacks arrive in (the stored status only moves up,
+  ``domain/status.py``; the stream carries the item before and after, and its ``history``):
+
+  - ``read`` on a message that never recorded ``delivered`` (the callbacks raced, or the carrier sent no delivery
+    receipt) also yields ``delivered``, with ``implied=true``: a read message was delivered;
+  - ``delivered`` after ``undelivered`` (a carrier's late receipt correcting the first) yields ``delivered`` with
+    ``corrects=undelivered``; so does a ``read`` implying it. The ``undelivered`` event already sent stands;
+  - ``delivered`` arriving after ``read`` changes nothing stored, so nothing more is sent: the implied one was;
+  - each kind is sent at most once per message (the event key is ``<kind>:<MessageSid>``, claimed once);
 - a consent state changing to opted_out or opted_in → ``opt_out`` / ``opt_in`` (a repeat that changes nothing
-  sends nothing); a HELP entry in the consent history → ``help``.
+  sends nothing); a HELP entry in the consent history → ``help``. Consent events for one number and sender reach
+  CI360 in ledger order (their ``order_key``): one at a time, a later one held back while an earlier one is unsent,
+  and one older than the last CI360 accepted for the number not sent (``domain/claims.py``, consent lanes), so
+  CI360's last consent event matches the ledger.
 
 Attributes are flat keys (``EVENT_ATTRIBUTES``); ``smsbridge ci360 events`` prints them for defining the events in
 CI360. Identity: the datahub id carried by the status callback URL (see ``connector_body``), else the last one
@@ -76,6 +88,12 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
     "response_tracking_code": ("character", "CI360 response tracking code of the message", _ALL),
     "occurred_at": ("datetime", "when smsbridge received it (ISO 8601, UTC)", _ALL),
     "event_id": ("character", "unique id of this event: a resend after a gateway timeout repeats it", _ALL),
+    "implied": (
+        "character",
+        "true when a read receipt implies the delivery no receipt reported",
+        (EventKind.DELIVERED,),
+    ),
+    "corrects": ("character", "undelivered when this delivery corrects an earlier undelivered", (EventKind.DELIVERED,)),
 }
 
 _CORRELATION_VALUE = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
@@ -95,6 +113,13 @@ class Correlation:
 # them) go to CI360 under SMOKE_EVENT_NAME, an external event to define with no journey on it.
 SMOKE_TASK_CODE = "SMSBRIDGE-SMOKE"
 SMOKE_EVENT_NAME = "smsbridge smoke test"
+
+
+def _earlier_statuses(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> set[str]:
+    """The statuses a message recorded before this change: its history but the last entry, and the old image's."""
+    history = new.get("history") or []
+    earlier = {str(entry.get("status")) for entry in history[:-1] if isinstance(entry, Mapping)}
+    return earlier | ({str(old["status"])} if old and old.get("status") else set())
 
 
 def parse_correlation(query: str) -> Correlation | None:
@@ -139,6 +164,7 @@ class PendingEvent:
     scope: str
     attributes: dict[str, Flat]
     correlation: Correlation | None = None
+    order: str = ""  # a consent state's ledger order key: consent events for a number are sent in this order
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -149,6 +175,7 @@ class PendingEvent:
         return cls(
             kind=EventKind(data["kind"]), key=data["key"], phone=data["phone"], scope=data["scope"],
             attributes=dict(data["attributes"]), correlation=Correlation(**correlation) if correlation else None,
+            order=str(data.get("order") or ""),
         )  # fmt: skip
 
 
@@ -168,14 +195,25 @@ class EventMapping:
             return self._enabled(self._reply(new))
         if new.get("kind") == "status" and new.get("status") != (old or {}).get("status"):
             kind = _STATUS_KINDS.get(str(new.get("status")))
-            return self._enabled(self._status(kind, new)) if kind else []
+            return [event for event in self._status_events(kind, new, old) if self.name_for(event.kind)] if kind else []
         return []
+
+    def _status_events(
+        self, kind: EventKind, new: Mapping[str, Any], old: Mapping[str, Any] | None
+    ) -> list[PendingEvent]:
+        """The status's own event, and the ``delivered`` it implies or corrects (rules in the module docstring)."""
+        earlier = _earlier_statuses(new, old)
+        corrects = {"corrects": EventKind.UNDELIVERED.value} if EventKind.UNDELIVERED in earlier else {}
+        events = [self._status(kind, new, **corrects) if kind is EventKind.DELIVERED else self._status(kind, new)]
+        if kind is EventKind.READ and EventKind.DELIVERED not in earlier:
+            events.insert(0, self._status(EventKind.DELIVERED, new, implied="true", **corrects))
+        return events
 
     def consent_change(self, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[PendingEvent]:
         """Events for a change to a consent-table item: a state that changed, or a new HELP entry."""
         if new.get("record_type") == "state" and new.get("status") != (old or {}).get("status"):
             kind = EventKind.OPT_OUT if new["status"] == "opted_out" else EventKind.OPT_IN
-            return self._enabled(self._consent(kind, new, f"{kind}:{new['event_id']}"))
+            return self._enabled(self._consent(kind, new, f"{kind}:{new['event_id']}", order=new.get("order_key", "")))
         if new.get("record_type") == "event" and old is None and new.get("action") == "help":
             return self._enabled(self._consent(EventKind.HELP, new, f"help:{new['event_id']}"))
         return []
@@ -195,20 +233,20 @@ class EventMapping:
         }  # fmt: skip
         return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes)
 
-    def _status(self, kind: EventKind, item: Mapping[str, Any]) -> PendingEvent:
+    def _status(self, kind: EventKind, item: Mapping[str, Any], **marks: str) -> PendingEvent:
         code = item.get("error_code")
         error_class = classify_error(int(code)) if code is not None else None
         correlation = parse_correlation(item.get("callback_query", ""))
         attributes: dict[str, Flat] = {
             "message_sid": item["message_sid"], "customer_number": self._number(item["recipient"]),
-            "business_sender": item["scope"], "status": item["status"], "occurred_at": item["updated_at"],
+            "business_sender": item["scope"], "status": kind.value, "occurred_at": item["updated_at"], **marks,
         }  # fmt: skip
         if code is not None and error_class:
             attributes.update(error_code=int(code), error_class=error_class.value)
         key = f"{kind}:{item['message_sid']}"
         return PendingEvent(kind, key, item["recipient"], item["scope"], attributes, correlation)
 
-    def _consent(self, kind: EventKind, item: Mapping[str, Any], key: str) -> PendingEvent:
+    def _consent(self, kind: EventKind, item: Mapping[str, Any], key: str, order: str = "") -> PendingEvent:
         attributes: dict[str, Flat] = {
             "customer_number": self._number(item["phone"]), "business_sender": item["scope"],
             "intent": kind.value, "consent_source": item["source"],
@@ -216,7 +254,7 @@ class EventMapping:
         }  # fmt: skip
         if item.get("keyword"):
             attributes["keyword"] = item["keyword"]
-        return PendingEvent(kind, key, item["phone"], item["scope"], attributes)
+        return PendingEvent(kind, key, item["phone"], item["scope"], attributes, order=str(order or ""))
 
 
 @dataclass(frozen=True)
