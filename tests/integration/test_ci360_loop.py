@@ -350,7 +350,7 @@ def test_a_duplicated_dead_letter_replayed_sends_once(loop: Loop, capsys: pytest
     queues = ["--dead-letter-queue-url", dead, "--retry-queue-url", loop.env["RETRY_QUEUE_URL"]]
     assert main(["replay", *queues]) == 0
     out = capsys.readouterr().out
-    assert "moved 1 events" in out and "1 copies of events removed" in out
+    assert "moved 1 event to" in out and "1 copy of events removed" in out
     sqs.send_message(QueueUrl=loop.env["RETRY_QUEUE_URL"], MessageBody=json.dumps(letter))  # replayed again by hand
     loop.drain(until=1)
     # THEN CI360 has the reply once
