@@ -78,8 +78,9 @@ def test_ci360_down_fails_the_credentials_and_forwarder_hops(
     assert hop(lines, "webhook reply").startswith("ok  ") and hop(lines, "records in DynamoDB").startswith("ok  ")
     assert hop(lines, "CI360 credentials").startswith("FAIL") and "cannot reach" in hop(lines, "CI360 credentials")
     forwarder = hop(lines, "forwarder -> CI360")
-    assert forwarder.startswith("FAIL") and "no outcome after 3 s" in forwarder
-    assert any("fix: CI360 is not taking events (see the credentials hop)" in line for line in lines)
+    # still waiting, or parked with the reason (a dropped connection is an ambiguous answer: tried twice, then parked)
+    assert forwarder.startswith("FAIL") and ("no outcome after 3 s" in forwarder or "parked: " in forwarder)
+    assert any(line.strip().startswith("fix: ") for line in lines[lines.index(forwarder) + 1 :][:1]), lines
 
 
 def test_a_stopped_forwarder_is_named(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:

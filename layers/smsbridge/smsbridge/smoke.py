@@ -102,14 +102,12 @@ class SmokeReport:
 
 
 def event_accepted(messages: Location, key: str) -> bool:
-    """Whether CI360 accepted the event ``key`` (e.g. ``reply:SM…``): the forwarder's sent record.
+    """Whether CI360 accepted the event ``key`` (e.g. ``reply:SM…``): the forwarder's claim on it says so."""
+    from smsbridge.adapters.message_table import DynamoSentEvents  # noqa: PLC0415
+    from smsbridge.domain.claims import ClaimState  # noqa: PLC0415
 
-    The one place smoke reads the forwarder's bookkeeping: today a ``SENT#<key>`` / ``CI360`` item in the messages
-    table (``adapters.message_table``); adapt here if that record changes.
-    """
-    found = messages.client().get_item(TableName=messages.name, Key={"pk": {"S": f"SENT#{key}"}, "sk": {"S": "CI360"}},
-                                       ConsistentRead=True)  # fmt: skip
-    return "Item" in found
+    claim = DynamoSentEvents(messages.name, client=messages.client()).state_of(key)
+    return claim is not None and claim.state is ClaimState.ACCEPTED
 
 
 def parked_reasons(dead_letters: Location, keys: set[str]) -> dict[str, str]:

@@ -55,7 +55,8 @@ class Trace:
 
 def ci360_records(client: Any, table: str, message_sid: str) -> list[dict[str, Any]]:
     """What the forwarder recorded about the CI360 events of this message: one dict per event key
-    (``key``, ``kind``, ``event_name``, ``outcome``, ``at``). The one place that reads the forwarder's records."""
+    (``key``, ``kind``, ``event_name``, ``outcome``, ``reason``, ``at``), from the event's claim
+    (``adapters.message_table.DynamoSentEvents``; states in ``domain/claims.py``)."""
     found = []
     for kind in EventKind:
         key = f"{kind.value}:{message_sid}"
@@ -63,8 +64,10 @@ def ci360_records(client: Any, table: str, message_sid: str) -> list[dict[str, A
                                ConsistentRead=True).get("Item")  # fmt: skip
         if item:
             record = plain(item)
+            at = record.get("settled_at") or record.get("sent_at") or record.get("claimed_at", "")
             found.append({"key": key, "kind": kind.value, "event_name": record.get("event_name", ""),
-                          "outcome": "accepted", "at": record.get("sent_at", "")})  # fmt: skip
+                          "outcome": record.get("state", "accepted"), "reason": record.get("reason", ""),
+                          "at": at})  # fmt: skip
     return found
 
 
