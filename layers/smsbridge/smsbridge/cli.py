@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=60,
         help="run the contact-preference sync this often (0: never; deployed: PreferenceSyncSchedule)",
     )
+    serve.add_argument(
+        "--chaos",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="deliver like AWS at its worst, reproducibly from SEED: duplicate queue deliveries, redelivered "
+        "stream batches, crashes and timeouts after CI360 answers, throttled writes (summary printed at stop)",
+    )
     serve.set_defaults(run=run_serve)
 
     simulate = commands.add_parser("simulate", help="send a correctly signed Twilio webhook to a URL")
@@ -236,6 +244,7 @@ def _add_optouts(commands: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from smsbridge.local.chaos import Chaos  # noqa: PLC0415 - moto: only this command
     from smsbridge.local.server import Ci360Target, LocalStack  # noqa: PLC0415 - moto: only this command
 
     ci360 = None
@@ -248,6 +257,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level, state_file=args.state_file, ci360=ci360, retry_base_seconds=args.retry_seconds,
         sync_seconds=args.sync_seconds,
         echo=lambda line: print(line, flush=True),
+        chaos=None if args.chaos is None else Chaos(args.chaos),
     )  # fmt: skip
     stack.start()
     print(f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}")
