@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from smsbridge.adapters.queues import parked_message
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
+from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, may_claim
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Outcome, Verdict
 from smsbridge.domain.keywords import ReplyClassification
@@ -15,7 +19,7 @@ from smsbridge.domain.payloads import InboundMessage, StatusCallback
 from smsbridge.domain.preferences import Checkpoint, Preference
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.domain.status import advances
-from smsbridge.errors import SmsBridgeError
+from smsbridge.errors import SmsBridgeError, StoreUnavailable
 
 
 class StaticTokens:
@@ -98,14 +102,46 @@ class FakeGateway:
 
 
 class FakeSentLedger:
-    def __init__(self) -> None:
+    """``SentLedger`` in memory with the claim rules of ``domain/claims.py`` (each write atomic under a lock).
+
+    ``sent`` maps accepted keys to their event names; ``fail_settles`` refuses that many ``accepted`` records as a
+    throttled DynamoDB would."""
+
+    def __init__(self, fail_settles: int = 0) -> None:
+        self.claims: dict[str, ClaimRecord] = {}
         self.sent: dict[str, str] = {}
+        self.fail_settles = fail_settles
+        self._lock = threading.Lock()
 
-    def was_sent(self, key: str) -> bool:
-        return key in self.sent
+    def claim(self, key: str, *, owner: str, ticket: str, now: datetime, lease_until: datetime) -> ClaimAnswer:
+        with self._lock:
+            found = self.claims.get(key)
+            if not may_claim(found, ticket=ticket, now=now):
+                return ClaimAnswer(False, found)
+            base = found or ClaimRecord(ClaimState.CLAIMED)
+            self.claims[key] = replace(base, state=ClaimState.CLAIMED, owner=owner, lease_until=lease_until)
+            return ClaimAnswer(True, self.claims[key])
 
-    def mark_sent(self, key: str, *, event_name: str, at: datetime) -> None:
-        self.sent[key] = event_name
+    def settle(self, key: str, *, owner: str, state: ClaimState, at: datetime, reason: str = "", ticket: str = "",
+               event_name: str = "", ambiguous: int = 0) -> bool:  # fmt: skip
+        with self._lock:
+            found = self.claims.get(key)
+            if state is ClaimState.ACCEPTED:
+                if self.fail_settles:
+                    self.fail_settles -= 1
+                    raise StoreUnavailable("DynamoDB refused the write: ProvisionedThroughputExceededException")
+                self.sent[key] = event_name
+            elif found is None or found.owner != owner:
+                return False
+            base = found or ClaimRecord(state)
+            self.claims[key] = replace(base, state=state, owner="", lease_until=None, reason=reason,
+                                       ticket=ticket or base.ticket, ambiguous=ambiguous or base.ambiguous)  # fmt: skip
+            return True
+
+    def release(self, key: str, *, owner: str) -> None:
+        with self._lock:
+            if key in self.claims and self.claims[key].owner == owner:
+                del self.claims[key]
 
 
 class FakeContacts:
@@ -117,22 +153,44 @@ class FakeContacts:
 
 
 class FakeParking:
-    """``ParkingQueues`` in memory; ``fail_with`` makes it refuse like an SQS outage."""
+    """``ParkingQueues`` in memory; ``fail_with`` makes it refuse like an SQS outage. ``messages`` and
+    ``dead_messages`` hold the bodies the SQS adapter would send, to feed back to the forwarder."""
 
     def __init__(self, fail_with: SmsBridgeError | None = None) -> None:
         self.retries: list[tuple[PendingEvent, int, int, str]] = []
         self.dead: list[tuple[PendingEvent, str, int]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.dead_messages: list[dict[str, Any]] = []
         self.fail_with = fail_with
+        self._lock = threading.Lock()
 
-    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str) -> None:
+    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str, ticket: str = "",
+                    accepted: bool = False) -> None:  # fmt: skip
         if self.fail_with:
             raise self.fail_with
-        self.retries.append((event, attempt, delay, reason))
+        with self._lock:
+            self.retries.append((event, attempt, delay, reason))
+            self.messages.append(parked_message(event, attempt=attempt, reason=reason, ticket=ticket,
+                                                accepted=accepted))  # fmt: skip
 
-    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int) -> None:
+    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int, ticket: str = "") -> None:
         if self.fail_with:
             raise self.fail_with
-        self.dead.append((event, reason, attempts))
+        with self._lock:
+            self.dead.append((event, reason, attempts))
+            self.dead_messages.append(parked_message(event, attempt=attempts, reason=reason, ticket=ticket))
+
+    def take(self) -> dict[str, Any]:
+        """The retry queue's messages as one SQS batch for the forwarder, emptying the queue."""
+        with self._lock:
+            messages, self.messages = self.messages, []
+        return sqs_records(messages)
+
+
+def sqs_records(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Queue message bodies as the SQS batch Lambda hands the forwarder."""
+    return {"Records": [{"eventSource": "aws:sqs", "messageId": f"msg-{i}", "body": json.dumps(message)}
+                        for i, message in enumerate(messages)]}  # fmt: skip
 
 
 class FakeConsentChanges:

@@ -19,7 +19,7 @@ for problem in startup_problems(settings, forwarder=True):
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    report = forwarder.handle(event)
+    report = forwarder.handle(event, context.get_remaining_time_in_millis)
     for outcome, count in report.outcomes.items():
         metrics.add_metric(name=f"Events_{outcome}", unit=MetricUnit.Count, value=count)
     logger.info("batch forwarded", outcomes=dict(report.outcomes), failed_records=len(report.failed_records))

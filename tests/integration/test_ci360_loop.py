@@ -11,12 +11,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -333,10 +335,11 @@ def test_shuffled_and_repeated_callbacks_give_one_event_per_state_and_no_regress
     got: dict[str, list[str]] = {}
     for body in loop.received():
         got.setdefault(body["message_sid"], []).append(body["status"])
-    wanted = {sid: [s for s in seq if s != "queued"] for sid, seq in expected.items()}
+    # every state stored, and a delivery implied by a read receipt that no delivery receipt preceded
+    implied = {sid: ["delivered"] if "read" in seq and "delivered" not in seq else [] for sid, seq in expected.items()}
+    wanted = {sid: [s for s in seq if s != "queued"] + implied[sid] for sid, seq in expected.items()}
     assert {sid: sorted(seq) for sid, seq in got.items()} == {sid: sorted(seq) for sid, seq in wanted.items() if seq}
-    finals = {"delivered", "undelivered", "failed"}
-    assert all(len([s for s in seq if s in finals]) <= 1 for seq in got.values())
+    assert all(len(seq) == len(set(seq)) for seq in got.values())  # each state once
 
 
 def test_forwarder_sample_events_are_forwarded(loop: Loop) -> None:
@@ -354,3 +357,103 @@ def test_forwarder_sample_events_are_forwarded(loop: Loop) -> None:
         assert loop.forwarder.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
     names = sorted(body["eventName"] for body in loop.received())
     assert names == ["SMS Delivered", "SMS Opt-Out", "SMS Reply"]  # the delivery retry is the same event: sent once
+
+
+# -- copies side by side: the claim lets one send (fault tests with the real forwarder and the CI360 stub)
+
+
+def take_retry_messages(loop: Loop) -> list[dict[str, Any]]:
+    """Take every message off the retry queue (visible or delayed), as Lambda's SQS records."""
+    sqs, url = boto3.client("sqs"), loop.env["RETRY_QUEUE_URL"]
+    records: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while loop.queue_depth(url) and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            records.append({"eventSource": "aws:sqs", "messageId": message["MessageId"], "body": message["Body"]})
+        time.sleep(0.1)
+    return records
+
+
+def test_two_concurrent_copies_of_a_parked_event_send_once(loop: Loop) -> None:
+    # GIVEN an event parked while CI360 was down
+    loop.stub.faults.down = True
+    loop.post("/twilio/status", status_params(status="delivered", message_sid="SM" + "7" * 32), correlation("DH7"))
+    loop.sources.poll_once()
+    [parked] = take_retry_messages(loop)
+    # WHEN SQS delivers its retry message twice, to two invocations at once, and CI360 is back but slow
+    loop.stub.faults.down, loop.stub.faults.latency = False, 0.3
+    copies = [{"Records": [parked]}, {"Records": [{**parked, "messageId": "copy"}]}]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda batch: loop.forwarder.lambda_handler(batch, LambdaContext()), copies))
+    loop.stub.faults.latency = 0.0
+    loop.drain()
+    # THEN CI360 received it once, and nothing failed or was dead-lettered
+    assert [body["event_id"] for body in loop.received()] == ["delivered:SM" + "7" * 32]
+    assert answers == [{"batchItemFailures": []}] * 2 and loop.dead_letters() == []
+
+
+def test_a_duplicated_dead_letter_replayed_sends_once(loop: Loop, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a reply held for lack of a CI360 identity, whose dead letter is there twice
+    loop.post("/twilio/inbound", inbound_params(body="who is this?", sender=CUSTOMER2, recipient=OURS))
+    loop.drain()
+    sqs, dead = boto3.client("sqs"), loop.env["DEAD_LETTER_QUEUE_URL"]
+    [letter] = loop.dead_letters()
+    sqs.send_message(QueueUrl=dead, MessageBody=json.dumps(letter))
+    # WHEN CI360 messages the number (so its identity is known) and the dead letters are replayed twice
+    loop.post("/twilio/status", status_params(status="queued", recipient=CUSTOMER2, sender=OURS), correlation("DH8"))
+    queues = ["--dead-letter-queue-url", dead, "--retry-queue-url", loop.env["RETRY_QUEUE_URL"]]
+    assert main(["replay", *queues]) == 0
+    out = capsys.readouterr().out
+    assert "moved 1 events" in out and "1 copies of events removed" in out
+    sqs.send_message(QueueUrl=loop.env["RETRY_QUEUE_URL"], MessageBody=json.dumps(letter))  # replayed again by hand
+    loop.drain(until=1)
+    # THEN CI360 has the reply once
+    assert [body["eventName"] for body in loop.received()] == ["SMS Reply"]
+    assert loop.dead_letters() == []
+
+
+def test_a_throttled_record_after_a_2xx_does_not_resend(loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN DynamoDB throttles the write recording that CI360 accepted an event
+    ledger = loop.forwarder.forwarder.sent
+    update_item = ledger.client.update_item
+    throttled: list[str] = []
+
+    def throttle_once(**request: Any) -> Any:
+        if ":sent_at" in request.get("ExpressionAttributeValues", {}) and not throttled:
+            throttled.append(request["Key"]["pk"]["S"])
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "throttled"}}
+            raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+        return update_item(**request)
+
+    monkeypatch.setattr(ledger.client, "update_item", throttle_once)
+    sid = "SM" + "9" * 32
+    loop.post("/twilio/status", status_params(status="delivered", message_sid=sid), correlation("DH9"))
+    loop.drain(until=1)
+    assert throttled == [f"SENT#delivered:{sid}"]
+    # WHEN the stream record is delivered again (Lambda retrying the batch)
+    [item] = [i for i in loop.stack.items() if i["pk"]["S"] == f"MSG#{sid}"]
+    arn = f"arn:aws:dynamodb:us-east-1:0:table/{loop.stack.messages_table}/stream/1"
+    record = {"eventSource": "aws:dynamodb", "eventName": "MODIFY", "eventSourceARN": arn,
+              "dynamodb": {"NewImage": item, "SequenceNumber": "1"}}  # fmt: skip
+    assert loop.forwarder.lambda_handler({"Records": [record]}, LambdaContext()) == {"batchItemFailures": []}
+    loop.drain()
+    # THEN CI360 received it once
+    assert [body["event_id"] for body in loop.received()] == [f"delivered:{sid}"]
+
+
+def test_a_corrected_delivery_and_a_read_before_delivered_reach_ci360(loop: Loop) -> None:
+    # GIVEN one message reported undelivered, then delivered by a late carrier receipt; another read before delivered
+    corrected, raced = "SM" + "a" * 32, "SM" + "b" * 32
+    for sid, order in ((corrected, ("undelivered", "delivered")), (raced, ("read", "delivered"))):
+        for value in order:
+            loop.post("/twilio/status", status_params(status=value, message_sid=sid), correlation("DH10"))
+    loop.drain(until=4)
+    # THEN the journey waiting for a delivery hears of both, marked as what they are
+    got = {(b["message_sid"], b["eventName"], b.get("corrects", ""), b.get("implied", "")) for b in loop.received()}
+    assert got == {
+        (corrected, "SMS Undelivered", "", ""),
+        (corrected, "SMS Delivered", "undelivered", ""),
+        (raced, "SMS Delivered", "", "true"),
+        (raced, "SMS Read", "", ""),
+    }

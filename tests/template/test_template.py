@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import math
 from typing import Any
 
 import pytest
 from samtranslator.translator.transform import transform
 
+from smsbridge.adapters.dynamodb import client_worst_case_seconds
 from smsbridge.adapters.message_table import message_key
 from smsbridge.config import Settings
+from smsbridge.domain.delivery import send_reserve_seconds
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.local.template import LocalResources
 from tests.conftest import ROOT
@@ -142,7 +146,8 @@ def test_each_function_may_touch_only_its_own_resources(cloudformation: dict[str
         },
         "ForwarderFunctionRole": {
             "dynamodb:GetItem": {"MessagesTable"},
-            "dynamodb:PutItem": {"MessagesTable"},
+            "dynamodb:UpdateItem": {"MessagesTable"},  # the event claims
+            "dynamodb:DeleteItem": {"MessagesTable"},
             "sqs:SendMessage": {"RetryQueue", "DeadLetterQueue"},
             "secretsmanager:GetSecretValue": {"Ci360Secret"},
         },
@@ -238,3 +243,29 @@ def test_stream_filters_pass_what_the_forwarder_maps_and_drop_its_bookkeeping(te
     ]
     for image in bookkeeping:
         assert not _matches(messages, {"dynamodb": {"NewImage": image}})
+
+
+def test_the_forwarders_worst_case_batch_ends_inside_its_timeout(template: dict[str, Any]) -> None:
+    # Every send of a batch at its slowest (connect and read timeouts, claim and record), in rounds of
+    # Ci360MaxConcurrency, then the batch's last bookkeeping write at DynamoDB's worst case, with time to spare.
+    forwarder = template["Resources"]["ForwarderFunction"]["Properties"]
+    concurrency = template["Parameters"]["Ci360MaxConcurrency"]["Default"]
+    default_timeout = {field.name: field.default for field in dataclasses.fields(Settings)}["ci360_timeout_seconds"]
+    per_send = send_reserve_seconds(float(default_timeout))  # type: ignore[arg-type]
+    margin = 5
+    for name, source in forwarder["Events"].items():
+        if source["Type"] not in ("DynamoDB", "SQS"):
+            continue
+        rounds = math.ceil(source["Properties"]["BatchSize"] / concurrency)
+        worst = rounds * per_send + client_worst_case_seconds()
+        assert worst + margin <= forwarder["Timeout"], (name, worst)
+    assert per_send * 1000 < forwarder["Timeout"] * 1000  # a send fits in a fresh invocation, whatever the batch
+
+
+def test_the_webhooks_worst_case_dynamodb_write_ends_inside_its_timeout(template: dict[str, Any]) -> None:
+    # A throttled or unreachable DynamoDB must give the webhook time to answer 5xx (Twilio retries those), not
+    # leave Lambda to time it out.
+    webhook = template["Resources"]["WebhookFunction"]["Properties"]
+    timeout = webhook.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    assert client_worst_case_seconds() + 2 <= timeout
+    assert timeout < 15  # Twilio waits 15 s for an answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,6 +19,7 @@ from smsbridge.domain.ci360_events import (
     with_identity,
 )
 from smsbridge.domain.signature import SignedContent, candidate_urls, compute_signature, signature_matches
+from smsbridge.domain.status import MessageStatus, advances
 
 CUSTOMER, OURS = "+14155550100", "+14155550199"
 
@@ -167,9 +169,11 @@ def test_every_attribute_sent_is_one_the_definitions_declare_for_that_event() ->
     produced = [
         *chatty.message_change(inbound(), None),
         *[
-            chatty.message_change(status(s, error_code=30006), None)[0]
+            event
             for s in ("sent", "delivered", "undelivered", "failed", "read")
+            for event in chatty.message_change(status(s, error_code=30006), None)
         ],
+        *chatty.message_change(status("delivered"), status("undelivered")),
         *chatty.consent_change(state("opted_out"), None),
         *chatty.consent_change(state("opted_in"), None),
         *chatty.consent_change(HELP_ENTRY, None),
@@ -221,3 +225,67 @@ def test_connector_body_survives_ci360_substitution_and_twilio_url_handling() ->
     params = [("MessageStatus", "delivered")]
     signed = SignedContent(candidate_urls(callback.split("?")[0], urlsplit(callback).query), params, b"")
     assert signature_matches(signed, compute_signature("tok", callback, params), ["tok"])
+
+
+# -- every state a journey waits for, in any order of Twilio's callbacks
+
+ALL_ON = EventMapping(names={kind: kind.value for kind in EventKind})
+STATES = ["sent", "delivered", "undelivered", "read"]
+
+
+def replay_callbacks(order: tuple[str, ...]) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
+    """Apply status callbacks as the messages table does (only moves that ``advances`` allows, each appended to the
+    history) and map every stored change as the stream hands it over: (statuses stored, events as (kind, marks))."""
+    stored: dict[str, Any] | None = None
+    applied: list[str] = []
+    events: list[tuple[str, dict[str, Any]]] = []
+    for value in order:
+        if not advances(MessageStatus(stored["status"]) if stored else None, MessageStatus(value)):
+            continue
+        history = [*(stored or {}).get("history", []), {"status": value, "at": "t"}]
+        new = status(value, history=history)
+        for event in ALL_ON.message_change(new, stored):
+            marks = {k: event.attributes[k] for k in ("implied", "corrects") if k in event.attributes}
+            events.append((event.key.split(":")[0], marks))
+        stored, applied = new, [*applied, value]
+    return applied, events
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        order
+        for size in range(1, 5)
+        for order in itertools.permutations(["sent", "delivered", "undelivered", "read"], size)
+    ],
+)
+def test_every_order_of_sent_delivered_undelivered_read_gives_every_state_a_journey_waits_for(
+    order: tuple[str, ...],
+) -> None:
+    applied, events = replay_callbacks(order)
+    kinds = [kind for kind, _ in events]
+    # each kind at most once: its key is claimed once
+    assert len(kinds) == len(set(kinds))
+    # a read message was delivered: SMS Delivered whenever read or delivered was stored
+    assert ("delivered" in kinds) == bool({"delivered", "read"} & set(applied))
+    for kind in ("sent", "undelivered", "read"):
+        assert (kind in kinds) == (kind in applied), kind
+    delivered = dict(events).get("delivered", {})
+    # implied when no delivery receipt came before the read; a correction when it follows an undelivered
+    assert (delivered.get("implied") == "true") == (
+        "read" in applied and "delivered" not in applied[: applied.index("read")]
+    )
+    first_final = next((s for s in applied if s in ("delivered", "undelivered")), None)
+    assert (delivered.get("corrects") == "undelivered") == (first_final == "undelivered" and "delivered" in kinds)
+
+
+def test_a_late_delivery_receipt_after_undelivered_is_a_correction() -> None:
+    applied, events = replay_callbacks(("sent", "undelivered", "delivered", "undelivered"))
+    assert applied == ["sent", "undelivered", "delivered"]  # a later undelivered does not take it back
+    assert events == [("sent", {}), ("undelivered", {}), ("delivered", {"corrects": "undelivered"})]
+
+
+def test_a_read_receipt_racing_ahead_of_the_delivery_receipt_implies_it() -> None:
+    applied, events = replay_callbacks(("sent", "read", "delivered"))
+    assert applied == ["sent", "read"]
+    assert events == [("sent", {}), ("delivered", {"implied": "true"}), ("read", {})]

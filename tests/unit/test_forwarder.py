@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsbridge.domain.ci360_events import Correlation, EventKind, EventMapping, PendingEvent
+from smsbridge.domain.claims import ClaimRecord, ClaimState, may_claim
 from smsbridge.domain.delivery import MAX_ATTEMPTS, Outcome, Verdict
 from smsbridge.errors import NotConfigured, StoreUnavailable
 from smsbridge.forwarder import Forwarder
-from tests.fakes import FakeContacts, FakeGateway, FakeParking, FakeSentLedger
+from tests.fakes import FakeContacts, FakeGateway, FakeParking, FakeSentLedger, sqs_records
 
 CUSTOMER, OURS = "+14155550100", "+14155550199"
 KNOWN = {(CUSTOMER, OURS): Correlation("DH1", "TSK_1", "RTC1")}
@@ -26,7 +28,7 @@ def build(
     gateway: FakeGateway | None = None, **options: Any
 ) -> tuple[Forwarder, FakeGateway, FakeParking, FakeSentLedger]:
     gateway = gateway or FakeGateway()
-    parking, sent = options.pop("parking", FakeParking()), FakeSentLedger()
+    parking, sent = options.pop("parking", FakeParking()), options.pop("sent", FakeSentLedger())
     forwarder = Forwarder(
         mapping=EventMapping(),
         gateway=lambda: gateway,
@@ -65,7 +67,7 @@ def test_accepted_event_is_recorded_and_never_sent_twice() -> None:
 def test_retryable_answer_parks_the_event_with_a_growing_delay() -> None:
     forwarder, _, parking, sent = build(FakeGateway(Verdict(Outcome.RETRY, "503"), Verdict(Outcome.RETRY, "503")))
     assert forwarder.deliver(reply(), attempt=0) == "retrying"
-    assert forwarder.deliver(reply(), attempt=1) == "retrying"
+    assert forwarder.handle(parking.take()).outcomes == {"retrying": 1}  # the parked message, under its ticket
     assert [(attempt, delay) for _, attempt, delay, _ in parking.retries] == [(1, 30), (2, 60)]
     assert not sent.sent
 
@@ -187,3 +189,144 @@ def test_malformed_records_never_break_the_batch_or_the_good_record(junk: list[A
     report = forwarder.handle(batch)
     assert len(gateway.bodies) == 1  # the good record went through
     assert "m0" not in {failure["itemIdentifier"] for failure in report.response()["batchItemFailures"]}
+
+
+# -- the claim: copies side by side send once (domain/claims.py)
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+def test_claim_rules() -> None:
+    lease = NOW + timedelta(seconds=30)
+    assert may_claim(None, ticket="", now=NOW)
+    assert not may_claim(ClaimRecord(ClaimState.CLAIMED, "a", lease), ticket="", now=NOW)  # being sent now
+    assert may_claim(ClaimRecord(ClaimState.CLAIMED, "a", NOW - timedelta(seconds=1)), ticket="", now=NOW)  # died
+    for state in (ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED):
+        assert may_claim(ClaimRecord(state, ticket="T1"), ticket="T1", now=NOW)
+        assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="T0", now=NOW)  # a stale copy
+        assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="", now=NOW)  # a stream record again
+    for state in (ClaimState.ACCEPTED, ClaimState.UNCONFIRMED):
+        assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="T1", now=NOW)
+
+
+def test_copies_in_one_batch_send_once() -> None:
+    # GIVEN five copies of one event in a batch, handled side by side while CI360 is slow to answer
+    forwarder, gateway, parking, sent = build(FakeGateway(delay=0.05), max_workers=5)
+    report = forwarder.handle(sqs_batch(*[reply()] * 5))
+    # THEN one copy sent it; the others wait on the retry queue in case that one died, and then fall away
+    assert report.outcomes["sent"] == 1 and report.outcomes["waiting"] + report.outcomes["duplicate"] == 4
+    assert forwarder.handle(parking.take()).outcomes["sent"] == 0
+    assert len(gateway.bodies) == 1 and sent.sent == {"reply:SM1": "SMS Reply"}
+
+
+def test_copies_of_a_parked_message_send_once() -> None:
+    # GIVEN an event parked after a 503, whose retry message SQS delivers twice, to two batches at once
+    forwarder, gateway, parking, _ = build(FakeGateway(Verdict(Outcome.RETRY, "503"), delay=0.05), max_workers=4)
+    assert forwarder.deliver(reply()) == "retrying"
+    [message] = parking.take()["Records"]
+    twice = {"Records": [message, {**message, "messageId": "copy"}]}
+    report = forwarder.handle(twice)
+    # THEN CI360 gets it once; the other copy waits, then finds it accepted
+    assert report.outcomes["sent"] == 1
+    assert forwarder.handle(parking.take()).outcomes["sent"] == 0
+    assert len(gateway.bodies) == 2  # the 503 and the one accepted
+
+
+def test_a_stale_copy_of_an_earlier_park_falls_away() -> None:
+    # GIVEN an event parked twice (two 503s): the first retry message is delivered again after the second park
+    forwarder, gateway, parking, _ = build(FakeGateway(Verdict(Outcome.RETRY, "503"), Verdict(Outcome.RETRY, "503")))
+    forwarder.deliver(reply())
+    first = parking.take()
+    assert forwarder.handle(first).outcomes == {"retrying": 1}
+    # THEN the stale copy sends nothing, and the current one sends it
+    assert forwarder.handle(first).outcomes == {"duplicate": 1}
+    assert forwarder.handle(parking.take()).outcomes == {"sent": 1}
+    assert len(gateway.bodies) == 3
+
+
+def test_a_claim_whose_owner_died_is_taken_over_after_its_lease() -> None:
+    # GIVEN a copy claimed the event and died before settling it
+    clock = [NOW]
+    sent = FakeSentLedger()
+    sent.claim("reply:SM1", owner="dead", ticket="", now=NOW, lease_until=NOW + timedelta(seconds=40))
+    forwarder, gateway, parking, _ = build(sent=sent, clock=lambda: clock[0], retry_base_seconds=60)
+    # WHEN its record comes back: it waits until the lease has run out
+    assert forwarder.deliver(reply()) == "waiting"
+    assert parking.retries[0][2] == 41
+    # THEN after the lease the waiting copy takes the claim over and sends
+    clock[0] = NOW + timedelta(seconds=41)
+    assert forwarder.handle(parking.take()).outcomes == {"sent": 1}
+    assert len(gateway.bodies) == 1
+
+
+def test_a_throttled_record_after_acceptance_does_not_resend() -> None:
+    # GIVEN CI360 accepted the event and DynamoDB throttled the write recording that
+    forwarder, gateway, parking, sent = build(sent=FakeSentLedger(fail_settles=1))
+    assert forwarder.deliver(reply()) == "sent"
+    assert parking.retries[0][3] == "accepted by CI360; recording that failed"
+    # WHEN the batch is redelivered before the record is made: the claim's owner is still sending it
+    assert forwarder.handle(sqs_batch(reply())).outcomes == {"waiting": 1}
+    # THEN the retry queue records the outcome without sending, and every copy after it is a duplicate
+    assert forwarder.handle(parking.take()).outcomes == {"recorded": 1, "duplicate": 1}
+    assert forwarder.deliver(reply()) == "duplicate"
+    assert len(gateway.bodies) == 1 and sent.sent == {"reply:SM1": "SMS Reply"}
+
+
+def test_a_held_event_dead_lettered_twice_and_replayed_twice_sends_once() -> None:
+    # GIVEN a reply held for lack of an identity, whose dead letter exists twice
+    contacts = FakeContacts()
+    forwarder, gateway, parking, _ = build(contacts=contacts)
+    assert forwarder.deliver(reply()) == "held"
+    [letter] = parking.dead_messages
+    # WHEN the identity is known and both copies are replayed at once
+    contacts.known.update(KNOWN)
+    report = forwarder.handle(sqs_records([letter, letter]))
+    forwarder.handle(parking.take())
+    # THEN CI360 gets it once
+    assert report.outcomes["sent"] == 1 and len(gateway.bodies) == 1
+
+
+def test_an_answer_lost_after_sending_is_retried_once_then_left_for_an_operator() -> None:
+    lost = Verdict(Outcome.RETRY, "no answer: ReadTimeoutError", ambiguous=True)
+    forwarder, gateway, parking, _ = build(FakeGateway(lost, lost))
+    assert forwarder.deliver(reply()) == "ambiguous"
+    assert parking.retries[0][2] == 30  # after a delay
+    assert forwarder.handle(parking.take()).outcomes == {"dead_lettered": 1}
+    assert parking.dead[0][1].startswith("unconfirmed: CI360's answer was lost twice")
+    assert len(gateway.bodies) == 2  # at most two copies of an event whose answers were lost
+
+
+# -- the time budget: no send started that cannot finish before the deadline
+
+
+class SlowGateway(FakeGateway):
+    """Every send takes ``seconds`` of a fake clock shared with the Lambda context's remaining time."""
+
+    def __init__(self, seconds: float, budget_ms: int) -> None:
+        super().__init__()
+        self.seconds, self.elapsed_ms, self.budget_ms = seconds, 0, budget_ms
+        self.ended_at_ms: list[int] = []
+
+    def send(self, body: dict[str, Any]) -> Verdict:  # type: ignore[override]
+        self.elapsed_ms += int(self.seconds * 1000)
+        self.ended_at_ms.append(self.elapsed_ms)
+        return super().send(body)
+
+    def remaining_ms(self) -> int:
+        return self.budget_ms - self.elapsed_ms
+
+
+def test_a_batch_against_a_slow_gateway_ends_inside_the_deadline_with_the_rest_parked() -> None:
+    # GIVEN a gateway taking 4 s an event and an invocation with 30 s left, a send needing up to 9 s
+    gateway = SlowGateway(4.0, budget_ms=30_000)
+    forwarder, _, parking, sent = build(gateway, max_workers=1, send_reserve_ms=9_000)
+    report = forwarder.handle(sqs_batch(*[reply(n) for n in range(20)]), gateway.remaining_ms)
+    # THEN every send ended before the deadline, and what was left is parked for the next invocation, not failed
+    assert max(gateway.ended_at_ms) <= 30_000
+    assert report.outcomes["sent"] == 6 and report.outcomes["deferred"] == 14 and not report.failed_records
+    assert all(reason.startswith("deferred") for _, _, _, reason in parking.retries)
+    # AND the next invocation sends them, each once
+    gateway.elapsed_ms = 0
+    gateway.budget_ms = 10**9
+    assert forwarder.handle(parking.take(), gateway.remaining_ms).outcomes == {"sent": 14}
+    assert len(sent.sent) == 20 and len(gateway.bodies) == 20

@@ -43,3 +43,10 @@ def test_any_arrival_order_ends_at_the_highest_status() -> None:
             if advances(stored, status):
                 stored = status
         assert stored is MessageStatus.READ
+
+
+def test_a_late_delivery_receipt_corrects_undelivered_but_nothing_takes_delivered_back() -> None:
+    assert advances(MessageStatus.UNDELIVERED, MessageStatus.DELIVERED)
+    assert not advances(MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
+    assert not advances(MessageStatus.DELIVERED, MessageStatus.DELIVERED)
+    assert not advances(MessageStatus.READ, MessageStatus.DELIVERED)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
+from smsbridge.domain.claims import ClaimAnswer, ClaimState
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Verdict
 from smsbridge.domain.keywords import ReplyClassification
@@ -54,11 +55,21 @@ class ContactDirectory(Protocol):
 
 
 class SentLedger(Protocol):
-    def was_sent(self, key: str) -> bool:
-        """True when CI360 already accepted the event with this key."""
+    """Event claims, the forwarder's exactly-once record (rules: ``domain/claims.py``)."""
+
+    def claim(self, key: str, *, owner: str, ticket: str, now: datetime, lease_until: datetime) -> ClaimAnswer:
+        """Claim the event for ``owner`` until ``lease_until`` in one conditional write (``may_claim``)."""
         ...
 
-    def mark_sent(self, key: str, *, event_name: str, at: datetime) -> None: ...
+    def settle(self, key: str, *, owner: str, state: ClaimState, at: datetime, reason: str = "", ticket: str = "",
+               event_name: str = "", ambiguous: int = 0) -> bool:  # fmt: skip
+        """Record the outcome on the claim ``owner`` holds; False when another copy has taken it over.
+        ``accepted`` is recorded whoever holds the claim: CI360 has the event."""
+        ...
+
+    def release(self, key: str, *, owner: str) -> None:
+        """Give up a claim ``owner`` still holds, so that a redelivered copy need not wait for its lease."""
+        ...
 
 
 class EventGateway(Protocol):
@@ -68,10 +79,12 @@ class EventGateway(Protocol):
 
 
 class ParkingQueues(Protocol):
-    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str) -> None:
-        """Put the event on the retry queue, visible after ``delay`` seconds."""
+    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str, ticket: str = "",
+                    accepted: bool = False) -> None:  # fmt: skip
+        """Put the event on the retry queue, visible after ``delay`` seconds, carrying its claim ``ticket``
+        (``accepted``: CI360 has it, only the claim's outcome is still to be recorded)."""
         ...
 
-    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int) -> None:
-        """Keep the event, whole, in the dead-letter queue with the reason."""
+    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int, ticket: str = "") -> None:
+        """Keep the event, whole, in the dead-letter queue with the reason and its claim ``ticket``."""
         ...

@@ -17,7 +17,7 @@ import urllib3
 
 from smsbridge.adapters.secrets import CachedSecret
 from smsbridge.domain.ci360_events import Flat
-from smsbridge.domain.delivery import Outcome, Verdict, judge_response
+from smsbridge.domain.delivery import Outcome, Verdict, connect_timeout, judge_response
 from smsbridge.errors import ConfigurationError, RetryableError
 
 EVENTS_PATH = "/marketingGateway/events"
@@ -70,7 +70,7 @@ class Ci360Gateway:
             maxsize=max_connections,
             block=True,
             retries=False,
-            timeout=urllib3.Timeout(connect=min(2.0, timeout), read=timeout),
+            timeout=urllib3.Timeout(connect=connect_timeout(timeout), read=timeout),
         )
         self.headers = {
             "Authorization": f"Bearer {static_jwt(credentials.tenant_id, credentials.client_secret)}",

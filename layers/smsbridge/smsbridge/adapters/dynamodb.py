@@ -18,8 +18,21 @@ from smsbridge.errors import StoreUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# Twilio waits 15 s for an answer; a slow write must fail early enough to answer 5xx within that.
-CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standard", "max_attempts": 3})
+# Twilio waits 15 s for an answer and the webhook function 10 s: a slow write must fail early enough to answer 5xx
+# within both. ``client_worst_case_seconds`` is what a template test holds against the functions' timeouts.
+CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 1, 2, 2
+CLIENT_CONFIG = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
+                       retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS})  # fmt: skip
+THROTTLE_BACKOFF_BASE, MAX_BACKOFF = 1.0, 20.0  # botocore's standard retry mode: base x 2**i, jittered, capped
+
+
+def client_worst_case_seconds() -> float:
+    """The longest one AWS call through ``CLIENT_CONFIG`` can take: every attempt timing out, with the longest
+    back-off between attempts (botocore's standard mode, throttling: up to 1 s, 2 s, ...)."""
+    backoff = sum(min(THROTTLE_BACKOFF_BASE * 2**attempt, MAX_BACKOFF) for attempt in range(MAX_ATTEMPTS - 1))
+    return float(MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + backoff)
+
+
 CONFLICT_RETRIES = 3
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

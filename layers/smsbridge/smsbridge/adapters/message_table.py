@@ -2,7 +2,8 @@
 
 Items are keyed ``pk = MSG#<MessageSid>`` and ``sk = INBOUND`` (a reply) or ``sk = STATUS`` (a message the account
 sent). Two more kinds of item live here: ``CONTACT#<number>`` / ``SCOPE#<sender>`` (the CI360 identity last seen for
-a number, from status callback URLs) and ``SENT#<event key>`` / ``CI360`` (events CI360 has accepted).
+a number, from status callback URLs) and ``SENT#<event key>`` / ``CI360`` (the claim on each CI360 event: who
+sends it, and what became of it).
 
 Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not rank above
 the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
@@ -11,18 +12,29 @@ facts (consent_table) are written in the same atomic request.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from smsbridge.adapters.consent_table import consent_writes
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, plain, translated_errors, write_once
+from smsbridge.adapters.dynamodb import (
+    CLIENT_CONFIG,
+    Write,
+    attribute,
+    attributes,
+    plain,
+    translated_errors,
+    write_once,
+)
 from smsbridge.domain.ci360_events import Correlation
+from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
-from smsbridge.domain.status import StatusRank
+from smsbridge.domain.status import CORRECTIONS, StatusRank
+from smsbridge.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -158,27 +170,93 @@ class DynamoContacts:
 
 
 class DynamoSentEvents:
-    """``SentLedger`` on the messages table: which CI360 events the gateway has accepted, so none is sent twice."""
+    """``SentLedger`` on the messages table: one claim item per CI360 event (``SENT#<event key>`` / ``CI360``),
+    claimed and settled with conditional writes (rules: ``domain/claims.py``). No TTL: a claim outlives the facts.
 
-    def __init__(self, table_name: str, *, retention: timedelta, client: DynamoDBClient | None = None) -> None:
+    Items written before claims existed (``sent_at`` and no ``state``) read as accepted.
+    """
+
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
-        self.retention = retention
         self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
 
-    def was_sent(self, key: str) -> bool:
-        with translated_errors(f"read {self.table_name}"):
-            item = self.client.get_item(TableName=self.table_name, Key=_sent_key(key), ConsistentRead=True)
-        return "Item" in item
+    def claim(self, key: str, *, owner: str, ticket: str, now: datetime, lease_until: datetime) -> ClaimAnswer:
+        condition = "attribute_not_exists(pk) OR (#state = :claimed AND #lease_until < :now)"
+        values: dict[str, Any] = {":claimed": {"S": ClaimState.CLAIMED.value}, ":now": attribute(_millis(now)),
+                                  ":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)),
+                                  ":at": {"S": now.isoformat()}}  # fmt: skip
+        if ticket:
+            condition += " OR (#state IN (:parked, :held, :dead) AND #ticket = :ticket)"
+            values.update({":parked": {"S": ClaimState.PARKED.value}, ":held": {"S": ClaimState.HELD.value},
+                           ":dead": {"S": ClaimState.DEAD_LETTERED.value}, ":ticket": {"S": ticket}})  # fmt: skip
+        try:
+            answer = self.client.update_item(
+                TableName=self.table_name,
+                Key=_sent_key(key),
+                UpdateExpression="SET #state = :claimed, #owner = :owner, #lease_until = :lease, #claimed_at = :at",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#state": "state", "#lease_until": "lease_until", "#owner": "owner",
+                                          "#claimed_at": "claimed_at", **({"#ticket": "ticket"} if ticket else {})},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )  # fmt: skip
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise StoreUnavailable(
+                    f"DynamoDB refused the claim: {exc.response.get('Error', {}).get('Code')}"
+                ) from exc
+            return ClaimAnswer(False, self._record(key))
+        except BotoCoreError as exc:
+            raise StoreUnavailable(f"DynamoDB could not be reached to claim: {type(exc).__name__}") from exc
+        return ClaimAnswer(True, _claim_record(plain(answer["Attributes"])))
 
-    def mark_sent(self, key: str, *, event_name: str, at: datetime) -> None:
-        item = {
-            "event_name": event_name,
-            "sent_at": at.isoformat(),
-            "expires_at": int((at + self.retention).timestamp()),
-        }
-        write_once(
-            self.client, [Write("Put", {"TableName": self.table_name, "Item": {**_sent_key(key), **attributes(item)}})]
-        )
+    def settle(self, key: str, *, owner: str, state: ClaimState, at: datetime, reason: str = "", ticket: str = "",
+               event_name: str = "", ambiguous: int = 0) -> bool:  # fmt: skip
+        values = {"state": state.value, "settled_at": at.isoformat(), "reason": reason or None,
+                  "ticket": ticket or None, "event_name": event_name or None,
+                  "ambiguous": ambiguous or None}  # fmt: skip
+        if state is ClaimState.ACCEPTED:
+            values["sent_at"] = at.isoformat()
+        present = {name: value for name, value in values.items() if value is not None}
+        update = "SET " + ", ".join(f"#{name} = :{name}" for name in present) + " REMOVE #owner, #lease_until"
+        request: dict[str, Any] = {
+            "TableName": self.table_name, "Key": _sent_key(key), "UpdateExpression": update,
+            "ExpressionAttributeNames": {f"#{name}": name for name in [*present, "owner", "lease_until"]},
+            "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(present).items()},
+        }  # fmt: skip
+        if state is not ClaimState.ACCEPTED:
+            request["ConditionExpression"] = "#owner = :owner"
+            request["ExpressionAttributeValues"][":owner"] = {"S": owner}
+        return write_once(self.client, [Write("Update", request)])
+
+    def release(self, key: str, *, owner: str) -> None:
+        try:
+            self.client.delete_item(TableName=self.table_name, Key=_sent_key(key),
+                                    ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
+                                    ExpressionAttributeValues={":owner": {"S": owner}})  # fmt: skip
+        except (ClientError, BotoCoreError):
+            pass  # best effort: the lease runs out anyway
+
+    def _record(self, key: str) -> ClaimRecord | None:
+        with translated_errors(f"read {self.table_name}"):
+            found = self.client.get_item(TableName=self.table_name, Key=_sent_key(key), ConsistentRead=True)
+        return _claim_record(plain(found["Item"])) if "Item" in found else None
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _claim_record(item: dict[str, Any]) -> ClaimRecord:
+    lease = item.get("lease_until")
+    return ClaimRecord(
+        state=ClaimState(item.get("state", ClaimState.ACCEPTED.value)),
+        owner=str(item.get("owner", "")),
+        lease_until=datetime.fromtimestamp(int(lease) / 1000, UTC) if lease is not None else None,
+        ticket=str(item.get("ticket", "")),
+        ambiguous=int(item.get("ambiguous", 0)),
+        reason=str(item.get("reason", "")),
+    )
 
 
 def _sent_key(key: str) -> dict[str, Any]:
@@ -193,15 +271,22 @@ def _status_update(callback: StatusCallback, values: dict[str, Any], received_at
     update += ", #history = list_append(if_not_exists(#history, :empty), :entry)"
     if absent:
         update += " REMOVE " + ", ".join(f"#{name}" for name in absent)
+    condition = "attribute_not_exists(#status_rank) OR #status_rank < :status_rank"
+    corrected = CORRECTIONS.get(callback.status)
+    extra: dict[str, Any] = {}
+    if corrected:  # a delivered correcting an undelivered (domain/status.py)
+        condition += " OR #status = :corrected"
+        extra[":corrected"] = {"S": corrected.value}
     return {
         "Key": message_key(callback.message_sid, "STATUS"),
         "UpdateExpression": update,
-        "ConditionExpression": "attribute_not_exists(#status_rank) OR #status_rank < :status_rank",
+        "ConditionExpression": condition,
         "ExpressionAttributeNames": {f"#{name}": name for name in [*present, *absent, "history"]},
         "ExpressionAttributeValues": {
             **{f":{name}": value for name, value in attributes(present).items()},
             ":empty": {"L": []},
             ":entry": {"L": [{"M": attributes(entry)}]},
+            **extra,
         },
     }
 

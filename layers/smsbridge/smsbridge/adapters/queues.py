@@ -18,9 +18,17 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
-def parked_message(event: PendingEvent, *, attempt: int, reason: str) -> dict[str, Any]:
-    """The JSON a queue holds for one event: the event whole, how often it was tried, and why it waits."""
-    return {"event": event.to_json(), "attempt": attempt, "reason": reason, "at": datetime.now(UTC).isoformat()}
+def parked_message(event: PendingEvent, *, attempt: int, reason: str, ticket: str = "",
+                   accepted: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The JSON a queue holds for one event: the event whole, how often it was tried, why it waits, and the claim
+    ticket that lets it be sent again (``domain/claims.py``); ``accepted``: only the claim's outcome is left to
+    record."""
+    message = {"event": event.to_json(), "attempt": attempt, "reason": reason, "at": datetime.now(UTC).isoformat()}
+    if ticket:
+        message["ticket"] = ticket
+    if accepted:
+        message["accepted"] = True
+    return message
 
 
 @dataclass(frozen=True)
@@ -30,12 +38,15 @@ class Parked:
     event: PendingEvent
     attempt: int
     reason: str
+    ticket: str = ""
+    accepted: bool = False
 
 
 def parked_event(body: str) -> Parked:
     """Read a queue message written by ``parked_message`` (ValueError, KeyError or TypeError if it is not one)."""
     parked = json.loads(body)
-    return Parked(PendingEvent.from_json(parked["event"]), int(parked.get("attempt", 0)), str(parked.get("reason", "")))
+    return Parked(PendingEvent.from_json(parked["event"]), int(parked.get("attempt", 0)), str(parked.get("reason", "")),
+                  str(parked.get("ticket", "")), parked.get("accepted") is True)  # fmt: skip
 
 
 class SqsParking:
@@ -46,11 +57,13 @@ class SqsParking:
         self.dead_letter_queue_url = dead_letter_queue_url
         self.client: SQSClient = client or boto3.client("sqs", config=CLIENT_CONFIG)
 
-    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str) -> None:
-        self._send(self.retry_queue_url, parked_message(event, attempt=attempt, reason=reason), delay)
+    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str, ticket: str = "",
+                    accepted: bool = False) -> None:  # fmt: skip
+        message = parked_message(event, attempt=attempt, reason=reason, ticket=ticket, accepted=accepted)
+        self._send(self.retry_queue_url, message, delay)
 
-    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int) -> None:
-        self._send(self.dead_letter_queue_url, parked_message(event, attempt=attempts, reason=reason), 0)
+    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int, ticket: str = "") -> None:
+        self._send(self.dead_letter_queue_url, parked_message(event, attempt=attempts, reason=reason, ticket=ticket), 0)
 
     def _send(self, queue_url: str, message: dict[str, Any], delay: int) -> None:
         try:

@@ -4,6 +4,15 @@ Sources, read from the tables' streams:
 
 - a new inbound message whose intent is ``reply`` → ``reply`` (opt-outs, opt-ins and HELP come from the ledger);
 - a message's status moving to sent, delivered, undelivered, failed or read → that kind, once per message;
+- every state a journey waits for, whatever order Twilio's callbacks arrive in (the stored status only moves up,
+  ``domain/status.py``; the stream carries the item before and after, and its ``history``):
+
+  - ``read`` on a message that never recorded ``delivered`` (the callbacks raced, or the carrier sent no delivery
+    receipt) also yields ``delivered``, with ``implied=true``: a read message was delivered;
+  - ``delivered`` after ``undelivered`` (a carrier's late receipt correcting the first) yields ``delivered`` with
+    ``corrects=undelivered``; so does a ``read`` implying it. The ``undelivered`` event already sent stands;
+  - ``delivered`` arriving after ``read`` changes nothing stored, so nothing more is sent: the implied one was;
+  - each kind is sent at most once per message (the event key is ``<kind>:<MessageSid>``, claimed once);
 - a consent state changing to opted_out or opted_in → ``opt_out`` / ``opt_in`` (a repeat that changes nothing
   sends nothing); a HELP entry in the consent history → ``help``.
 
@@ -76,6 +85,12 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
     "response_tracking_code": ("character", "CI360 response tracking code of the message", _ALL),
     "occurred_at": ("datetime", "when smsbridge received it (ISO 8601, UTC)", _ALL),
     "event_id": ("character", "unique id of this event: a resend after a gateway timeout repeats it", _ALL),
+    "implied": (
+        "character",
+        "true when a read receipt implies the delivery no receipt reported",
+        (EventKind.DELIVERED,),
+    ),
+    "corrects": ("character", "undelivered when this delivery corrects an earlier undelivered", (EventKind.DELIVERED,)),
 }
 
 _CORRELATION_VALUE = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
@@ -89,6 +104,13 @@ class Correlation:
     datahub_id: str
     task_code: str = ""
     response_tracking_code: str = ""
+
+
+def _earlier_statuses(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> set[str]:
+    """The statuses a message recorded before this change: its history but the last entry, and the old image's."""
+    history = new.get("history") or []
+    earlier = {str(entry.get("status")) for entry in history[:-1] if isinstance(entry, Mapping)}
+    return earlier | ({str(old["status"])} if old and old.get("status") else set())
 
 
 def parse_correlation(query: str) -> Correlation | None:
@@ -155,8 +177,19 @@ class EventMapping:
             return self._enabled(self._reply(new))
         if new.get("kind") == "status" and new.get("status") != (old or {}).get("status"):
             kind = _STATUS_KINDS.get(str(new.get("status")))
-            return self._enabled(self._status(kind, new)) if kind else []
+            return [event for event in self._status_events(kind, new, old) if self.name_for(event.kind)] if kind else []
         return []
+
+    def _status_events(
+        self, kind: EventKind, new: Mapping[str, Any], old: Mapping[str, Any] | None
+    ) -> list[PendingEvent]:
+        """The status's own event, and the ``delivered`` it implies or corrects (rules in the module docstring)."""
+        earlier = _earlier_statuses(new, old)
+        corrects = {"corrects": EventKind.UNDELIVERED.value} if EventKind.UNDELIVERED in earlier else {}
+        events = [self._status(kind, new, **corrects) if kind is EventKind.DELIVERED else self._status(kind, new)]
+        if kind is EventKind.READ and EventKind.DELIVERED not in earlier:
+            events.insert(0, self._status(EventKind.DELIVERED, new, implied="true", **corrects))
+        return events
 
     def consent_change(self, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[PendingEvent]:
         """Events for a change to a consent-table item: a state that changed, or a new HELP entry."""
@@ -182,13 +215,13 @@ class EventMapping:
         }  # fmt: skip
         return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes)
 
-    def _status(self, kind: EventKind, item: Mapping[str, Any]) -> PendingEvent:
+    def _status(self, kind: EventKind, item: Mapping[str, Any], **marks: str) -> PendingEvent:
         code = item.get("error_code")
         error_class = classify_error(int(code)) if code is not None else None
         correlation = parse_correlation(item.get("callback_query", ""))
         attributes: dict[str, Flat] = {
             "message_sid": item["message_sid"], "customer_number": self._number(item["recipient"]),
-            "business_sender": item["scope"], "status": item["status"], "occurred_at": item["updated_at"],
+            "business_sender": item["scope"], "status": kind.value, "occurred_at": item["updated_at"], **marks,
         }  # fmt: skip
         if code is not None and error_class:
             attributes.update(error_code=int(code), error_class=error_class.value)

@@ -1,6 +1,7 @@
 """What to do with CI360's answer: done, try again later, or give up and keep it in the dead-letter queue.
 
-Retry: no answer (network error, timeout), 5xx, 429, 408, and 403 without a CI360 code (the gateway's request
+Retry: no answer (network error, timeout; *ambiguous* when the request had gone out: a read timeout or a dropped
+connection, after which CI360 may hold the event), 5xx, 429, 408, and 403 without a CI360 code (the gateway's request
 limit, 700,000 requests per 5 minutes per IP, answers 403). Give up at once: 400, 401, 404, 415 and 403 with an
 ``MKTCMN742xx`` code (bad JWT, unknown tenant, ...): retrying cannot fix them. Retries wait longer each time,
 up to SQS's 15-minute maximum, for about seven hours in all.
@@ -24,16 +25,21 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
+# Errors raised after the request went out: CI360 may have handled the event, its answer was lost.
+AMBIGUOUS_ERRORS = frozenset({"ReadTimeoutError", "ProtocolError", "IncompleteRead", "RemoteDisconnected"})
+
+
 @dataclass(frozen=True)
 class Verdict:
     outcome: Outcome
     reason: str
+    ambiguous: bool = False  # no answer, but the request may have reached CI360
 
 
 def judge_response(status: int | None, body: str = "", error: str = "") -> Verdict:
     """Classify one answer from the CI360 gateway (``status`` None: no answer, ``error`` says why)."""
     if status is None:
-        return Verdict(Outcome.RETRY, f"no answer: {error or 'connection failed'}")
+        return Verdict(Outcome.RETRY, f"no answer: {error or 'connection failed'}", ambiguous=error in AMBIGUOUS_ERRORS)
     if 200 <= status < 300:
         return Verdict(Outcome.ACCEPTED, str(status))
     code = _AUTH_CODE.search(body)
@@ -43,6 +49,19 @@ def judge_response(status: int | None, body: str = "", error: str = "") -> Verdi
         return Verdict(Outcome.RETRY, f"{status} from the gateway")
     detail = f" {code.group(0)}" if code else ""
     return Verdict(Outcome.REJECTED, f"{status}{detail}: {body[:300]}".rstrip(": "))
+
+
+CONNECT_TIMEOUT_SECONDS = 2.0  # the gateway client's connect timeout (at most its read timeout)
+BOOKKEEPING_SECONDS = 2.0  # the claim before a send and the record after it, at DynamoDB's usual latency
+
+
+def connect_timeout(read_timeout: float) -> float:
+    return min(CONNECT_TIMEOUT_SECONDS, read_timeout)
+
+
+def send_reserve_seconds(read_timeout: float) -> float:
+    """The longest one event's claim, send and record can take: a send is not started with less time left."""
+    return connect_timeout(read_timeout) + read_timeout + BOOKKEEPING_SECONDS
 
 
 def retry_delay(attempt: int, *, first: int = FIRST_DELAY_SECONDS) -> int:

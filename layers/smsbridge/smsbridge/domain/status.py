@@ -2,7 +2,9 @@
 
 Twilio does not deliver status callbacks in order and may repeat them. A message only moves to a status of a
 higher rank: ``accepted/scheduled < queued < sending < sent < delivered/undelivered/failed/canceled < read``.
-Statuses of equal rank do not replace each other (the first terminal status stands).
+Statuses of equal rank do not replace each other (the first terminal status stands), with one exception: a
+``delivered`` replaces an ``undelivered`` (a carrier's late delivery receipt correcting an earlier one: see
+``CORRECTIONS``), so the journey waiting for a delivery hears of it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ _RANKS: dict[MessageStatus, StatusRank] = {
 }
 
 
+# incoming status → the stored status of the same rank it corrects
+CORRECTIONS: dict[MessageStatus, MessageStatus] = {MessageStatus.DELIVERED: MessageStatus.UNDELIVERED}
+
+
 def advances(stored: MessageStatus | None, incoming: MessageStatus) -> bool:
-    """True when ``incoming`` may replace ``stored`` (nothing stored yet, or a strictly higher rank)."""
-    return stored is None or StatusRank.of(incoming) > StatusRank.of(stored)
+    """True when ``incoming`` may replace ``stored`` (nothing stored yet, a strictly higher rank, or a correction)."""
+    if stored is None or StatusRank.of(incoming) > StatusRank.of(stored):
+        return True
+    return CORRECTIONS.get(incoming) is stored
