@@ -133,7 +133,7 @@ def send(stack: Stack, *numbers: int) -> None:
 def test_settings_are_read_from_the_template(template: dict[str, Any]) -> None:
     messages, consent = stream_sources(template, "ForwarderFunction")
     assert (messages.table, consent.table) == ("MessagesTable", "ConsentTable")
-    assert (messages.batch_size, messages.batching_window, messages.maximum_retry_attempts) == (100, 1.0, 10)
+    assert (messages.batch_size, messages.batching_window, messages.maximum_retry_attempts) == (50, 1.0, 10)
     assert messages.report_batch_item_failures and messages.bisect_on_error
     assert (messages.on_failure, messages.parallelization_factor, messages.maximum_record_age) == (
         "DeadLetterQueue",
@@ -149,7 +149,7 @@ def test_settings_are_read_from_the_template(template: dict[str, Any]) -> None:
         5,
     )
     assert retries.report_batch_item_failures
-    assert function_timeout(template, "ForwarderFunction") == 30
+    assert function_timeout(template, "ForwarderFunction") == 60
     assert function_timeout(template, "WebhookFunction") == 10  # from Globals
 
 
