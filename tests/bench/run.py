@@ -53,7 +53,7 @@ def main() -> int:
     rows += bench_forwarder.run(200 if quick else 1600)
     sizes_of_load = (200, 50, 25, 25) if quick else (8000, 2000, 1000, 1000)
     load = bench_load.run(*sizes_of_load)
-    chaos = bench_load.run(*sizes_of_load, chaos=CHAOS_SEED)
+    chaos = bench_load.run(*sizes_of_load, chaos=CHAOS_SEED, wait=1200)
     subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
     artifacts = sizes.artifact_sizes()
     imported, layer = sizes.layer_share_imported()

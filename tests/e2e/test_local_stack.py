@@ -29,6 +29,9 @@ from smsbridge.local.server import STUB_SECRET as SECRET  # noqa: E402
 from smsbridge.local.server import STUB_TENANT as TENANT  # noqa: E402
 
 EVENT_NAMES = {name for name in DEFAULT_EVENT_NAMES.values() if name}
+# Chaos decisions follow from the seed and what they apply to (here fixed message SIDs): with seed 15 this test meets
+# duplicate deliveries and redelivered batches but loses no CI360 answer, whose claim lease (up to 90 s) would slow
+# `make test`; lost answers are met by tests/integration/test_ci360_loop.py (forwarder clock compressed) and the bench.
 CHAOS_SEED = 15
 BIN = Path(sys.executable).parent
 CUSTOMER = "+14155550142"
@@ -285,10 +288,9 @@ def test_the_loop_reaches_ci360_with_the_right_identity_and_nothing_else(
     status(first, "delivered", "", "SM" + "a1" * 16, "DH-1")
     # WHEN the first replies STOP, then asks a question; another message to them is undelivered (30006);
     # and the second customer's message fails with 21610 (already opted out at Twilio)
-    for body in ("STOP", "Is the sale still on?"):
-        smsbridge(
-            "simulate", "inbound", "--url", f"{base}/twilio/inbound", "--from", first, "--to", ours, "--body", body
-        )
+    for body, sid in (("STOP", "SM" + "d4" * 16), ("Is the sale still on?", "SM" + "e5" * 16)):
+        smsbridge("simulate", "inbound", "--url", f"{base}/twilio/inbound", "--from", first, "--to", ours,
+                  "--body", body, "--message-sid", sid)  # fmt: skip
     status(first, "undelivered", "30006", "SM" + "b2" * 16, "DH-1")
     status(second, "failed", "21610", "SM" + "c3" * 16, "DH-2")
     # THEN the stub received exactly the expected events, with the right identity and attributes
