@@ -333,6 +333,16 @@ def test_queue_partial_batch_response_deletes_all_but_the_failed_messages(stack:
     assert fake.calls[1:] == [[2]]  # only the failed message came back
 
 
+def test_queue_batches_go_when_full_and_a_short_one_waits_for_the_window(stack: Stack) -> None:
+    fake = FakeFunction()
+    sources = retry_queue(stack, fake, batch_size=2, batching_window=0.5)
+    send(stack, 1, 2, 3)
+    sources.poll_once()
+    assert [len(call) for call in fake.calls] == [2]  # the full batch went at once; the third message waits
+    run(sources, lambda: len(fake.calls) == 2)
+    assert sorted(n for call in fake.calls for n in call) == [1, 2, 3]
+
+
 def test_queue_maximum_concurrency_bounds_concurrent_invocations(stack: Stack) -> None:
     fake = FakeFunction(lambda *_: time.sleep(0.2))
     sources = retry_queue(stack, fake, batching_window=0, batch_size=1, maximum_concurrency=2)

@@ -417,12 +417,14 @@ class QueueSource:
 
     def jobs(self) -> list[Callable[[], int]]:
         size = self.settings.batch_size
-        waited = time.monotonic() - self._held_since
-        if not self._held or (len(self._held) < size and waited < self.settings.batching_window * self.time_scale):
+        window_passed = time.monotonic() - self._held_since >= self.settings.batching_window * self.time_scale
+        ready = len(self._held) if window_passed else len(self._held) // size * size  # full batches go at once
+        batches = [self._held[i : i + size] for i in range(0, ready, size)][: self.concurrency]
+        if not batches:
             return []
-        batches = [self._held[i : i + size] for i in range(0, len(self._held), size)][: self.concurrency]
         self._held = self._held[sum(len(batch) for batch in batches) :]
-        self._held_since = time.monotonic()
+        if window_passed:  # what is left has waited as long as the rest
+            self._held_since = time.monotonic()
         jobs: list[Callable[[], int]] = [partial(self._process, batch) for batch in batches]
         if self.chaos is not None:
             for batch in batches:
