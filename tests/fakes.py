@@ -11,7 +11,7 @@ from typing import Any
 
 from smsbridge.adapters.queues import parked_message
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
-from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, may_claim
+from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, Lane, LaneAnswer, enter_lane, may_claim
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Outcome, Verdict
 from smsbridge.domain.keywords import ReplyClassification
@@ -84,6 +84,7 @@ class FakeGateway:
     def __init__(self, *answers: Verdict, delay: float = 0.0) -> None:
         self.answers = list(answers)
         self.bodies: list[dict[str, object]] = []
+        self.accepted: list[dict[str, object]] = []
         self.delay = delay
         self.in_flight = 0
         self.most_in_flight = 0
@@ -94,6 +95,8 @@ class FakeGateway:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
             answer = self.answers.pop(0) if self.answers else Verdict(Outcome.ACCEPTED, "201")
+            if answer.outcome is Outcome.ACCEPTED:
+                self.accepted.append(dict(body))  # in the order CI360 took them
         time.sleep(self.delay)
         with self._lock:
             self.in_flight -= 1
@@ -142,6 +145,44 @@ class FakeSentLedger:
         with self._lock:
             if key in self.claims and self.claims[key].owner == owner:
                 del self.claims[key]
+
+    def state_of(self, key: str) -> ClaimRecord | None:
+        return self.claims.get(key)
+
+
+class FakeLanes:
+    """``ConsentLanes`` in memory with the rule of ``domain/claims.enter_lane``."""
+
+    def __init__(self) -> None:
+        self.lanes: dict[str, Lane] = {}
+        self._lock = threading.Lock()
+
+    def register(self, lane: str, order: str) -> None:
+        with self._lock:
+            found = self.lanes.get(lane, Lane())
+            self.lanes[lane] = replace(found, pending=found.pending | {order})
+
+    def forget(self, lane: str, order: str) -> None:
+        with self._lock:
+            found = self.lanes.get(lane, Lane())
+            self.lanes[lane] = replace(found, pending=found.pending - {order})
+
+    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer:
+        with self._lock:
+            found = self.lanes.get(lane)
+            answer = enter_lane(found, order=order, now=now)
+            if answer is LaneAnswer.ENTERED:
+                self.lanes[lane] = replace(found or Lane(), holder=owner, lease_until=lease_until)
+            return answer
+
+    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> None:
+        with self._lock:
+            found = self.lanes.get(lane, Lane())
+            last = max(found.last_order, settled) if accepted else found.last_order
+            pending = found.pending - {settled}
+            if found.holder == owner:
+                found = replace(found, holder="", lease_until=None)
+            self.lanes[lane] = replace(found, last_order=last, pending=pending)
 
 
 class FakeContacts:

@@ -6,12 +6,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsbridge.bootstrap import startup_problems
 from smsbridge.config import Settings
-from smsbridge.forwarder_bootstrap import build_forwarder
+from smsbridge.forwarder_bootstrap import build_forwarder, build_sweep
 
 logger = Logger()
 metrics = Metrics()
 settings = Settings.from_env()
 forwarder = build_forwarder(settings)
+sweep = build_sweep(settings, forwarder)
 for problem in startup_problems(settings, forwarder=True):
     logger.error(problem)
 
@@ -19,8 +20,18 @@ for problem in startup_problems(settings, forwarder=True):
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    if event.get("source") == "aws.events":  # the schedule: the recovery sweep
+        summary = sweep(context.get_remaining_time_in_millis)
+        for outcome, count in summary.outcomes.items():
+            metrics.add_metric(name=f"Recovered_{outcome}", unit=MetricUnit.Count, value=count)
+        metrics.add_metric(name="Recovered_descriptions", unit=MetricUnit.Count, value=summary.descriptions)
+        logger.info("recovery sweep", facts=summary.facts, outcomes=dict(summary.outcomes),
+                    descriptions=summary.descriptions, unfinished=summary.unfinished)  # fmt: skip
+        return {"facts": summary.facts, "sent": summary.outcomes["sent"]}
     report = forwarder.handle(event, context.get_remaining_time_in_millis)
     for outcome, count in report.outcomes.items():
         metrics.add_metric(name=f"Events_{outcome}", unit=MetricUnit.Count, value=count)
+    for seconds in report.opt_out_seconds:
+        metrics.add_metric(name="OptOutToCi360Seconds", unit=MetricUnit.Seconds, value=seconds)
     logger.info("batch forwarded", outcomes=dict(report.outcomes), failed_records=len(report.failed_records))
     return report.response()

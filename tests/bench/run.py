@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.bench import bench_cold_start, bench_forwarder, bench_load, bench_webhook, sizes
+from tests.bench import bench_ambiguous, bench_cold_start, bench_forwarder, bench_load, bench_webhook, sizes
 from tests.bench.harness import table
 from tests.conftest import ROOT
 
@@ -54,6 +54,7 @@ def main() -> int:
     sizes_of_load = (200, 50, 25, 25) if quick else (8000, 2000, 1000, 1000)
     load = bench_load.run(*sizes_of_load)
     chaos = bench_load.run(*sizes_of_load, chaos=CHAOS_SEED, wait=1200)
+    ambiguous = bench_ambiguous.run(100 if quick else 1000)
     subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
     artifacts = sizes.artifact_sizes()
     imported, layer = sizes.layer_share_imported()
@@ -90,6 +91,19 @@ def main() -> int:
         f"answered {chaos['answers']}; injected {chaos['chaos_injected']}",
         "- This is moto behind one local HTTP server handling one request at a time (like one Lambda environment);",
         "  it measures correctness under load, not AWS throughput.",
+        "",
+        "## Ambiguous answers (CI360 handles the event, its answer is lost)",
+        "",
+        f"- {ambiguous['events']:,} events; the stub answers {bench_ambiguous.LATE:.0%} of requests after the "
+        f"client's {bench_ambiguous.TIMEOUT} s timeout and drops the connection after recording "
+        f"{bench_ambiguous.DROPPED:.0%}",
+        f"- {ambiguous['ambiguous']} events had an answer lost: CI360 holds at most "
+        f"**{ambiguous['max_copies_ambiguous']} copies** of each (mean {ambiguous['mean_copies_ambiguous']:.2f}; "
+        f"goal: at most 2); {ambiguous['unconfirmed']} lost their answer twice and wait in the dead-letter queue as "
+        "unconfirmed, not sent a third time",
+        f"- every other event: exactly one copy ({ambiguous['others_not_once']} not); **{ambiguous['lost']} lost**",
+        f"- baseline, the same faults with a lost answer retried like any other: up to "
+        f"{ambiguous['baseline_max_copies']} copies of such an event (mean {ambiguous['baseline_mean_copies']:.2f})",
         "",
         "## Artifacts (`sam build`)",
         "",

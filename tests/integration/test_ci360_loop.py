@@ -466,3 +466,89 @@ def test_a_corrected_delivery_and_a_read_before_delivered_reach_ci360(loop: Loop
         (raced, "SMS Delivered", "", "true"),
         (raced, "SMS Read", "", ""),
     }
+
+
+def test_stop_start_stop_races_for_30_numbers_end_with_ci360_matching_the_ledger(loop: Loop) -> None:
+    # GIVEN 30 numbers CI360 messaged, each answering STOP, START, STOP; CI360 slow and refusing some at first, so
+    # their consent events race side by side in the forwarder's batches and retries
+    numbers = [f"+1415556{n:04d}" for n in range(30)]
+    for number in numbers:
+        loop.post("/twilio/status", status_params(status="queued", recipient=number, sender=OURS),
+                  correlation(f"DH{number[1:]}"))  # fmt: skip
+    for body in ("STOP", "START", "STOP"):
+        for number in numbers:
+            loop.post("/twilio/inbound", inbound_params(body=body, sender=number, recipient=OURS))
+    loop.stub.faults.latency, loop.stub.faults.fail_next = 0.02, 20
+    loop.drain(timeout=120, until=30)
+    # THEN for every number the last consent event CI360 accepted is the ledger's state
+    ledger = {item["phone"]: item["status"] for item in loop.stack.consent_items() if item["record_type"] == "state"}
+    names = {"opted_out": "SMS Opt-Out", "opted_in": "SMS Opt-In"}
+    last: dict[str, str] = {}
+    for body in loop.received():
+        if body["eventName"] in names.values():
+            last[str(body["datahub_id"])] = str(body["eventName"])
+    assert last == {f"DH{number[1:]}": names[ledger[number]] for number in numbers}
+    assert set(ledger.values()) == {"opted_out"}
+
+
+# -- no loss when the stream's retries run out: the sweep re-reads the tables
+
+
+def post_facts_unforwarded(loop: Loop) -> set[tuple[str, str]]:
+    """Facts recorded while the forwarder is down (its stream is not read): the events CI360 should end up with."""
+    sid = "SM" + "c" * 32
+    loop.post("/twilio/status", status_params(status="sent", message_sid=sid, recipient=CUSTOMER), correlation("DH11"))
+    loop.post("/twilio/status", status_params(status="read", message_sid=sid, recipient=CUSTOMER), correlation("DH11"))
+    loop.post("/twilio/inbound", inbound_params(body="Thanks!", sender=CUSTOMER, recipient=OURS))
+    loop.post("/twilio/inbound", inbound_params(body="STOP", sender=CUSTOMER, recipient=OURS))
+    return {("SMS Sent", "DH11"), ("SMS Delivered", "DH11"), ("SMS Read", "DH11"), ("SMS Reply", "DH11"),
+            ("SMS Opt-Out", "DH11")}  # fmt: skip
+
+
+def stream_batch_description(first: datetime, last: datetime, stream_arn: str) -> dict[str, Any]:
+    """What Lambda sends the on-failure destination when it gives up on a stream batch: a description, no records."""
+    return {
+        "requestContext": {"requestId": str(uuid.uuid4()), "condition": "RetryAttemptsExhausted",
+                           "approximateInvokeCount": 11, "functionArn": "arn:aws:lambda:us-east-1:0:function:fwd"},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": last.isoformat().replace("+00:00", "Z"),
+        "DDBStreamBatchInfo": {"shardId": "shardId-0001", "startSequenceNumber": "100", "endSequenceNumber": "104",
+                               "approximateArrivalOfFirstRecord": first.isoformat().replace("+00:00", "Z"),
+                               "approximateArrivalOfLastRecord": last.isoformat().replace("+00:00", "Z"),
+                               "batchSize": 5, "streamArn": stream_arn},
+    }  # fmt: skip
+
+
+def test_stream_retries_exhausted_then_the_sweep_delivers_every_event_once(loop: Loop) -> None:
+    # GIVEN the forwarder is down while facts are recorded, and Lambda gives up on their stream batch: the
+    # dead-letter queue gets a description of the batch, not its records
+    first = datetime.now(UTC)
+    expected = post_facts_unforwarded(loop)
+    description = stream_batch_description(first, datetime.now(UTC), "arn:aws:dynamodb:us-east-1:0:table/m/stream/1")
+    sqs, dead = boto3.client("sqs"), loop.env["DEAD_LETTER_QUEUE_URL"]
+    sqs.send_message(QueueUrl=dead, MessageBody=json.dumps(description))
+    # WHEN the scheduled sweep runs
+    answer = loop.forwarder.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, LambdaContext())
+    # THEN every event reached CI360 once, and the description is handled, not left
+    assert {(b["eventName"], b["datahub_id"]) for b in loop.received()} == expected
+    assert len(loop.received()) == len(expected) and answer["sent"] == len(expected)
+    assert loop.dead_letters() == []
+    # AND when the forwarder comes back and reads the stream after all, nothing is sent twice
+    loop.drain()
+    assert len(loop.received()) == len(expected)
+
+
+def test_recover_since_sends_what_ci360_is_missing_once(loop: Loop, capsys: pytest.CaptureFixture[str]) -> None:
+    since = datetime.now(UTC).isoformat()
+    expected = post_facts_unforwarded(loop)
+    names = ["--messages-table", loop.stack.messages_table, "--consent-table", loop.stack.consent_table,
+             "--dead-letter-queue-url", loop.env["DEAD_LETTER_QUEUE_URL"], "--retry-queue-url",
+             loop.env["RETRY_QUEUE_URL"], "--secret-id", loop.env["CI360_SECRET"]]  # fmt: skip
+    assert main(["recover", "--since", since, "--dry-run", *names]) == 0
+    assert f"would send {len(expected)} events" in capsys.readouterr().out and loop.received() == []
+    assert main(["recover", "--since", since, *names]) == 0
+    assert f"sent {len(expected)} events" in capsys.readouterr().out
+    assert main(["recover", "--since", since, *names]) == 0  # again: nothing twice
+    assert "sent 0 events" in capsys.readouterr().out
+    assert {(b["eventName"], b["datahub_id"]) for b in loop.received()} == expected and len(loop.received()) == 5

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from smsbridge.adapters.message_table import DynamoSentEvents
-from smsbridge.domain.claims import ClaimState, may_claim
+from smsbridge.adapters.message_table import DynamoConsentLanes, DynamoSentEvents
+from smsbridge.domain.claims import ClaimState, LaneAnswer, may_claim
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(seconds=40)
@@ -80,3 +80,27 @@ def test_claims_carry_no_expiry(claims: DynamoSentEvents) -> None:
     claims.settle(KEY, owner="a", state=ClaimState.ACCEPTED, at=NOW, event_name="SMS Reply")
     item = claims.client.get_item(TableName="messages", Key={"pk": {"S": f"SENT#{KEY}"}, "sk": {"S": "CI360"}})
     assert "expires_at" not in item["Item"] and item["Item"]["state"] == {"S": "accepted"}
+
+
+def test_a_consent_lane_lets_one_event_in_in_ledger_order_and_never_an_older_one(claims: DynamoSentEvents) -> None:
+    lanes = DynamoConsentLanes("messages", client=claims.client)
+    lane = "+14155550100|+14155550199"
+    for order in ("k1", "k2", "k3"):
+        lanes.register(lane, order)
+    # a later event waits while an earlier one is unsettled
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BEHIND
+    assert lanes.enter(lane, owner="a", order="k1", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BUSY
+    lanes.leave(lane, owner="a")  # parked, not settled: k1 still holds the others back
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BEHIND
+    assert lanes.enter(lane, owner="a", order="k1", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    lanes.leave(lane, owner="a", settled="k1", accepted=True)
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    # a holder that died is passed after its lease; what it settled late still counts
+    later = LEASE + timedelta(seconds=1)
+    lanes.forget(lane, "k2")
+    assert lanes.enter(lane, owner="c", order="k3", now=later, lease_until=later) is LaneAnswer.ENTERED
+    lanes.leave(lane, owner="c", settled="k3", accepted=True)
+    lanes.leave(lane, owner="b", settled="k2", accepted=True)  # too late: k3 is newer and stays the last
+    assert lanes.enter(lane, owner="d", order="k2", now=later, lease_until=later) is LaneAnswer.SUPERSEDED
+    assert lanes.enter(lane, owner="d", order="k3", now=later, lease_until=later) is LaneAnswer.SUPERSEDED

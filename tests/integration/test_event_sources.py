@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -25,6 +26,7 @@ from smsbridge.local.event_sources import (
     StreamSource,
 )
 from smsbridge.local.template import function_timeout, queue_sources, stream_sources
+from smsbridge.recover import stream_description_window
 from tests.integration.conftest import Stack
 
 Behaviour = Callable[[list[int], list[dict[str, Any]], LambdaContext], Any]
@@ -138,7 +140,7 @@ def test_settings_are_read_from_the_template(template: dict[str, Any]) -> None:
     assert (messages.on_failure, messages.parallelization_factor, messages.maximum_record_age) == (
         "DeadLetterQueue",
         1,
-        -1,
+        3600,
     )
     assert messages.filters == ({"dynamodb": {"NewImage": {"kind": {"S": ["inbound", "status"]}}}},)
     [retries] = queue_sources(template, "ForwarderFunction")
@@ -226,6 +228,21 @@ def test_function_error_retries_the_whole_batch_then_sends_a_description_not_the
     assert int(info["startSequenceNumber"]) < int(info["endSequenceNumber"])
     assert {"approximateArrivalOfFirstRecord", "approximateArrivalOfLastRecord"} <= set(info)
     assert "NewImage" not in json.dumps(description)  # a description of the batch, not its records
+
+
+def test_the_recovery_sweep_reads_the_window_of_a_skipped_batch_from_its_description(stack: Stack) -> None:
+    def always_fail(*_: Any) -> Any:
+        raise RuntimeError("poison")
+
+    fake = FakeFunction(always_fail)
+    sources, _ = messages_stream(stack, fake, batching_window=0, bisect_on_error=False, maximum_retry_attempts=0)
+    before = datetime.now(UTC)
+    write(stack, 1)
+    run(sources, lambda: bool(fake.calls) and not sources.pending())
+    [message] = boto3.client("sqs").receive_message(QueueUrl=stack.resources.refs["DeadLetterQueue"])["Messages"]
+    window = stream_description_window(message["Body"])
+    # THEN the sweep finds the skipped record's time inside the window the description gives
+    assert window is not None and window.start <= before <= window.end
 
 
 def test_function_error_bisects_the_batch_and_only_the_poison_record_is_skipped(stack: Stack) -> None:

@@ -148,7 +148,11 @@ def test_each_function_may_touch_only_its_own_resources(cloudformation: dict[str
             "dynamodb:GetItem": {"MessagesTable"},
             "dynamodb:UpdateItem": {"MessagesTable"},  # the event claims
             "dynamodb:DeleteItem": {"MessagesTable"},
+            "dynamodb:Scan": {"MessagesTable", "ConsentTable"},  # the recovery sweep
             "sqs:SendMessage": {"RetryQueue", "DeadLetterQueue"},
+            "sqs:ReceiveMessage": {"DeadLetterQueue"},
+            "sqs:DeleteMessage": {"DeadLetterQueue"},
+            "sqs:ChangeMessageVisibility": {"DeadLetterQueue"},
             "secretsmanager:GetSecretValue": {"Ci360Secret"},
         },
         "PreferencesFunctionRole": {
@@ -184,6 +188,8 @@ def test_stream_sources_report_partial_failures_bisect_and_keep_what_they_give_u
         assert mapping["BisectBatchOnFunctionError"] is True
         assert "DeadLetterQueue" in repr(mapping["DestinationConfig"]["OnFailure"])
         assert 0 < mapping["MaximumRetryAttempts"] <= 100
+        # records are given up within the hour, well inside the stream's 24 h, and the sweep finds their facts
+        assert 60 <= mapping["MaximumRecordAgeInSeconds"] <= 3600
         assert "NewImage" in mapping["FilterCriteria"]["Filters"][0]["Pattern"]
     [queue] = queues
     assert queue["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -203,15 +209,47 @@ def test_the_alarms_exist_and_notify_when_an_email_is_given(template: dict[str, 
     alarms = {
         name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"
     }
-    assert {(a["Namespace"], a["MetricName"]) for a in alarms.values()} == {
+    assert set().union(*(_watched(a) for a in alarms.values())) == {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/Lambda", "Errors"),
         ("AWS/ApiGateway", "5xx"),
         ("smsbridge", "Rejected_bad_signature"),
         ("smsbridge", "PreferenceSync_failed"),
+        # partial failure: events parked, given up, the oldest unsent fact, STOP-to-CI360 latency
+        ("smsbridge", "Events_retrying"),
+        ("smsbridge", "Events_ambiguous"),
+        ("smsbridge", "Events_deferred"),
+        ("smsbridge", "Events_dead_lettered"),
+        ("AWS/Lambda", "IteratorAge"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("smsbridge", "OptOutToCi360Seconds"),
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
+
+
+def _watched(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+    if "MetricName" in alarm:
+        return {(alarm["Namespace"], alarm["MetricName"])}
+    stats = [query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query]
+    return {(metric["Namespace"], metric["MetricName"]) for metric in stats}
+
+
+def test_partial_failure_alarms_watch_metrics_the_forwarder_emits(template: dict[str, Any]) -> None:
+    forwarder = (ROOT / "layers" / "smsbridge" / "smsbridge" / "forwarder.py").read_text()
+    handler = (ROOT / "functions" / "forwarder" / "app.py").read_text()
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    emitted = [name for alarm in alarms for namespace, name in _watched(alarm) if namespace == "smsbridge"]
+    for name in emitted:
+        if name.startswith("Events_"):
+            assert f'"{name.removeprefix("Events_")}"' in forwarder, name  # an outcome the forwarder reports
+    assert '"OptOutToCi360Seconds"' in handler
+    [latency] = [a for a in alarms if _watched(a) == {("smsbridge", "OptOutToCi360Seconds")}]
+    assert latency["ExtendedStatistic"] == "p99"
+    dashboard = json.dumps(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    for name in ("Events_dead_lettered", "Events_ambiguous", "IteratorAge", "ApproximateAgeOfOldestMessage",
+                 "OptOutToCi360Seconds"):  # fmt: skip
+        assert name in dashboard, name
 
 
 def test_every_function_setting_the_template_gives_is_one_the_code_reads(template: dict[str, Any]) -> None:
@@ -269,3 +307,16 @@ def test_the_webhooks_worst_case_dynamodb_write_ends_inside_its_timeout(template
     timeout = webhook.get("Timeout", template["Globals"]["Function"]["Timeout"])
     assert client_worst_case_seconds() + 2 <= timeout
     assert timeout < 15  # Twilio waits 15 s for an answer
+
+
+def test_the_recovery_sweep_runs_on_a_schedule_and_looks_back_past_the_record_age(template: dict[str, Any]) -> None:
+    from smsbridge.recover import SWEEP_GRACE, SWEEP_LOOKBACK
+
+    events = template["Resources"]["ForwarderFunction"]["Properties"]["Events"]
+    [schedule] = [event["Properties"]["Schedule"] for event in events.values() if event["Type"] == "Schedule"]
+    minutes = int(schedule.removeprefix("rate(").split()[0])
+    ages = [e["Properties"]["MaximumRecordAgeInSeconds"] for e in events.values() if e["Type"] == "DynamoDB"]
+    # each run looks back further than the time between runs plus the grace, so no window falls between two runs
+    assert SWEEP_LOOKBACK.total_seconds() >= minutes * 60 + SWEEP_GRACE.total_seconds()
+    # and past the age at which the stream gives records up
+    assert SWEEP_LOOKBACK.total_seconds() >= max(ages)

@@ -14,7 +14,7 @@ from smsbridge.domain.claims import ClaimRecord, ClaimState, may_claim
 from smsbridge.domain.delivery import MAX_ATTEMPTS, Outcome, Verdict
 from smsbridge.errors import NotConfigured, StoreUnavailable
 from smsbridge.forwarder import Forwarder
-from tests.fakes import FakeContacts, FakeGateway, FakeParking, FakeSentLedger, sqs_records
+from tests.fakes import FakeContacts, FakeGateway, FakeLanes, FakeParking, FakeSentLedger, sqs_records
 
 CUSTOMER, OURS = "+14155550100", "+14155550199"
 KNOWN = {(CUSTOMER, OURS): Correlation("DH1", "TSK_1", "RTC1")}
@@ -201,11 +201,11 @@ def test_claim_rules() -> None:
     assert may_claim(None, ticket="", now=NOW)
     assert not may_claim(ClaimRecord(ClaimState.CLAIMED, "a", lease), ticket="", now=NOW)  # being sent now
     assert may_claim(ClaimRecord(ClaimState.CLAIMED, "a", NOW - timedelta(seconds=1)), ticket="", now=NOW)  # died
-    for state in (ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED):
+    for state in (ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED, ClaimState.UNCONFIRMED):
         assert may_claim(ClaimRecord(state, ticket="T1"), ticket="T1", now=NOW)
         assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="T0", now=NOW)  # a stale copy
         assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="", now=NOW)  # a stream record again
-    for state in (ClaimState.ACCEPTED, ClaimState.UNCONFIRMED):
+    for state in (ClaimState.ACCEPTED, ClaimState.SUPERSEDED):
         assert not may_claim(ClaimRecord(state, ticket="T1"), ticket="T1", now=NOW)
 
 
@@ -294,6 +294,9 @@ def test_an_answer_lost_after_sending_is_retried_once_then_left_for_an_operator(
     assert forwarder.handle(parking.take()).outcomes == {"dead_lettered": 1}
     assert parking.dead[0][1].startswith("unconfirmed: CI360's answer was lost twice")
     assert len(gateway.bodies) == 2  # at most two copies of an event whose answers were lost
+    # AND an operator who finds CI360 lacks it replays its dead letter: sent once more
+    assert forwarder.handle(sqs_records(parking.dead_messages)).outcomes == {"sent": 1}
+    assert forwarder.deliver(reply()) == "duplicate" and len(gateway.bodies) == 3
 
 
 # -- the time budget: no send started that cannot finish before the deadline
@@ -330,3 +333,58 @@ def test_a_batch_against_a_slow_gateway_ends_inside_the_deadline_with_the_rest_p
     gateway.budget_ms = 10**9
     assert forwarder.handle(parking.take(), gateway.remaining_ms).outcomes == {"sent": 14}
     assert len(sent.sent) == 20 and len(gateway.bodies) == 20
+
+
+# -- consent in ledger order per number
+
+
+def test_stop_start_stop_races_leave_ci360s_last_consent_event_matching_the_ledger() -> None:
+    # GIVEN 30 numbers each sending STOP, START, STOP; their consent events handled side by side, CI360 refusing
+    # some at random so that later ones overtake earlier ones
+    import random
+
+    from smsbridge.domain.delivery import Outcome as O
+
+    rng = random.Random(12)
+    numbers = [f"+1415555{n:04d}" for n in range(30)]
+    mapping = EventMapping()
+    events: list[PendingEvent] = []
+    for number in numbers:
+        old: dict[str, Any] | None = None
+        for step, status in enumerate(["opted_out", "opted_in", "opted_out"]):
+            new = {"record_type": "state", "phone": number, "scope": OURS, "status": status, "source": "reply_keyword",
+                   "order_key": f"2026-11-27T13:00:0{step}+00:00#SM{number}{step}", "event_id": f"SM{number}{step}",
+                   "updated_at": f"2026-11-27T13:00:0{step}+00:00"}  # fmt: skip
+            events += mapping.consent_change(new, old)
+            old = new
+    answers = [Verdict(O.RETRY, "503") if rng.random() < 0.3 else Verdict(O.ACCEPTED, "201") for _ in range(2000)]
+    contacts = FakeContacts({(number, OURS): Correlation(f"DH{number}") for number in numbers})
+    forwarder, gateway, parking, _ = build(FakeGateway(*answers), contacts=contacts, lanes=FakeLanes(), max_workers=16)
+    rng.shuffle(events)
+    outcomes = forwarder.handle(sqs_batch(*events)).outcomes
+    while parking.messages:
+        batch = parking.take()
+        rng.shuffle(batch["Records"])
+        outcomes += forwarder.handle(batch).outcomes
+    # THEN for every number the last consent event CI360 accepted is the ledger's last state
+    last = {body["datahub_id"]: body["eventName"] for body in gateway.accepted}
+    assert len(last) == 30 and set(last.values()) == {"SMS Opt-Out"}
+    assert outcomes["waiting"] > 0  # the race happened: later events waited for earlier ones
+
+
+def test_a_function_timeout_shorter_than_one_send_does_not_defer_forever() -> None:
+    # GIVEN a misconfiguration: each invocation starts with less time than one send may take
+    forwarder, gateway, parking, _ = build(send_reserve_ms=9_000)
+    report = forwarder.handle(sqs_batch(reply(1), reply(2)), lambda: 5_000)
+    assert len(gateway.bodies) == 2
+    # THEN the events are sent (deferring them would put them back into the same too-short invocations forever)
+    assert report.outcomes == {"sent": 2} and not parking.retries
+
+
+def test_the_stop_to_ci360_time_of_each_opt_out_sent_is_reported() -> None:
+    # GIVEN an opt-out recorded at 12:00:00 and sent at 12:00:42, and a reply (not an opt-out)
+    opt_out = PendingEvent(EventKind.OPT_OUT, "opt_out:SM7", CUSTOMER, OURS, {"occurred_at": NOW.isoformat()})
+    forwarder, _, _, _ = build(clock=lambda: NOW + timedelta(seconds=42))
+    report = forwarder.handle(sqs_batch(opt_out, reply(1)))
+    # THEN the report carries the opt-out's 42 s, for the p99 alarm, and nothing for the reply
+    assert report.outcomes == {"sent": 2} and report.opt_out_seconds == [42.0]

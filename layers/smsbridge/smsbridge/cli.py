@@ -23,6 +23,7 @@ from smsbridge.domain.delivery import explain_check
 from smsbridge.domain.ingress import STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import ConfigurationError, SmsBridgeError
+from smsbridge.forwarder_bootstrap import run_recovery
 from smsbridge.local.paths import LOCAL_STATE, project_root
 from smsbridge.optouts import events_from_csv, export_csv, import_events, selected_states
 from smsbridge.preference_sync import PreferenceSync
@@ -221,6 +222,17 @@ def _add_ci360(commands: Any) -> None:
     replay.add_argument("--max", type=int, default=0, help="move at most this many")
     replay.add_argument("--dry-run", action="store_true", help="count what would move; move nothing")
     replay.set_defaults(run=run_replay)
+    recover_parser = commands.add_parser(
+        "recover", parents=[_where(*tables, ("--dead-letter-queue-url", "the dead-letter queue"),
+                                   ("--retry-queue-url", "the retry queue"),
+                                   ("--secret-id", "the CI360 secret's name or ARN"))],
+        help="send, once, the CI360 events of facts on record that never reached CI360 (e.g. after stream retries "
+             "ran out)",
+    )  # fmt: skip
+    recover_parser.add_argument("--since", required=True, help="facts recorded from this ISO 8601 time")
+    recover_parser.add_argument("--until", default="", help="... up to this ISO 8601 time (default: now)")
+    recover_parser.add_argument("--dry-run", action="store_true", help="count the events CI360 is missing; send none")
+    recover_parser.set_defaults(run=run_recover)
 
 
 def _add_optouts(commands: Any) -> None:
@@ -395,6 +407,18 @@ def run_replay(args: argparse.Namespace) -> int:
                      reason=args.reason, kind=args.kind, limit=args.max, dry_run=args.dry_run)  # fmt: skip
     print("\n".join(summary.lines(args.dry_run)))
     return 0
+
+
+def run_recover(args: argparse.Namespace) -> int:
+    where = {name: _locate(args, logical, output, given, flag) for name, logical, output, given, flag in (
+        ("messages", "MessagesTable", "MessagesTableName", args.messages_table, "--messages-table"),
+        ("consent", "ConsentTable", "ConsentTableName", args.consent_table, "--consent-table"),
+        ("dead", "DeadLetterQueue", "DeadLetterQueueUrl", args.dead_letter_queue_url, "--dead-letter-queue-url"),
+        ("retry", "RetryQueue", "RetryQueueUrl", args.retry_queue_url, "--retry-queue-url"),
+        ("secret", "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id"))}  # fmt: skip
+    summary = run_recovery(where, since=args.since, until=args.until, dry_run=args.dry_run)
+    print("\n".join(summary.lines(args.dry_run)))
+    return 1 if summary.unfinished or summary.outcomes["failed"] else 0
 
 
 def _ledger(args: argparse.Namespace) -> ConsentLedger:

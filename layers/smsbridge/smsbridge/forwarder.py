@@ -8,9 +8,10 @@ the claim says so), ``duplicate`` (accepted before, or another copy owns it), ``
 claim now: this one waits on the retry queue in case that one dies), ``retrying`` (on the retry queue with a
 growing delay), ``ambiguous`` (CI360's answer was lost after the request went out: tried once more, after a
 delay), ``deferred`` (too little of the invocation left to finish a send: on the retry queue, not tried),
-``dead_lettered`` (rejected, out of attempts, or unconfirmed twice: kept whole with the reason) or ``held`` (no
-CI360 identity and the policy is to hold: kept in the dead-letter queue for replay). A record fails, and Lambda
-retries it, only when its event could not be put anywhere (SQS or DynamoDB failing).
+``dead_lettered`` (rejected, out of attempts, or unconfirmed twice: kept whole with the reason), ``held`` (no
+CI360 identity and the policy is to hold: kept in the dead-letter queue for replay) or ``superseded`` (a consent
+event older than one CI360 already accepted for the number: not sent, so CI360's last one matches the ledger).
+A record fails, and Lambda retries it, only when its event could not be put anywhere (SQS or DynamoDB failing).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any
 from smsbridge.adapters.dynamodb import stream_change
 from smsbridge.adapters.queues import parked_event
 from smsbridge.clock import utc_now
-from smsbridge.domain.ci360_events import EventMapping, PendingEvent, with_identity
-from smsbridge.domain.claims import ClaimRecord, ClaimState
+from smsbridge.domain.ci360_events import EventKind, EventMapping, PendingEvent, with_identity
+from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, lane_key
 from smsbridge.domain.delivery import (
     FIRST_DELAY_SECONDS,
     MAX_ATTEMPTS,
@@ -37,7 +38,7 @@ from smsbridge.domain.delivery import (
     retry_delay,
 )
 from smsbridge.errors import NotConfigured, RetryableError
-from smsbridge.ports import ContactDirectory, EventGateway, ParkingQueues, SentLedger
+from smsbridge.ports import ConsentLanes, ContactDirectory, EventGateway, ParkingQueues, SentLedger
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,11 @@ class Work:
     attempt: int = 0
     ticket: str = ""  # the claim ticket a parked message carries (domain/claims.py)
     accepted: bool = False  # CI360 has it; only the claim's outcome is left to record
+    fresh: bool = False  # first seen (a stream record, or found by the sweep), not a parked copy
 
 
 LEASE_MARGIN = timedelta(seconds=30)  # a claim outlives its invocation by this much before another copy may take it
+LANE_WAIT_SECONDS = 2  # a consent event waiting for an earlier one of its number looks again after this long
 
 
 @dataclass
@@ -60,6 +63,7 @@ class BatchReport:
 
     outcomes: Counter[str] = field(default_factory=Counter)
     failed_records: list[str] = field(default_factory=list)
+    opt_out_seconds: list[float] = field(default_factory=list)  # STOP received → CI360 accepted its opt-out
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial-batch response Lambda expects (``ReportBatchItemFailures``)."""
@@ -81,6 +85,7 @@ class Forwarder:
         max_workers: int = 16,
         retry_base_seconds: int = FIRST_DELAY_SECONDS,
         send_reserve_ms: int = 9_000,
+        lanes: ConsentLanes | None = None,
         observer: Callable[[PendingEvent, str], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -94,6 +99,7 @@ class Forwarder:
         self.max_workers = max_workers
         self.retry_base_seconds = retry_base_seconds
         self.send_reserve_ms = send_reserve_ms  # the longest a claim, send and record can take (delivery.py)
+        self.lanes = lanes  # consent events in ledger order per number (None: no ordering)
         self.observer = observer  # told every event's outcome (the local stack prints them)
         self.clock = clock
 
@@ -110,13 +116,48 @@ class Forwarder:
             except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 report.outcomes["malformed_record"] += 1
                 report.failed_records.append(record_id)
-        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(work)))) as pool:
-            outcomes = pool.map(lambda item: self._deliver_safely(item, remaining_ms), work)
-            for item, outcome in zip(work, outcomes, strict=True):
-                report.outcomes[outcome] += 1
-                if outcome == "failed":
-                    report.failed_records.append(item.record_id)
+        if remaining_ms is not None and remaining_ms() < self.send_reserve_ms:
+            remaining_ms = None  # not one send fits even in a fresh invocation: deferring would never end
+        for item, outcome in zip(work, self._run(work, remaining_ms), strict=True):
+            report.outcomes[outcome] += 1
+            if outcome == "failed":
+                report.failed_records.append(item.record_id)
+            if outcome == "sent" and item.event.kind is EventKind.OPT_OUT:
+                report.opt_out_seconds.append(self._age_seconds(item.event))
         return report
+
+    def _age_seconds(self, event: PendingEvent) -> float:
+        """Seconds since smsbridge received the fact behind the event (0 when it does not say)."""
+        try:
+            occurred = datetime.fromisoformat(str(event.attributes.get("occurred_at", "")))
+        except ValueError:
+            return 0.0
+        return max(0.0, (self.clock() - occurred).total_seconds())
+
+    def deliver_all(self, events: list[PendingEvent], remaining_ms: Callable[[], int] | None = None) -> Counter[str]:
+        """Deliver events found outside a batch (the recovery sweep) as a batch's are: claimed, concurrently, within
+        the deadline. Outcomes by name."""
+        return Counter(self._run([Work("", event, fresh=True) for event in events], remaining_ms))
+
+    def _run(self, work: list[Work], remaining_ms: Callable[[], int] | None) -> list[str]:
+        unregistered = self._register_consent(work)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(work)))) as pool:
+            return list(pool.map(lambda item: "failed" if id(item) in unregistered
+                                 else self._deliver_safely(item, remaining_ms), work))  # fmt: skip
+
+    def _register_consent(self, work: list[Work]) -> set[int]:
+        """Note every fresh consent event as pending in its number's lane, in batch order, before any is sent: the
+        stream hands one number's changes over in ledger order, so no later one can overtake an earlier one.
+        Returns the work items that could not be noted (their records fail, and Lambda retries them)."""
+        failed: set[int] = set()
+        for item in work:
+            if self.lanes is None or not item.fresh or not item.event.order:
+                continue
+            try:
+                self.lanes.register(lane_key(item.event.phone, item.event.scope), item.event.order)
+            except RetryableError:
+                failed.add(id(item))
+        return failed
 
     def _work_of(self, record: Mapping[str, Any], record_id: str) -> Iterator[Work]:
         if record.get("eventSource") == "aws:sqs":
@@ -128,7 +169,7 @@ class Forwarder:
         if change is None or mapper is None:
             return  # a deletion (TTL), or another table's stream: nothing to tell CI360
         for pending in mapper(change.new, change.old):
-            yield Work(record_id, pending)
+            yield Work(record_id, pending, fresh=True)
 
     def _deliver_safely(self, work: Work, remaining_ms: Callable[[], int] | None = None) -> str:
         try:
@@ -160,15 +201,50 @@ class Forwarder:
         answer = self.sent.claim(event.key, owner=owner, ticket=ticket, now=now, lease_until=lease_until)
         if not answer.granted:
             return self._not_claimed(event, attempt, ticket, answer.record, now)
-        return self._send_claimed(event, attempt, owner, answer.ambiguous)
+        if not event.order or self.lanes is None:
+            return self._send_claimed(event, attempt, owner, answer.ambiguous)
+        return self._send_in_lane(event, attempt, owner, answer.ambiguous, now=now, lease_until=lease_until)
+
+    def _send_in_lane(self, event: PendingEvent, attempt: int, owner: str, ambiguous: int, *, now: datetime,
+                      lease_until: datetime) -> str:  # fmt: skip
+        """A consent event: sent only inside its number's lane, one at a time and never after a later one."""
+        assert self.lanes is not None
+        lane = lane_key(event.phone, event.scope)
+        entry = self.lanes.enter(lane, owner=owner, order=event.order, now=now, lease_until=lease_until)
+        if entry is LaneAnswer.SUPERSEDED:
+            reason = "superseded: CI360 already has a later consent event for this number"
+            self.sent.settle(event.key, owner=owner, state=ClaimState.SUPERSEDED, at=self.clock(), reason=reason)
+            self.lanes.forget(lane, event.order)
+            return "superseded"
+        if entry is not LaneAnswer.ENTERED:
+            busy = entry is LaneAnswer.BUSY
+            reason = ("waiting: another consent event for this number is being sent" if busy
+                      else "waiting: an earlier consent event for this number is not settled yet")  # fmt: skip
+            delay = LANE_WAIT_SECONDS if busy else self.retry_base_seconds
+            return self._park(event, owner, attempt, reason, "waiting", ambiguous=ambiguous, next_attempt=attempt,
+                              delay=delay)  # fmt: skip
+        outcome = "failed"
+        try:
+            outcome = self._send_claimed(event, attempt, owner, ambiguous)
+        finally:
+            settled = event.order if outcome in ("sent", "dead_lettered", "held") else ""
+            try:
+                self.lanes.leave(lane, owner=owner, settled=settled, accepted=outcome == "sent")
+            except RetryableError:
+                pass  # the lane's lease runs out; the sweep or a later copy settles it
+        return outcome
 
     def _not_claimed(self, event: PendingEvent, attempt: int, ticket: str, found: ClaimRecord | None,
                      now: datetime) -> str:  # fmt: skip
-        if found is None or found.state is not ClaimState.CLAIMED or found.lease_until is None:
-            return "duplicate"  # accepted, or parked under another copy's ticket
-        # Another copy is sending it now. Wait on the retry queue, keeping this copy's ticket, and look again (at the
-        # latest when its lease ends): if that copy died, this one takes over; if it settled, this one falls away.
-        wait = min(int((found.lease_until - now).total_seconds()) + 1, self.retry_base_seconds, MAX_DELAY_SECONDS)
+        if found is not None and found.state is not ClaimState.CLAIMED:
+            if self.lanes and event.order and found.state is not ClaimState.PARKED:
+                self.lanes.forget(lane_key(event.phone, event.scope), event.order)  # settled: pending no more
+            return "duplicate"  # accepted, given up, or parked under another copy's ticket
+        # Another copy is sending it now (or has just let go of it). Wait on the retry queue, keeping this copy's
+        # ticket, and look again (at the latest when its lease ends): if that copy died, this one takes over; if it
+        # settled, this one falls away.
+        lease_left = int((found.lease_until - now).total_seconds()) + 1 if found and found.lease_until else 1
+        wait = min(lease_left, self.retry_base_seconds, MAX_DELAY_SECONDS)
         self.parking.retry_later(event, attempt=attempt, delay=max(1, wait),
                                  reason="waiting: another copy holds the claim", ticket=ticket)  # fmt: skip
         return "waiting"
@@ -214,13 +290,15 @@ class Forwarder:
             self.parking.retry_later(event, attempt=attempt, delay=self.retry_base_seconds, accepted=True,
                                      reason="accepted by CI360; recording that failed")  # fmt: skip
 
-    def _park(self, event: PendingEvent, owner: str, attempt: int, reason: str, outcome: str, *,
-              ambiguous: int) -> str:  # fmt: skip
+    def _park(self, event: PendingEvent, owner: str, attempt: int, reason: str, outcome: str, *, ambiguous: int,
+              next_attempt: int | None = None, delay: int | None = None) -> str:  # fmt: skip
         """On the retry queue under a new ticket first, then the claim says so (a crash in between leaves a claim
-        whose lease runs out, which the parked message then takes over)."""
+        whose lease runs out, which the parked message then takes over). By default it counts as an attempt and
+        waits the growing retry delay."""
         ticket = uuid.uuid4().hex
-        delay = retry_delay(attempt + 1, first=self.retry_base_seconds)
-        self.parking.retry_later(event, attempt=attempt + 1, delay=delay, reason=reason, ticket=ticket)
+        next_attempt = attempt + 1 if next_attempt is None else next_attempt
+        delay = retry_delay(attempt + 1, first=self.retry_base_seconds) if delay is None else delay
+        self.parking.retry_later(event, attempt=next_attempt, delay=delay, reason=reason, ticket=ticket)
         self.sent.settle(event.key, owner=owner, state=ClaimState.PARKED, at=self.clock(), reason=reason,
                          ticket=ticket, ambiguous=ambiguous)  # fmt: skip
         return outcome

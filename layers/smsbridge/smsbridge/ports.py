@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
-from smsbridge.domain.claims import ClaimAnswer, ClaimState
+from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, LaneAnswer
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Verdict
 from smsbridge.domain.keywords import ReplyClassification
@@ -69,6 +69,29 @@ class SentLedger(Protocol):
 
     def release(self, key: str, *, owner: str) -> None:
         """Give up a claim ``owner`` still holds, so that a redelivered copy need not wait for its lease."""
+        ...
+
+    def state_of(self, key: str) -> ClaimRecord | None:
+        """The event's claim, if it has one (a strongly consistent read)."""
+        ...
+
+
+class ConsentLanes(Protocol):
+    """Consent events of one number and sender sent one at a time, in ledger order (``enter_lane``)."""
+
+    def register(self, lane: str, order: str) -> None:
+        """Note a consent event as pending, before any of its batch is sent (the stream hands them over in order)."""
+        ...
+
+    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer: ...
+
+    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> None:
+        """Free the lane; ``settled``: the order key of an event settled for good (``accepted`` by CI360, or given
+        up), no longer pending."""
+        ...
+
+    def forget(self, lane: str, order: str) -> None:
+        """The event with this order key is settled (found so by a later copy): no longer pending."""
         ...
 
 

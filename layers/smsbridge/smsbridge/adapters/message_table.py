@@ -29,7 +29,7 @@ from smsbridge.adapters.dynamodb import (
     write_once,
 )
 from smsbridge.domain.ci360_events import Correlation
-from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState
+from smsbridge.domain.claims import TICKETED, ClaimAnswer, ClaimRecord, ClaimState, Lane, LaneAnswer, enter_lane
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
@@ -186,9 +186,9 @@ class DynamoSentEvents:
                                   ":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)),
                                   ":at": {"S": now.isoformat()}}  # fmt: skip
         if ticket:
-            condition += " OR (#state IN (:parked, :held, :dead) AND #ticket = :ticket)"
-            values.update({":parked": {"S": ClaimState.PARKED.value}, ":held": {"S": ClaimState.HELD.value},
-                           ":dead": {"S": ClaimState.DEAD_LETTERED.value}, ":ticket": {"S": ticket}})  # fmt: skip
+            ticketed = {f":ticketed{n}": {"S": state.value} for n, state in enumerate(sorted(TICKETED))}
+            condition += f" OR (#state IN ({', '.join(ticketed)}) AND #ticket = :ticket)"
+            values.update({**ticketed, ":ticket": {"S": ticket}})
         try:
             answer = self.client.update_item(
                 TableName=self.table_name,
@@ -205,7 +205,7 @@ class DynamoSentEvents:
                 raise StoreUnavailable(
                     f"DynamoDB refused the claim: {exc.response.get('Error', {}).get('Code')}"
                 ) from exc
-            return ClaimAnswer(False, self._record(key))
+            return ClaimAnswer(False, self.state_of(key))
         except BotoCoreError as exc:
             raise StoreUnavailable(f"DynamoDB could not be reached to claim: {type(exc).__name__}") from exc
         return ClaimAnswer(True, _claim_record(plain(answer["Attributes"])))
@@ -237,10 +237,91 @@ class DynamoSentEvents:
         except (ClientError, BotoCoreError):
             pass  # best effort: the lease runs out anyway
 
-    def _record(self, key: str) -> ClaimRecord | None:
+    def state_of(self, key: str) -> ClaimRecord | None:
         with translated_errors(f"read {self.table_name}"):
             found = self.client.get_item(TableName=self.table_name, Key=_sent_key(key), ConsistentRead=True)
         return _claim_record(plain(found["Item"])) if "Item" in found else None
+
+
+class DynamoConsentLanes:
+    """``ConsentLanes`` on the messages table: one ``LANE#<number>|<sender>`` / ``CONSENT`` item per lane (rule:
+    ``domain/claims.enter_lane``): its pending order keys (a string set), holder, lease, last accepted order key
+    and a version that every write moves on, so that entering is read, decide, write-if-unchanged."""
+
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def register(self, lane: str, order: str) -> None:
+        self._update(lane, "ADD #pending :orders, #version :one", {":orders": {"SS": [order]}})
+
+    def forget(self, lane: str, order: str) -> None:
+        self._update(lane, "DELETE #pending :orders ADD #version :one", {":orders": {"SS": [order]}})
+
+    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer:
+        found = self._read(lane)
+        answer = enter_lane(found, order=order, now=now)
+        if answer is not LaneAnswer.ENTERED:
+            return answer
+        condition = "#version = :seen" if found else "attribute_not_exists(#version)"
+        seen = {":seen": attribute(found.version)} if found else {}
+        entered = self._update(lane, "SET #holder = :owner, #lease_until = :lease ADD #version :one",
+                               {":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)), **seen},
+                               condition=condition)  # fmt: skip
+        return LaneAnswer.ENTERED if entered else LaneAnswer.BUSY  # changed meanwhile: look again shortly
+
+    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> None:
+        update, condition = "REMOVE #holder, #lease_until ADD #version :one", ""
+        values: dict[str, Any] = {":owner": {"S": owner}}
+        if settled:
+            update += " DELETE #pending :orders"
+            values[":orders"] = {"SS": [settled]}
+        if settled and accepted:
+            update = "SET #last_order = :order " + update
+            values[":order"] = {"S": settled}
+            condition = " AND (attribute_not_exists(#last_order) OR #last_order < :order)"
+        if self._update(lane, update, values, condition="#holder = :owner" + condition):
+            return
+        # Its lease ran out and another event holds the lane now: still record what is settled.
+        if settled:
+            self.forget(lane, settled)
+        if settled and accepted:
+            self._update(lane, "SET #last_order = :order", {":order": {"S": settled}},
+                         condition="attribute_not_exists(#last_order) OR #last_order < :order")  # fmt: skip
+
+    def _update(self, lane: str, update: str, values: dict[str, Any], *, condition: str = "") -> bool:
+        names = {f"#{name}": name for name in ("pending", "version", "holder", "lease_until", "last_order")
+                 if f"#{name}" in update + condition}  # fmt: skip
+        request: dict[str, Any] = {"TableName": self.table_name, "Key": _lane_key(lane), "UpdateExpression": update,
+                                   "ExpressionAttributeNames": names,
+                                   "ExpressionAttributeValues": {":one": {"N": "1"}, **values}}  # fmt: skip
+        if ":one" not in update:
+            del request["ExpressionAttributeValues"][":one"]
+        if condition:
+            request["ConditionExpression"] = condition
+        unused = [key for key in request["ExpressionAttributeValues"] if key not in update + condition]
+        for key in unused:
+            del request["ExpressionAttributeValues"][key]
+        return write_once(self.client, [Write("Update", request)])
+
+    def _read(self, lane: str) -> Lane | None:
+        with translated_errors(f"read {self.table_name}"):
+            found = self.client.get_item(TableName=self.table_name, Key=_lane_key(lane), ConsistentRead=True)
+        if "Item" not in found:
+            return None
+        item = plain(found["Item"])
+        lease = item.get("lease_until")
+        return Lane(
+            holder=str(item.get("holder", "")),
+            lease_until=datetime.fromtimestamp(int(lease) / 1000, UTC) if lease is not None else None,
+            last_order=str(item.get("last_order", "")),
+            pending=frozenset(str(order) for order in item.get("pending", set())),
+            version=int(item.get("version", 0)),
+        )
+
+
+def _lane_key(lane: str) -> dict[str, Any]:
+    return {"pk": {"S": f"LANE#{lane}"}, "sk": {"S": "CONSENT"}}
 
 
 def _millis(moment: datetime) -> int:

@@ -14,7 +14,10 @@ Sources, read from the tables' streams:
   - ``delivered`` arriving after ``read`` changes nothing stored, so nothing more is sent: the implied one was;
   - each kind is sent at most once per message (the event key is ``<kind>:<MessageSid>``, claimed once);
 - a consent state changing to opted_out or opted_in → ``opt_out`` / ``opt_in`` (a repeat that changes nothing
-  sends nothing); a HELP entry in the consent history → ``help``.
+  sends nothing); a HELP entry in the consent history → ``help``. Consent events for one number and sender reach
+  CI360 in ledger order (their ``order_key``): one at a time, a later one held back while an earlier one is unsent,
+  and one older than the last CI360 accepted for the number not sent (``domain/claims.py``, consent lanes), so
+  CI360's last consent event matches the ledger.
 
 Attributes are flat keys (``EVENT_ATTRIBUTES``); ``smsbridge ci360 events`` prints them for defining the events in
 CI360. Identity: the datahub id carried by the status callback URL (see ``connector_body``), else the last one
@@ -148,6 +151,7 @@ class PendingEvent:
     scope: str
     attributes: dict[str, Flat]
     correlation: Correlation | None = None
+    order: str = ""  # a consent state's ledger order key: consent events for a number are sent in this order
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -158,6 +162,7 @@ class PendingEvent:
         return cls(
             kind=EventKind(data["kind"]), key=data["key"], phone=data["phone"], scope=data["scope"],
             attributes=dict(data["attributes"]), correlation=Correlation(**correlation) if correlation else None,
+            order=str(data.get("order") or ""),
         )  # fmt: skip
 
 
@@ -195,7 +200,7 @@ class EventMapping:
         """Events for a change to a consent-table item: a state that changed, or a new HELP entry."""
         if new.get("record_type") == "state" and new.get("status") != (old or {}).get("status"):
             kind = EventKind.OPT_OUT if new["status"] == "opted_out" else EventKind.OPT_IN
-            return self._enabled(self._consent(kind, new, f"{kind}:{new['event_id']}"))
+            return self._enabled(self._consent(kind, new, f"{kind}:{new['event_id']}", order=new.get("order_key", "")))
         if new.get("record_type") == "event" and old is None and new.get("action") == "help":
             return self._enabled(self._consent(EventKind.HELP, new, f"help:{new['event_id']}"))
         return []
@@ -228,7 +233,7 @@ class EventMapping:
         key = f"{kind}:{item['message_sid']}"
         return PendingEvent(kind, key, item["recipient"], item["scope"], attributes, correlation)
 
-    def _consent(self, kind: EventKind, item: Mapping[str, Any], key: str) -> PendingEvent:
+    def _consent(self, kind: EventKind, item: Mapping[str, Any], key: str, order: str = "") -> PendingEvent:
         attributes: dict[str, Flat] = {
             "customer_number": self._number(item["phone"]), "business_sender": item["scope"],
             "intent": kind.value, "consent_source": item["source"],
@@ -236,7 +241,7 @@ class EventMapping:
         }  # fmt: skip
         if item.get("keyword"):
             attributes["keyword"] = item["keyword"]
-        return PendingEvent(kind, key, item["phone"], item["scope"], attributes)
+        return PendingEvent(kind, key, item["phone"], item["scope"], attributes, order=str(order or ""))
 
 
 @dataclass(frozen=True)

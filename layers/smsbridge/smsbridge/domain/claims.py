@@ -7,13 +7,13 @@ conditional write; only the copy whose write succeeds sends, and it then records
 - ``parked``: on the retry queue, under a new ``ticket`` that only the parked message carries;
 - ``held`` / ``dead_lettered``: in the dead-letter queue under a new ticket, for ``smsbridge replay``;
 - ``unconfirmed``: CI360's answer was lost twice (timeout, dropped connection); it may have the event, so it is
-  not sent a third time (it is dead-lettered for an operator to judge).
+  not sent a third time unless an operator replays its dead letter.
 
 A claim in progress (``claimed``) carries its owner and a lease: when the lease has run out (the claimant
-crashed or timed out), any copy may take the claim over. A parked, held or dead-lettered event may be claimed only
-by the message carrying its current ticket, so stale copies of a parked message (SQS delivers at least once) and
-copies of a dead letter replayed twice fall away. A copy without a ticket (a stream record, the sweep) may claim
-only a key that has no claim yet, or an abandoned one.
+crashed or timed out), any copy may take the claim over. A parked, held, dead-lettered or unconfirmed event may
+be claimed only by the message carrying its current ticket, so stale copies of a parked message (SQS delivers at
+least once) and copies of a dead letter replayed twice fall away. A copy without a ticket (a stream record, the
+sweep) may claim only a key that has no claim yet, or an abandoned one.
 
 Claims carry no expiry (no TTL): a webhook replayed at any age must not send a second event.
 """
@@ -32,12 +32,13 @@ class ClaimState(StrEnum):
     HELD = "held"
     DEAD_LETTERED = "dead_lettered"
     UNCONFIRMED = "unconfirmed"
+    SUPERSEDED = "superseded"  # a consent event older than one CI360 already accepted for that number
 
 
 # States a message carrying the claim's ticket may take up again.
-TICKETED = frozenset({ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED})
+TICKETED = frozenset({ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED, ClaimState.UNCONFIRMED})
 # States that end the event: no copy sends it again (``sent_at`` without a state: a record from before claims).
-FINAL = frozenset({ClaimState.ACCEPTED, ClaimState.UNCONFIRMED})
+FINAL = frozenset({ClaimState.ACCEPTED, ClaimState.SUPERSEDED})
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,48 @@ def may_claim(found: ClaimRecord | None, *, ticket: str, now: datetime) -> bool:
     if found.state in TICKETED:
         return bool(ticket) and ticket == found.ticket
     return False
+
+
+# -- consent lanes: consent events for one number and sender reach CI360 in ledger order
+
+
+@dataclass(frozen=True)
+class Lane:
+    """The consent lane of one (number, sender): the ledger order keys of its consent events not yet settled
+    (``pending``, registered as the stream hands them over, in order), who is sending one now (until when), and
+    the order key of the last one CI360 accepted. ``version`` changes with every write (optimistic locking)."""
+
+    holder: str = ""
+    lease_until: datetime | None = None
+    last_order: str = ""
+    pending: frozenset[str] = frozenset()
+    version: int = 0
+
+
+class LaneAnswer(StrEnum):
+    ENTERED = "entered"  # this event may be sent now
+    BUSY = "busy"  # another consent event of the number is being sent now: wait a moment
+    BEHIND = "behind"  # an earlier consent event of the number is unsettled (parked): wait for it
+    SUPERSEDED = "superseded"  # CI360 already accepted a later consent event for the number: send nothing
+
+
+def enter_lane(found: Lane | None, *, order: str, now: datetime) -> LaneAnswer:
+    """May the consent event with ledger order key ``order`` be sent now?
+
+    One consent event per number and sender is in flight at a time, none while an earlier one is unsettled (parked
+    after a refusal, say), and none older than the last CI360 accepted: so they reach CI360 in ledger order and the
+    last one CI360 accepted is always the ledger's.
+    """
+    if found is None:
+        return LaneAnswer.ENTERED
+    if found.last_order and found.last_order >= order:
+        return LaneAnswer.SUPERSEDED
+    if found.holder and found.lease_until is not None and found.lease_until >= now:
+        return LaneAnswer.BUSY
+    if any(earlier < order for earlier in found.pending):
+        return LaneAnswer.BEHIND
+    return LaneAnswer.ENTERED
+
+
+def lane_key(phone: str, scope: str) -> str:
+    return f"{phone}|{scope}"
