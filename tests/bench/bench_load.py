@@ -1,12 +1,17 @@
 """The local stack under load: 20,000 signed webhooks over loopback (statuses with duplicates and reordering,
-replies, STOPs) → every expected CI360 event at the stub, none lost, none twice."""
+replies, STOPs) → every expected CI360 event at the stub, none lost, none twice. With a chaos seed the stack
+delivers like AWS at its worst (``smsbridge serve --chaos``): then an event may arrive twice only when chaos lost
+CI360's answer to it (counted as ``ambiguous``), and a webhook answered 5xx is sent again, as Twilio does with the
+``#rp=5xx`` override."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -71,9 +76,12 @@ def post_all(base_url: str, webhooks: list, workers: int) -> tuple[list[float], 
             local.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         signed = sign_webhook(base_url + path, params, TEST_AUTH_TOKEN)
         start = time.perf_counter()
-        local.connection.request("POST", path, signed.body, signed.headers)
-        response = local.connection.getresponse()
-        response.read()
+        for _ in range(3):  # Twilio sends a 5xx-answered webhook again with the #rp=5xx override
+            local.connection.request("POST", path, signed.body, signed.headers)
+            response = local.connection.getresponse()
+            response.read()
+            if response.status < 500:
+                break
         with lock:
             latencies.append(time.perf_counter() - start)
             codes[response.status] += 1
@@ -90,15 +98,20 @@ def run(
     duplicates: int = 1000,
     workers: int = 8,
     wait: float = 600,
+    chaos: int | None = None,
+    time_scale: float = 0.1,
 ) -> dict:
     statuses, second, expected = plan(messages, replies, stops, duplicates)
     names = [name for name in DEFAULT_EVENT_NAMES.values() if name]
     with Ci360Stub(tenant_id=TENANT, client_secret=SECRET, event_names=names) as stub:
         state = Path(ROOT / ".smsbridge" / "bench-local.json")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        extra = [] if chaos is None else ["--chaos", str(chaos)]
+        if chaos is not None:  # the queue's 360 s visibility timeout would dominate the run: compressed 10 times
+            env["SMSBRIDGE_TIME_SCALE"] = str(time_scale)
         serve = subprocess.Popen([str(Path(sys.executable).parent / "smsbridge"), "serve", "--port", "0",
                                   "--state-file", str(state), "--ci360-url", stub.url, "--ci360-tenant", TENANT,
-                                  "--ci360-secret", SECRET], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  "--ci360-secret", SECRET, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, env=env)  # fmt: skip
         assert serve.stdout is not None
         base = ""
@@ -107,21 +120,30 @@ def run(
             base = found.group(1) if found else base
             if line.strip() == "ready":
                 break
-        threading.Thread(target=lambda: [None for _ in serve.stdout], daemon=True).start()  # drain the console
+        console: list[str] = []
+        reader = threading.Thread(target=lambda: console.extend(serve.stdout or []), daemon=True)  # drains it
+        reader.start()
         try:
             start = time.perf_counter()
             first_latencies, first_codes = post_all(base, statuses, workers)
             second_latencies, second_codes = post_all(base, second, workers)
             posted = time.perf_counter() - start
-            stub.wait_for(expected, timeout=wait)
+            deadline = time.monotonic() + wait
+            while len({event.body["event_id"] for event in stub.events()}) < expected and time.monotonic() < deadline:
+                time.sleep(0.5)
             time.sleep(3)  # anything more arriving would be a duplicate
             done = time.perf_counter() - start
         finally:
-            serve.terminate()
-            serve.wait(timeout=30)
+            serve.send_signal(signal.SIGINT)  # a clean stop prints the chaos summary
+            serve.wait(timeout=120)
+            reader.join(timeout=5)
         received = stub.events()
+    summaries = [line.split("; summary ", 1)[1] for line in console if line.startswith("chaos (seed")]
+    summary = json.loads(summaries[0]) if summaries else {"injected": {}, "ambiguous_events": []}
     latencies = first_latencies + second_latencies
     keys = Counter(event.body["event_id"] for event in received)
+    twice = {key for key, count in keys.items() if count > 1}
+    ambiguous = set(summary["ambiguous_events"])
     return {
         "webhooks": len(statuses) + len(second),
         "answers": dict(first_codes + second_codes),
@@ -132,5 +154,8 @@ def run(
         "received_events": len(received),
         "lost": expected - len(keys),
         "duplicated": sum(count - 1 for count in keys.values()),
+        "duplicated_unambiguous": len(twice - ambiguous),
+        "ambiguous": len(ambiguous),
+        "chaos_injected": summary["injected"],
         "seconds_to_last_event": done,
     }

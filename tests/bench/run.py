@@ -32,6 +32,9 @@ ANALYSIS = """
 """
 
 
+CHAOS_SEED = 15
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     memory = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "0")
@@ -50,6 +53,7 @@ def main() -> int:
     rows += bench_forwarder.run(200 if quick else 1600)
     sizes_of_load = (200, 50, 25, 25) if quick else (8000, 2000, 1000, 1000)
     load = bench_load.run(*sizes_of_load)
+    chaos = bench_load.run(*sizes_of_load, chaos=CHAOS_SEED, wait=1200)
     ambiguous = bench_ambiguous.run(100 if quick else 1000)
     subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
     artifacts = sizes.artifact_sizes()
@@ -80,6 +84,11 @@ def main() -> int:
         f"- CI360 events expected {load['expected_events']:,}, received {load['received_events']:,}: "
         f"**{load['lost']} lost, {load['duplicated']} duplicated**; last event {load['seconds_to_last_event']:.0f} s "
         "after the first webhook",
+        f"- The same run under chaos (`smsbridge serve --chaos {CHAOS_SEED}`, the event sources' waits compressed 10 "
+        f"times): received {chaos['received_events']:,} events for {chaos['expected_events']:,}: "
+        f"**{chaos['lost']} lost, {chaos['duplicated']} duplicated**, of which {chaos['duplicated_unambiguous']} "
+        f"for an event whose CI360 answer was not lost ({chaos['ambiguous']} answers lost by chaos); webhooks "
+        f"answered {chaos['answers']}; injected {chaos['chaos_injected']}",
         "- This is moto behind one local HTTP server handling one request at a time (like one Lambda environment);",
         "  it measures correctness under load, not AWS throughput.",
         "",

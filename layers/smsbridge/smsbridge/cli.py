@@ -233,6 +233,14 @@ def _add_serve(commands: Any) -> None:
         metavar="KEY=VALUE",
         help="deployment parameters of template.yaml to run with, as sam deploy takes them (KeywordPolicy=contains)",
     )
+    serve.add_argument(
+        "--chaos",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="deliver like AWS at its worst, reproducibly from SEED: duplicate queue deliveries, redelivered "
+        "stream batches, crashes and timeouts after CI360 answers, throttled writes (summary printed at stop)",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -240,6 +248,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import threading  # noqa: PLC0415
 
     from smsbridge.errors import UsageError  # noqa: PLC0415
+    from smsbridge.local.chaos import Chaos  # noqa: PLC0415
     from smsbridge.local.server import Ci360Target, LocalStack  # noqa: PLC0415
     from smsbridge.simulate import TEST_AUTH_TOKEN  # noqa: PLC0415
 
@@ -261,6 +270,7 @@ def run_serve(args: argparse.Namespace) -> int:
         parameter_overrides=args.parameter_overrides,
         sync_seconds=args.sync_seconds,
         echo=lambda line: print(line, flush=True),
+        chaos=None if args.chaos is None else Chaos(args.chaos),
     )
     stack.start()
     print(f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}")

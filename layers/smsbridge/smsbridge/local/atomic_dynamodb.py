@@ -3,6 +3,9 @@
 - One request at a time: moto applies a transaction by snapshotting whole tables and restores the snapshot when a
   condition fails, so two requests running at once can undo each other, which DynamoDB never does. The local stack
   and the concurrency tests serialise DynamoDB requests (not clients: they still race between requests).
+- Throttling on demand (chaos mode): ``throttle_writes(decide)`` makes a write that ``decide(action, identity)``
+  picks fail with ``ProvisionedThroughputExceededException``, as DynamoDB refuses a write above a partition's
+  throughput; the SDK's retries and the caller's handling are then what the test sees.
 - Transactions in two phases: every condition is checked, then every write applied. Under the lock that is as
   atomic as the snapshot, without deep-copying the tables on each transaction (which made the local stack slower
   with every item it held).
@@ -10,7 +13,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from moto.dynamodb.comparisons import get_filter_expression
@@ -24,10 +29,41 @@ from moto.dynamodb.responses import DynamoHandler
 
 _LOCK = threading.RLock()
 _original_call_action = DynamoHandler.call_action
+_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+_THROTTLED = json.dumps(
+    {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded (smsbridge chaos).",
+    }
+)
+_throttle: Callable[[str, str], bool] | None = None
+
+
+def throttle_writes(decide: Callable[[str, str], bool] | None) -> None:
+    """Refuse the writes ``decide(action, identity)`` picks (None: refuse none). ``identity`` names the table(s)
+    and key(s) written, not the values, so a decision can be made again for the same write."""
+    global _throttle  # noqa: PLW0603 - moto's handler is process-wide, so is this switch
+    _throttle = decide
+
+
+def _write_identity(params: dict[str, Any]) -> str:
+    operations = [next(iter(item.values())) for item in params.get("TransactItems") or []] or [params]
+    keys = [(op.get("TableName", ""), op.get("Key") or _key_attributes(op)) for op in operations]
+    return ";".join(f"{table}:{json.dumps(key, sort_keys=True)}" for table, key in keys)
+
+
+def _key_attributes(operation: dict[str, Any]) -> dict[str, Any]:
+    item = operation.get("Item") or {}
+    return {name: item[name] for name in ("pk", "sk") if name in item}
 
 
 def _atomic_call_action(self: DynamoHandler) -> Any:
     with _LOCK:
+        decide = _throttle
+        if decide is not None:
+            action = self._get_action()
+            if action in _WRITES and decide(action, _write_identity(getattr(self, "params", None) or {})):
+                return 400, {"Content-Type": "application/x-amz-json-1.0"}, _THROTTLED
         return _original_call_action(self)
 
 

@@ -30,13 +30,16 @@ from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, PendingEvent
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
-from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
+from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests, throttle_writes
+from smsbridge.local.chaos import Chaos
 from smsbridge.local.ci360_stub import Ci360Stub
-from smsbridge.local.event_sources import Every, LocalEventSources
+from smsbridge.local.event_sources import Every, Handler, LambdaContext, LocalEventSources
 from smsbridge.local.paths import LOCAL_STATE, project_root
 from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
 
+__all__ = ["LambdaContext", "LocalStack", "http_api_event"]
 REGION = "us-east-1"
+TIME_SCALE_VARIABLE = "SMSBRIDGE_TIME_SCALE"  # compresses the event sources' waits (tests); default 1
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 
@@ -52,17 +55,6 @@ class Ci360Target:
     url: str
     tenant_id: str
     secret: str
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "smsbridge-local-webhook"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:smsbridge-local-webhook"
-    aws_request_id: str = ""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 def http_api_event(
@@ -126,6 +118,7 @@ class LocalStack:
         sync_seconds: float = 60,
         parameter_overrides: Sequence[str] = (),
         echo: Callable[[str], None] = print,
+        chaos: Chaos | None = None,
     ) -> None:
         self.project_dir = project_dir or project_root()
         self.state_file = state_file or self.project_dir / LOCAL_STATE
@@ -139,6 +132,8 @@ class LocalStack:
         self.parameter_overrides = list(parameter_overrides)  # Key=Value, as `sam deploy --parameter-overrides`
         self._schedule: Every | None = None
         self.echo = echo
+        self.chaos = chaos
+        self.time_scale = float(os.environ.get(TIME_SCALE_VARIABLE) or 1.0)
         self.stub: Ci360Stub | None = None
         self._sources: LocalEventSources | None = None
         self.resources = LocalResources(prefix="smsbridge-local", template={})
@@ -182,12 +177,12 @@ class LocalStack:
         os.environ.update(environment)
         self._handler = _load_handler(self.project_dir / "functions" / "webhook" / "app.py", "webhook")
         os.environ.update(forwarder_env)
-        forwarder = _load_handler(self.project_dir / "functions" / "forwarder" / "app.py", "forwarder")
-        forwarder.forwarder.observer = self._echo_event
-        self._sources = LocalEventSources(
-            lambda event: forwarder.lambda_handler(event, LambdaContext(function_name="smsbridge-local-forwarder")),
-            tables=[environment["MESSAGES_TABLE"], environment["CONSENT_TABLE"]],
-            queue_url=forwarder_env["RETRY_QUEUE_URL"], queue_arn=self.resources.arns["RetryQueue"],
+        if self.chaos is not None:
+            throttle_writes(self.chaos.throttles)
+        self._sources = LocalEventSources.from_template(
+            self.resources, "ForwarderFunction", self._forwarder_environment,
+            session=boto3.session.Session(region_name=REGION), chaos=self.chaos, time_scale=self.time_scale,
+            echo=self.echo,
         )  # fmt: skip
         self._write_state(endpoint, {**environment, **forwarder_env})
         self._sources.start()
@@ -199,6 +194,15 @@ class LocalStack:
                                    "smsbridge-preferences")  # fmt: skip
             self._schedule.start()
         threading.Thread(target=self._http.serve_forever, name="smsbridge-http", daemon=True).start()
+
+    def _forwarder_environment(self) -> Handler:
+        """A new execution environment of the forwarder (a fresh load of its handler, printing its outcomes)."""
+        forwarder = _load_handler(self.project_dir / "functions" / "forwarder" / "app.py", "forwarder")
+        forwarder.forwarder.observer = self._echo_event
+        if self.chaos is not None:
+            self.chaos.instrument(forwarder.forwarder)
+        handler: Handler = forwarder.lambda_handler
+        return handler
 
     def _ci360_secret(self, forwarder_env: dict[str, str]) -> str:
         """Credentials of the gateway to send to: the one given, else a contract-checking stub started here."""
@@ -226,6 +230,9 @@ class LocalStack:
             self._schedule.stop()
         if self._sources is not None:
             self._sources.stop()
+        if self.chaos is not None:
+            throttle_writes(None)
+            self.echo(self.chaos.describe())
         if self.stub is not None:
             self.stub.stop()
         if self._http is not None:

@@ -186,3 +186,109 @@ def create_resources(resources: LocalResources, session: Any) -> None:
     secrets = session.client("secretsmanager")
     for logical_id, properties in resources.resources_of(*_SECRET_TYPES).items():
         secrets.create_secret(Name=resources.name_of(logical_id), SecretString=properties.get("SecretString", "{}"))
+
+
+# -- event sources: what Lambda's event source mappings are told in the template (SAM ``Events``) ------------------
+
+LAMBDA_DEFAULT_TIMEOUT = 3  # seconds, when neither the function nor Globals set Timeout (Lambda's default)
+
+
+@dataclass(frozen=True)
+class StreamSourceSettings:
+    """One ``Type: DynamoDB`` event of a function, with Lambda's defaults where the template is silent
+    (Lambda parameters for Amazon DynamoDB event source mappings)."""
+
+    name: str
+    table: str  # logical ID of the table whose stream is read
+    batch_size: int = 100
+    batching_window: float = 0.0
+    report_batch_item_failures: bool = False
+    bisect_on_error: bool = False
+    maximum_retry_attempts: int = -1  # -1: until the record expires
+    maximum_record_age: int = -1  # seconds; -1: until the record expires
+    parallelization_factor: int = 1
+    filters: tuple[dict[str, Any], ...] = ()
+    on_failure: str = ""  # logical ID of the SQS queue given as OnFailure destination ("" for none)
+
+
+@dataclass(frozen=True)
+class QueueSourceSettings:
+    """One ``Type: SQS`` event of a function, with Lambda's defaults where the template is silent."""
+
+    name: str
+    queue: str  # logical ID of the queue
+    batch_size: int = 10
+    batching_window: float = 0.0
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int = 0  # 0: not limited by the mapping
+
+
+def _logical_target(value: Any, attribute: str) -> str:
+    """The logical ID in ``!GetAtt X.<attribute>`` (or ``!Ref X``)."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == attribute:
+        return str(value["Fn::GetAtt"][0])
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    raise ConfigurationError(f"the local stack cannot follow {value!r} to a resource")
+
+
+def _function(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    resource = template["Resources"].get(logical_id) or {}
+    if resource.get("Type") != "AWS::Serverless::Function":
+        raise ConfigurationError(f"template.yaml has no function {logical_id}")
+    return resource.get("Properties") or {}
+
+
+def function_timeout(template: dict[str, Any], logical_id: str) -> int:
+    """The function's ``Timeout`` in seconds (its own, else Globals', else Lambda's default)."""
+    own = _function(template, logical_id).get("Timeout")
+    globals_timeout = ((template.get("Globals") or {}).get("Function") or {}).get("Timeout")
+    return int(own or globals_timeout or LAMBDA_DEFAULT_TIMEOUT)
+
+
+def stream_sources(template: dict[str, Any], logical_id: str) -> list[StreamSourceSettings]:
+    """The function's DynamoDB stream event sources, in template order."""
+    found = []
+    for name, event in (_function(template, logical_id).get("Events") or {}).items():
+        if event.get("Type") != "DynamoDB":
+            continue
+        properties = event.get("Properties") or {}
+        destination = ((properties.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        found.append(
+            StreamSourceSettings(
+                name=name,
+                table=_logical_target(properties["Stream"], "StreamArn"),
+                batch_size=int(properties.get("BatchSize", 100)),
+                batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+                bisect_on_error=bool(properties.get("BisectBatchOnFunctionError", False)),
+                maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
+                maximum_record_age=int(properties.get("MaximumRecordAgeInSeconds", -1)),
+                parallelization_factor=int(properties.get("ParallelizationFactor", 1)),
+                filters=tuple(
+                    json.loads(item["Pattern"]) for item in (properties.get("FilterCriteria") or {}).get("Filters", [])
+                ),
+                on_failure=_logical_target(destination, "Arn") if destination else "",
+            )
+        )
+    return found
+
+
+def queue_sources(template: dict[str, Any], logical_id: str) -> list[QueueSourceSettings]:
+    """The function's SQS event sources, in template order."""
+    found = []
+    for name, event in (_function(template, logical_id).get("Events") or {}).items():
+        if event.get("Type") != "SQS":
+            continue
+        properties = event.get("Properties") or {}
+        found.append(
+            QueueSourceSettings(
+                name=name,
+                queue=_logical_target(properties["Queue"], "Arn"),
+                batch_size=int(properties.get("BatchSize", 10)),
+                batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+                maximum_concurrency=int((properties.get("ScalingConfig") or {}).get("MaximumConcurrency", 0)),
+            )
+        )
+    return found
