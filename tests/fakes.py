@@ -48,7 +48,7 @@ class FakeMessageStore:
     ) -> bool:
         if self.fail_with:
             raise self.fail_with
-        if message.message_sid in self.inbound:
+        if message.message_sid in self.inbound or self._on_record(consent):
             return False
         self.inbound[message.message_sid] = message
         self.consent += [consent] if consent else []
@@ -67,11 +67,16 @@ class FakeMessageStore:
         if self.fail_with:
             raise self.fail_with
         stored = self.status.get(callback.message_sid)
-        if not advances(stored.status if stored else None, callback.status):
+        if not advances(stored.status if stored else None, callback.status) or self._on_record(consent):
             return False
         self.status[callback.message_sid] = callback
         self.consent += [consent] if consent else []
         return True
+
+    def _on_record(self, consent: ConsentEvent | None) -> bool:
+        """Evidence already in the history: the whole webhook changes nothing (as the consent table's condition)."""
+        key = lambda event: (event.account_sid, event.scope, event.event_id, event.action)  # noqa: E731
+        return consent is not None and any(key(event) == key(consent) for event in self.consent)
 
 
 class FakeGateway:

@@ -5,9 +5,10 @@
     pk = PHONE#<phone>   sk = SCOPE#<scope>                         the state (status, the event that set it)
     pk = PHONE#<phone>   sk = EVENT#<scope>#<event id>#<action>     one history entry per event, never rewritten
 
-A history entry is written only if it is new (so a repeated event is a no-op); the state only if the event is
-newer than the one that set it. Both are written in one atomic request, with the webhook's message record when
-the event came with a webhook. States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index.
+A history entry is written only if it is new; the state only if the event is newer than the one that set it. Both
+are written in one atomic request, with the webhook's message record when the event came with a webhook, and an
+entry already in the history cancels the whole request: evidence (a MessageSid) on record changes nothing again,
+whatever has happened to the message record since (the messages table's TTL). The history never expires. States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
             "Item": {**history_key(event), **attributes(entry)},
             "ConditionExpression": "attribute_not_exists(pk)",
         },
+        required=True,  # evidence already in the history: the whole webhook changes nothing, at any age
     )  # fmt: skip
     if event.new_status is None:
         return [history]
