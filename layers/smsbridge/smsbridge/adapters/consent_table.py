@@ -8,7 +8,8 @@
 A history entry is written only if it is new; the state only if the event is newer than the one that set it. Both
 are written in one atomic request, with the webhook's message record when the event came with a webhook, and an
 entry already in the history cancels the whole request: evidence (a MessageSid) on record changes nothing again,
-whatever has happened to the message record since (the messages table's TTL). The history never expires. States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index.
+whatever has happened to the message record since (the messages table's TTL). The history never expires.
+States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index.
 """
 
 from __future__ import annotations
