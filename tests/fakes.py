@@ -117,8 +117,10 @@ class FakeContacts:
     def __init__(self, known: dict[tuple[str, str], Correlation] | None = None) -> None:
         self.known = known or {}
 
-    def latest(self, phone: str, scope: str, *, now: datetime) -> Correlation | None:
-        return self.known.get((phone, scope))
+    def latest(
+        self, phone: str, scope: str, *, now: datetime, account_sid: str = "", sender: str = ""
+    ) -> Correlation | None:
+        return self.known.get((phone, sender)) or self.known.get((phone, scope))
 
 
 class FakeParking:

@@ -119,7 +119,9 @@ class Forwarder:
         """Send one event unless CI360 has it already; park it when it cannot be sent now."""
         if self.sent.was_sent(event.key):
             return "duplicate"
-        correlation = event.correlation or self.contacts.latest(event.phone, event.scope, now=self.clock())
+        correlation = event.correlation or self.contacts.latest(
+            event.phone, event.scope, now=self.clock(), account_sid=event.account_sid, sender=event.sender
+        )
         addressed = with_identity(event, self.mapping, correlation, self.unknown_identity)
         if addressed is None:
             reason = "held: no CI360 identity is known for this number (UNKNOWN_IDENTITY=hold)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +15,8 @@ from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource,
 from smsbridge.domain.payloads import is_phone, is_scope
 from smsbridge.errors import InvalidPayload
 
-CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id"]
+CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id", "account_sid"]
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _ACTION_FOR = {ConsentStatus.OPTED_OUT: ConsentAction.OPT_OUT, ConsentStatus.OPTED_IN: ConsentAction.OPT_IN}
 
 
@@ -62,7 +64,9 @@ def events_from_csv(source: TextIO, *, imported_at: datetime) -> Iterator[Consen
     """Each row as a consent event, or a sentence saying why the row was refused.
 
     Columns: ``phone``, ``scope``, ``status`` (opted_out / opted_in), optional ``updated_at`` (ISO 8601; the import
-    time when absent). The event id is derived from the row, so importing the same file twice changes nothing.
+    time when absent) and ``account_sid`` (the Twilio account the scope belongs to; without it the fact is kept
+    apart from every account's webhook facts, as v0.1 kept all of them). The event id is derived from the row, so
+    importing the same file twice changes nothing.
     """
     reader = csv.DictReader(source)
     missing = {"phone", "scope", "status"} - set(reader.fieldnames or [])
@@ -92,8 +96,13 @@ def _event(row: dict[str, str], imported_at: datetime) -> ConsentEvent:
         raise ValueError(f"updated_at {raw_time!r} is not an ISO 8601 time") from None
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
-    digest = hashlib.sha256(f"{phone}|{scope}|{status}|{occurred_at.isoformat()}".encode()).hexdigest()[:24]
-    return ConsentEvent(phone, scope, action, occurred_at, ConsentSource.IMPORT, f"import-{digest}", rule="csv_import")
+    account_sid = (row.get("account_sid") or "").strip()
+    if account_sid and not _ACCOUNT_SID.match(account_sid):
+        raise ValueError(f"account_sid {account_sid!r} is not an AccountSid (AC and 32 hex digits)")
+    facts = f"{phone}|{scope}|{status}|{occurred_at.isoformat()}" + (f"|{account_sid}" if account_sid else "")
+    digest = hashlib.sha256(facts.encode()).hexdigest()[:24]
+    return ConsentEvent(phone, scope, action, occurred_at, ConsentSource.IMPORT, f"import-{digest}", rule="csv_import",
+                        account_sid=account_sid or None)  # fmt: skip
 
 
 def import_events(
@@ -101,14 +110,16 @@ def import_events(
 ) -> ImportSummary:
     """Record each event (or, with ``dry_run``, only say what would change)."""
     summary = ImportSummary()
-    pending: dict[tuple[str, str], dict[str, Any] | None] = {}  # states as this run leaves them (for --dry-run)
+    pending: dict[
+        tuple[str, str, str | None], dict[str, Any] | None
+    ] = {}  # states as this run leaves them (for --dry-run)
     for row in rows:
         summary.rows += 1
         if isinstance(row, str):
             summary.problems.append(row)
             continue
-        key = (row.phone, row.scope)
-        stored = pending[key] if key in pending else ledger.state(row.phone, row.scope)
+        key = (row.phone, row.scope, row.account_sid)
+        stored = pending[key] if key in pending else ledger.state(row.phone, row.scope, row.account_sid)
         if ledger.has_event(row):
             summary.already_on_record += 1
             continue

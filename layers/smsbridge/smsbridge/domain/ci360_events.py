@@ -9,7 +9,7 @@ Sources, read from the tables' streams:
 
 Attributes are flat keys (``EVENT_ATTRIBUTES``); ``smsbridge ci360 events`` prints them for defining the events in
 CI360. Identity: the datahub id carried by the status callback URL (see ``connector_body``), else the last one
-seen for the number and sender, else the unknown-identity policy.
+seen for the number from the same account's number (or Messaging Service), else the unknown-identity policy.
 """
 
 from __future__ import annotations
@@ -126,6 +126,8 @@ class PendingEvent:
     scope: str
     attributes: dict[str, Flat]
     correlation: Correlation | None = None
+    account_sid: str = ""  # the Twilio account and our number: the identity is looked up for that pair
+    sender: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -136,6 +138,7 @@ class PendingEvent:
         return cls(
             kind=EventKind(data["kind"]), key=data["key"], phone=data["phone"], scope=data["scope"],
             attributes=dict(data["attributes"]), correlation=Correlation(**correlation) if correlation else None,
+            account_sid=data.get("account_sid", ""), sender=data.get("sender", ""),
         )  # fmt: skip
 
 
@@ -180,7 +183,8 @@ class EventMapping:
             "keyword": item.get("keyword") or "", "occurred_at": item["received_at"],
             "opt_out_suspected": "true" if item.get("opt_out_suspected") else "false",
         }  # fmt: skip
-        return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes)
+        return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes,
+                            account_sid=item.get("account_sid", ""), sender=item.get("recipient", ""))  # fmt: skip
 
     def _status(self, kind: EventKind, item: Mapping[str, Any]) -> PendingEvent:
         code = item.get("error_code")
@@ -193,7 +197,8 @@ class EventMapping:
         if code is not None and error_class:
             attributes.update(error_code=int(code), error_class=error_class.value)
         key = f"{kind}:{item['message_sid']}"
-        return PendingEvent(kind, key, item["recipient"], item["scope"], attributes, correlation)
+        return PendingEvent(kind, key, item["recipient"], item["scope"], attributes, correlation,
+                            account_sid=item.get("account_sid", ""), sender=item.get("sender", ""))  # fmt: skip
 
     def _consent(self, kind: EventKind, item: Mapping[str, Any], key: str) -> PendingEvent:
         attributes: dict[str, Flat] = {
@@ -203,7 +208,8 @@ class EventMapping:
         }  # fmt: skip
         if item.get("keyword"):
             attributes["keyword"] = item["keyword"]
-        return PendingEvent(kind, key, item["phone"], item["scope"], attributes)
+        return PendingEvent(kind, key, item["phone"], item["scope"], attributes,
+                            account_sid=item.get("account_sid") or "", sender=item.get("sender") or "")  # fmt: skip
 
 
 @dataclass(frozen=True)
