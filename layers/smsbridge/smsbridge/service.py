@@ -55,6 +55,8 @@ class Accepted(Generic[W]):
             names.append(f"Consent_{self.consent.action.value}")
         if self.reading and self.reading.opt_out_suspected:
             names.append("OptOutSuspected")
+        if self.reading and self.reading.opt_in_suspected:
+            names.append("OptInSuspected")
         return names
 
 
@@ -82,7 +84,7 @@ class WebhookService:
     def accept_inbound(self, request: WebhookRequest) -> Accepted[InboundMessage]:
         message = parse_webhook(InboundMessage, verified_params(request, self.policy, self.tokens.current(), INBOUND))
         received_at = self.clock()
-        reading = classify_reply(message.body, self.keywords, message.opt_out_type)
+        reading = classify_reply(message.body, self.keywords, message.opt_out_type, sender=message.recipient)
         consent = consent_from_reply(message, reading, received_at)
         recorded = self.store.record_inbound(
             message, reading, consent, received_at=received_at, delivery_id=_delivery_id(request)

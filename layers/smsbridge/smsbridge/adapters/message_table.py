@@ -70,6 +70,7 @@ class DynamoMessageStore:
             "rule": reading.rule,
             "matcher_version": reading.matcher_version,
             "opt_out_suspected": reading.opt_out_suspected or None,
+            "opt_in_suspected": reading.opt_in_suspected or None,
             "received_at": received_at.isoformat(),
             "delivery_id": delivery_id or None,
         }

@@ -64,6 +64,12 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
     "intent": ("character", "reply, opt_out, opt_in or help", (EventKind.REPLY, *_CONSENT)),
     "keyword": ("character", "the keyword or revocation phrase matched", (EventKind.REPLY, *_CONSENT)),
     "opt_out_suspected": ("character", "true when a reply reads like an opt-out", (EventKind.REPLY,)),
+    "opt_in_suspected": (
+        "character",
+        "true when a reply is an opt-in word Twilio does not act on (ALTA, REPRENDRE, YES on toll-free): consent "
+        "unchanged, Twilio still blocks the number",
+        (EventKind.REPLY,),
+    ),
     "consent_source": ("character", "reply_keyword, twilio_opt_out_type, twilio_21610, import, ...", _CONSENT),
     "status": ("character", "Twilio MessageStatus", _STATUS),
     "error_code": ("numeric", "Twilio ErrorCode", _STATUS),
@@ -182,6 +188,7 @@ class EventMapping:
             "business_sender": item["scope"], "reply_text": item.get("body", ""), "intent": "reply",
             "keyword": item.get("keyword") or "", "occurred_at": item["received_at"],
             "opt_out_suspected": "true" if item.get("opt_out_suspected") else "false",
+            "opt_in_suspected": "true" if item.get("opt_in_suspected") else "false",
         }  # fmt: skip
         return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes,
                             account_sid=item.get("account_sid", ""), sender=item.get("recipient", ""))  # fmt: skip
