@@ -53,3 +53,25 @@ def test_consent_history_and_state_carry_no_expiry(loop: Loop) -> None:
     assert all("expires_at" not in item for item in items)
     ttl = loop.stack.dynamodb.describe_time_to_live(TableName=loop.stack.consent_table)["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "DISABLED"
+
+
+def test_evidence_recorded_by_v0_1_without_the_account_also_stops_a_replay(loop: Loop) -> None:
+    # GIVEN v0.1 recorded a START's history entry keyed without the account, and the number is opted out since
+    v01_entry = {
+        "pk": {"S": f"PHONE#{CUSTOMER}"},
+        "sk": {"S": f"EVENT#{OURS}#{START_SID}#opt_in"},
+        "record_type": {"S": "event"},
+        "phone": {"S": CUSTOMER},
+        "scope": {"S": OURS},
+        "action": {"S": "opt_in"},
+        "event_id": {"S": START_SID},
+        "order_key": {"S": "2026-01-01#x"},
+    }
+    loop.stack.dynamodb.put_item(TableName=loop.stack.consent_table, Item=v01_entry)
+    stop = inbound_params(body="STOP", sender=CUSTOMER, recipient=OURS, message_sid=STOP_SID)
+    assert loop.post("/twilio/inbound", stop) == 200
+    # WHEN that START is replayed after the upgrade THEN nothing changes
+    start = inbound_params(body="START", sender=CUSTOMER, recipient=OURS, message_sid=START_SID)
+    assert loop.post("/twilio/inbound", start) == 200
+    assert consent_state(loop)["status"] == "opted_out"
+    assert not any(item["pk"]["S"] == f"MSG#{START_SID}" for item in loop.stack.items())

@@ -63,8 +63,13 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         },
         required=True,  # evidence already in the history: the whole webhook changes nothing, at any age
     )  # fmt: skip
+    evidence = [history]
+    if event.account_sid:  # v0.1 kept the history without the account: evidence on record there counts too
+        legacy = _key(event.phone, f"EVENT#{event.scope}#{event.event_id}#{event.action.value}")
+        unseen = {"TableName": table, "Key": legacy, "ConditionExpression": "attribute_not_exists(pk)"}
+        evidence.append(Write("ConditionCheck", unseen, required=True))
     if event.new_status is None:
-        return [history]
+        return evidence
     state: dict[str, Any] = {
         "record_type": "state",
         "phone": event.phone,
@@ -92,7 +97,7 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
             "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(present).items()},
         },
     )
-    return [history, update]
+    return [*evidence, update]
 
 
 def history_key(event: ConsentEvent) -> dict[str, Any]:

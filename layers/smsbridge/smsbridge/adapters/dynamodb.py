@@ -55,13 +55,13 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Write:
-    """One conditional Put or Update, in the shape TransactWriteItems takes.
+    """One conditional Put, Update or ConditionCheck, in the shape TransactWriteItems takes.
 
     ``required``: when its condition fails, nothing of the request is written (the evidence is already on record).
     Otherwise a failed condition only leaves this write out (a newer state already stored, say).
     """
 
-    kind: Literal["Put", "Update"]
+    kind: Literal["Put", "Update", "ConditionCheck"]
     request: dict[str, Any]
     required: bool = False
 
