@@ -75,8 +75,10 @@ class FakeMessageStore:
 
     def _on_record(self, consent: ConsentEvent | None) -> bool:
         """Evidence already in the history: the whole webhook changes nothing (as the consent table's condition)."""
-        key = lambda event: (event.account_sid, event.scope, event.event_id, event.action)  # noqa: E731
-        return consent is not None and any(key(event) == key(consent) for event in self.consent)
+        return consent is not None and any(
+            (event.scope_key, event.event_id, event.action) == (consent.scope_key, consent.event_id, consent.action)
+            for event in self.consent
+        )
 
 
 class FakeGateway:

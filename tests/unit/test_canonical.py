@@ -280,30 +280,38 @@ def test_every_single_boundary_move_is_refused_and_most_keep_the_signature(kind:
     assert kept_signature > 200  # the attack is real: hundreds of these re-splits keep Twilio's signature
 
 
+SERVICE = "MG" + "5" * 32
+
+
 @pytest.mark.parametrize(
-    ("body", "recipient", "opt_out_type", "consent"),
+    ("body", "recipient", "service", "opt_out_type", "consent"),
     [
-        ("ALTA", "+14155550199", "", None),
-        ("YES", "+18885550123", "", None),
-        ("YES", "+14155550199", "", "opt_in"),
-        ("ALTA", "+14155550199", "START", "opt_in"),
+        ("ALTA", "+14155550199", "", "", None),
+        ("YES", "+18885550123", "", "", None),
+        ("YES", "+14155550199", "", "", "opt_in"),
+        ("YES", "55512", "", "", "opt_in"),
+        ("ALTA", "+14155550199", SERVICE, "", None),  # a Messaging Service without Advanced Opt-Out
+        ("YES", "+18885550123", SERVICE, "", None),
+        ("UNSTOP", "+18885550123", SERVICE, "", "opt_in"),
+        ("ALTA", "+14155550199", SERVICE, "START", "opt_in"),  # with Advanced Opt-Out: Twilio's OptOutType
+        ("YES", "+18885550123", SERVICE, "START", "opt_in"),
     ],
 )
 def test_an_opt_in_twilio_ignores_is_a_reply_flagged_for_ci360_and_changes_no_consent(
-    body: str, recipient: str, opt_out_type: str, consent: str | None
+    body: str, recipient: str, service: str, opt_out_type: str, consent: str | None
 ) -> None:
     from smsbridge.domain.ci360_events import EventMapping
 
-    params = inbound_params(body=body, recipient=recipient, opt_out_type=opt_out_type)
-    service, store = make_service()
-    accepted = service.accept_inbound(request_for(INBOUND_URL, params, signed_headers(INBOUND_URL, params)))
+    params = inbound_params(body=body, recipient=recipient, messaging_service_sid=service, opt_out_type=opt_out_type)
+    webhooks, store = make_service()
+    accepted = webhooks.accept_inbound(request_for(INBOUND_URL, params, signed_headers(INBOUND_URL, params)))
     assert (accepted.consent.action.value if accepted.consent else None) == consent
     assert [event.action.value for event in store.consent] == ([consent] if consent else [])
     if consent is None:
         assert accepted.reading and accepted.reading.opt_in_suspected
         assert "OptInSuspected" in accepted.metric_names()
         record = {"kind": "inbound", "message_sid": accepted.webhook.message_sid, "sender": accepted.webhook.sender,
-                  "recipient": recipient, "scope": recipient, "intent": "reply", "body": body,
+                  "recipient": recipient, "scope": service or recipient, "intent": "reply", "body": body,
                   "received_at": "2026-11-30T02:00:00+00:00", "opt_in_suspected": True}  # fmt: skip
         [event] = EventMapping().message_change(record, None)
         assert event.attributes["opt_in_suspected"] == "true"
