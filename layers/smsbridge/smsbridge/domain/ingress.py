@@ -41,7 +41,6 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 MAX_FIELDS = 1000
 INBOUND, STATUS = "inbound", "status"
-ROUTES = {INBOUND: INBOUND_ROUTE, STATUS: STATUS_ROUTE}
 CORRELATION_KEYS = ("dh", "tc", "rtc")  # the StatusCallback query smsbridge builds (ci360_events.connector_body)
 _FIELD_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")  # Twilio's form: MessageSid, MediaUrl0, ReferralCtwaClid
 Pairs = list[tuple[str, str]]
