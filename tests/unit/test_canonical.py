@@ -143,7 +143,15 @@ def test_signed_status_callbacks_out_of_twilio_s_shape_are_400_with_their_reason
 
 
 def test_unknown_fields_twilio_may_add_are_still_accepted() -> None:
-    params = [*inbound_params(body="hello"), ("FromCityCode", "SF"), ("NewTwilioField", "1"), ("ChannelMetadata", "")]
+    params = [
+        *inbound_params(body="hello"),
+        ("FromCityCode", "SF"),
+        ("NewTwilioField", "1"),
+        ("ChannelMetadata", ""),
+        ("ButtonLabel", "Yes"),
+        ("ReferralBody", ""),
+        ("ReferralMediaUrl", "https://x.example/a.jpg"),
+    ]
     service, store = make_service()
     accepted = service.accept_inbound(request_for(INBOUND_URL, params, signed_headers(INBOUND_URL, params)))
     assert accepted.recorded and accepted.webhook.fields["NewTwilioField"] == "1"

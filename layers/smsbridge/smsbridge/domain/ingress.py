@@ -10,6 +10,7 @@ only in the shape Twilio gives it (``canonical_problem``). The fields a model re
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -177,10 +178,10 @@ def canonical_problem(params: Pairs, raw_query: str, kind: str) -> tuple[str, st
 
     - every field name is of Twilio's form (a capital, then letters and digits) and given once;
     - the fields the webhook always carries are present;
-    - no known field is missing while a name that begins or ends with it, or that it begins or ends with, is
-      present (a moved boundary: ``BodyS=TOP``, ``Num=Segments1``, ``ApiVersion=2010-04-01Error&Code=21610``).
-      The price: a new Twilio field named like a part of a known field that is absent is refused too (loudly:
-      ``Rejected_resplit_field``);
+    - no known field is missing while a name that begins or ends with it, or that it begins or ends with, sorts
+      in its place (a moved boundary: ``BodyS=TOP``, ``Num=Segments1``, ``ApiVersion=2010-04-01Error&Code=21610``).
+      The price: a new Twilio field named like a part of an absent known field, and sorting next to where it
+      would be, is refused too (loudly: ``Rejected_resplit_field``);
     - the correlation keys (``dh``, ``tc``, ``rtc``) appear at most once in the query and never in the body.
     """
     names = [name for name, _ in params]
@@ -192,12 +193,23 @@ def canonical_problem(params: Pairs, raw_query: str, kind: str) -> tuple[str, st
     if missing:
         every = "an inbound message" if kind == INBOUND else "a status callback"
         return "missing_field", "; ".join(f"{name} is required" for name in missing) + f" ({every} always has it)"
-    present = set(names)
-    for name in sorted(present - TWILIO_FIELDS):
-        for known in sorted(TWILIO_FIELDS - present):
-            if name.startswith(known) or known.startswith(name) or name.endswith(known) or known.endswith(name):
+    present = sorted(set(names))
+    for name in sorted(set(present) - TWILIO_FIELDS):
+        for known in sorted(TWILIO_FIELDS.difference(present)):
+            if _made_from(name, known) and _same_place(present, name, known):
                 return "resplit_field", f"{_shown(name)} is present where Twilio sends {known}"
     return None
+
+
+def _made_from(name: str, known: str) -> bool:
+    return name.startswith(known) or known.startswith(name) or name.endswith(known) or known.endswith(name)
+
+
+def _same_place(ordered: list[str], name: str, known: str) -> bool:
+    """True when ``name`` sorts where ``known`` would (no present name between them): only then does a request
+    with ``name`` instead of ``known`` keep the signature, since Twilio signs the fields in name order."""
+    low, high = sorted((name, known))
+    return bisect.bisect_left(ordered, high) - bisect.bisect_right(ordered, low) == 0
 
 
 def _correlation_problem(names: list[str], raw_query: str) -> tuple[str, str] | None:
