@@ -185,19 +185,21 @@ def canonical_problem(params: Pairs, raw_query: str, kind: str) -> tuple[str, st
     - the correlation keys (``dh``, ``tc``, ``rtc``) appear at most once in the query and never in the body.
     """
     names = [name for name, _ in params]
-    problem = _correlation_problem(names, raw_query) or _name_problem(names)
+    present = set(names)
+    problem = _correlation_problem(present, raw_query) or _name_problem(names, present)
     if problem:
         return problem
-    required = INBOUND_REQUIRED if kind == INBOUND else STATUS_REQUIRED
-    missing = [name for name in required if name not in names]
+    missing = [name for name in (INBOUND_REQUIRED if kind == INBOUND else STATUS_REQUIRED) if name not in present]
     if missing:
         every = "an inbound message" if kind == INBOUND else "a status callback"
         return "missing_field", "; ".join(f"{name} is required" for name in missing) + f" ({every} always has it)"
-    present = sorted(set(names))
-    for name in sorted(set(present) - TWILIO_FIELDS):
-        for known in sorted(TWILIO_FIELDS.difference(present)):
-            if _made_from(name, known) and _same_place(present, name, known):
-                return "resplit_field", f"{_shown(name)} is present where Twilio sends {known}"
+    unknown = present - TWILIO_FIELDS
+    if unknown:
+        ordered = sorted(present)
+        for name in sorted(unknown):
+            for known in sorted(TWILIO_FIELDS - present):
+                if _made_from(name, known) and _same_place(ordered, name, known):
+                    return "resplit_field", f"{_shown(name)} is present where Twilio sends {known}"
     return None
 
 
@@ -212,22 +214,22 @@ def _same_place(ordered: list[str], name: str, known: str) -> bool:
     return bisect.bisect_left(ordered, high) - bisect.bisect_right(ordered, low) == 0
 
 
-def _correlation_problem(names: list[str], raw_query: str) -> tuple[str, str] | None:
-    query_names = [name for name, _ in parse_qsl(raw_query, keep_blank_values=True)]
+def _correlation_problem(present: set[str], raw_query: str) -> tuple[str, str] | None:
+    query_names = [name for name, _ in parse_qsl(raw_query, keep_blank_values=True)] if raw_query else []
     for key in CORRELATION_KEYS:
         if query_names.count(key) > 1:
             return "correlation_repeated", f"the query gives {key} more than once"
-        if key in names:
+        if key in present:
             return "correlation_in_body", f"the body has a field named {key}, a key of the callback's query"
     return None
 
 
-def _name_problem(names: list[str]) -> tuple[str, str] | None:
+def _name_problem(names: list[str], present: set[str]) -> tuple[str, str] | None:
     for name in names:
         if not _FIELD_NAME.match(name):
             return "field_name", f"the field name {_shown(name)} is not of Twilio's form (MessageSid, MediaUrl0)"
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
+    if len(present) < len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
         return "repeated_field", f"{', '.join(repeated)} given more than once"
     return None
 
