@@ -52,7 +52,7 @@ class FakeMessageStore:
     ) -> bool:
         if self.fail_with:
             raise self.fail_with
-        if message.message_sid in self.inbound:
+        if message.message_sid in self.inbound or self._on_record(consent):
             return False
         self.inbound[message.message_sid] = message
         self.consent += [consent] if consent else []
@@ -71,11 +71,18 @@ class FakeMessageStore:
         if self.fail_with:
             raise self.fail_with
         stored = self.status.get(callback.message_sid)
-        if not advances(stored.status if stored else None, callback.status):
+        if not advances(stored.status if stored else None, callback.status) or self._on_record(consent):
             return False
         self.status[callback.message_sid] = callback
         self.consent += [consent] if consent else []
         return True
+
+    def _on_record(self, consent: ConsentEvent | None) -> bool:
+        """Evidence already in the history: the whole webhook changes nothing (as the consent table's condition)."""
+        return consent is not None and any(
+            (event.scope_key, event.event_id, event.action) == (consent.scope_key, consent.event_id, consent.action)
+            for event in self.consent
+        )
 
 
 class FakeGateway:
@@ -189,8 +196,10 @@ class FakeContacts:
     def __init__(self, known: dict[tuple[str, str], Correlation] | None = None) -> None:
         self.known = known or {}
 
-    def latest(self, phone: str, scope: str, *, now: datetime) -> Correlation | None:
-        return self.known.get((phone, scope))
+    def latest(
+        self, phone: str, scope: str, *, now: datetime, account_sid: str = "", sender: str = ""
+    ) -> Correlation | None:
+        return self.known.get((phone, sender)) or self.known.get((phone, scope))
 
 
 class FakeParking:

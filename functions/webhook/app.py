@@ -15,6 +15,7 @@ from smsbridge.service import Accepted
 
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+UNAVAILABLE = "smsbridge could not verify or record this webhook just now; nothing was recorded, retry later\n"
 
 logger = Logger()
 metrics = Metrics()
@@ -45,7 +46,9 @@ def report(accepted: Accepted) -> None:  # type: ignore[type-arg]
 
 @app.exception_handler(RejectedRequest)
 def rejected(error: RejectedRequest) -> Response[str]:
-    logger.warning("webhook rejected", status_code=error.status_code, reason=error.reason, detail=str(error))
+    # The answer says what was wrong with the request; only the log names the setting involved, if any.
+    logger.warning("webhook rejected", status_code=error.status_code, reason=error.reason, detail=str(error),
+                   setting=error.setting or None)  # fmt: skip
     metrics.add_metric(name=f"Rejected_{error.reason}", unit=MetricUnit.Count, value=1)
     headers = {"Allow": ["POST"]} if error.status_code == 405 else None
     return Response(status_code=error.status_code, content_type="text/plain", body=f"{error}\n", headers=headers)
@@ -53,9 +56,10 @@ def rejected(error: RejectedRequest) -> Response[str]:
 
 @app.exception_handler(RetryableError)
 def unavailable(error: RetryableError) -> Response[str]:
+    # The caller may not be Twilio: the answer names no secret, ARN or setting; the log says what is wrong.
     logger.error("webhook not recorded; Twilio may retry", error=type(error).__name__, detail=str(error))
     metrics.add_metric(name="WebhookFailed", unit=MetricUnit.Count, value=1)
-    return Response(status_code=503, content_type="text/plain", body=f"{error}\n")
+    return Response(status_code=503, content_type="text/plain", body=UNAVAILABLE)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -11,7 +11,7 @@ from smsbridge.bootstrap import build_webhook_service
 from smsbridge.config import Settings
 from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
-from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params, sign_webhook, status_params
+from smsbridge.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, inbound_params, sign_webhook, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration.conftest import Stack
 from tests.unit.test_ingress import request_for
@@ -109,13 +109,14 @@ def test_events_applied_in_reverse_order_leave_the_newer_state(stack: Stack) -> 
 
 
 def test_stop_older_than_the_stored_state_is_history_only(stack: Stack) -> None:
-    # GIVEN an opt-in on record from the future (e.g. imported)
+    # GIVEN an opt-in on record from the future (e.g. imported for the account)
     ledger = ConsentLedger(stack.consent_table, client=stack.dynamodb)
     future = datetime.now(UTC) + timedelta(days=1)
     ledger.record(
-        ConsentEvent(CUSTOMER, OUR_NUMBER, ConsentAction.OPT_IN, future, ConsentSource.IMPORT, "imp1"),
+        ConsentEvent(CUSTOMER, OUR_NUMBER, ConsentAction.OPT_IN, future, ConsentSource.IMPORT, "imp1",
+                     account_sid=TEST_ACCOUNT_SID),
         recorded_at=future,
-    )
+    )  # fmt: skip
     # WHEN a STOP webhook arrives now THEN message and history are written, the newer state stands
     assert post(stack, "/twilio/inbound", inbound_params(body="STOP", sender=CUSTOMER))["statusCode"] == 200
     assert len(stack.items()) == 1

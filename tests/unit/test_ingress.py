@@ -213,11 +213,14 @@ class TestRefusals:
 
     def test_signed_but_malformed_fields_are_400_naming_them(self) -> None:
         service, store = make_service()
-        params = [(n, "not-a-number" if n == "From" else v) for n, v in inbound_params() if n != "MessageSid"]
-        params = [(n, v) for n, v in params if n not in ("SmsSid",)]
+        params = [(n, v) for n, v in inbound_params() if n not in ("MessageSid", "SmsSid")]
         with pytest.raises(InvalidPayload) as raised:
             service.accept_inbound(request_for(INBOUND_URL, params, signed_headers(INBOUND_URL, params)))
         assert "MessageSid is required" in str(raised.value)
+        assert raised.value.reason == "missing_field"
+        params = [(n, "not-a-number" if n == "From" else v) for n, v in inbound_params()]
+        with pytest.raises(InvalidPayload) as raised:
+            service.accept_inbound(request_for(INBOUND_URL, params, signed_headers(INBOUND_URL, params)))
         assert "From: not a phone number" in str(raised.value)
         assert not store.inbound
 

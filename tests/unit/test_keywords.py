@@ -9,12 +9,15 @@ from smsbridge.domain.keywords import (
     Intent,
     KeywordRules,
     MatchPolicy,
+    SenderType,
     classify_reply,
     normalise,
+    sender_type,
 )
 
 OUT, IN, HELP, REPLY = Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP, Intent.REPLY
 S = True  # opt_out_suspected under the contains policy
+LONG_CODE, TOLL_FREE, TOLL_FREE_833, SHORT_CODE = "+14155550199", "+18885550123", "+18332345678", "55512"
 
 # body, intent under `exact`, intent under `contains`, suspected under `contains`
 CASES = [
@@ -51,7 +54,7 @@ CASES = [
     ("Yes", IN, IN, False),
     ("YES!", IN, IN, False),
     ("unstop", IN, IN, False),
-    ("Alta", IN, IN, False),
+    ("Alta", REPLY, REPLY, False),  # an opt-in word Twilio does not act on: opt_in_suspected (below)
     ("HELP", HELP, HELP, False),
     ("help?", HELP, HELP, False),
     ("Info", HELP, HELP, False),
@@ -96,8 +99,8 @@ def test_the_table_is_big_enough_to_mean_something() -> None:
 
 @pytest.mark.parametrize(("body", "exact", "contains", "suspected"), CASES, ids=[repr(c[0])[:30] for c in CASES])
 def test_reply_intent_under_both_policies(body: str, exact: Intent, contains: Intent, suspected: bool) -> None:
-    strict = classify_reply(body, KeywordRules(policy=MatchPolicy.EXACT))
-    loose = classify_reply(body, KeywordRules(policy=MatchPolicy.CONTAINS))
+    strict = classify_reply(body, KeywordRules(policy=MatchPolicy.EXACT), sender=LONG_CODE)
+    loose = classify_reply(body, KeywordRules(policy=MatchPolicy.CONTAINS), sender=LONG_CODE)
     assert strict.intent is exact
     assert not strict.opt_out_suspected
     assert loose.intent is contains
@@ -133,9 +136,55 @@ def test_language_packs_can_be_narrowed() -> None:
 def test_custom_keywords_are_matched_like_the_defaults() -> None:
     rules = KeywordRules.with_custom(opt_out=["Remove"], opt_in=["Join"], help=["Aide-moi"])
     assert classify_reply("remove.", rules).intent is OUT
-    assert classify_reply("JOIN", rules).intent is IN
     assert classify_reply("aide moi", rules).intent is HELP
     assert classify_reply("remove", rules).language == "custom"
+    # a custom opt-in word is Twilio's only when Advanced Opt-Out reports it as OptOutType=START
+    join = classify_reply("JOIN", rules, sender=LONG_CODE)
+    assert (join.intent, join.opt_in_suspected, join.language) == (REPLY, True, "custom")
+    assert classify_reply("JOIN", rules, "START", sender=LONG_CODE).intent is IN
+
+
+# body, our number (To), OptOutType, intent, opt_in_suspected: which words move consent, per sender type
+SENDER_CASES = [
+    *[(word, LONG_CODE, "", IN, False) for word in ("START", "unstop", "Yes")],
+    *[(word, LONG_CODE, "", REPLY, True) for word in ("ALTA", "Comenzar", "reanudar", "REPRENDRE", "Démarrer")],
+    *[(word, TOLL_FREE, "", IN, False) for word in ("START", "UNSTOP")],
+    ("YES", TOLL_FREE, "", REPLY, True),
+    ("yes", TOLL_FREE_833, "", REPLY, True),
+    ("ALTA", TOLL_FREE, "", REPLY, True),
+    *[(word, SHORT_CODE, "", IN, False) for word in ("START", "UNSTOP", "YES")],
+    ("ALTA", SHORT_CODE, "", REPLY, True),
+    # a Messaging Service with Advanced Opt-Out: Twilio's OptOutType decides, whatever the word
+    ("ALTA", LONG_CODE, "START", IN, False),
+    ("YES", TOLL_FREE, "START", IN, False),
+    ("Reprendre", SHORT_CODE, "START", IN, False),
+    # opt-outs in every language stand on every sender (suppressing more than Twilio is the safe side)
+    *[("STOP", sender, "", OUT, False) for sender in (LONG_CODE, TOLL_FREE, SHORT_CODE)],
+    *[(word, TOLL_FREE, "", OUT, False) for word in ("ARRET", "Baja", "REVOKE")],
+]
+
+
+@pytest.mark.parametrize(("body", "sender", "opt_out_type", "intent", "suspected"), SENDER_CASES)
+def test_consent_moves_to_opted_in_only_on_what_lifts_twilio_s_block(
+    body: str, sender: str, opt_out_type: str, intent: Intent, suspected: bool
+) -> None:
+    reading = classify_reply(body, KeywordRules(), opt_out_type or None, sender=sender)
+    assert (reading.intent, reading.opt_in_suspected) == (intent, suspected)
+
+
+@pytest.mark.parametrize(
+    ("number", "kind"),
+    [
+        ("+18005550123", SenderType.TOLL_FREE), ("+18335550123", SenderType.TOLL_FREE),
+        ("+18445550123", SenderType.TOLL_FREE), ("+18555550123", SenderType.TOLL_FREE),
+        ("+18665550123", SenderType.TOLL_FREE), ("+18775550123", SenderType.TOLL_FREE),
+        ("+18885550123", SenderType.TOLL_FREE), ("+18225550123", SenderType.LONG_CODE),
+        ("+18095550123", SenderType.LONG_CODE), ("+441632960123", SenderType.LONG_CODE),
+        ("55512", SenderType.SHORT_CODE), ("555123", SenderType.SHORT_CODE), ("MyShop", SenderType.OTHER),
+    ],
+)  # fmt: skip
+def test_sender_type_from_our_number(number: str, kind: SenderType) -> None:
+    assert sender_type(number) is kind
 
 
 def test_unknown_language_is_refused() -> None:

@@ -7,8 +7,9 @@
     │   ├── MethodNotAllowed       405: not a POST
     │   ├── PayloadTooLarge        413: body over the configured limit
     │   ├── UnsupportedMediaType   415: neither a form nor a signed JSON body
-    │   ├── ForgedRequest          403: signature missing or wrong (``reason`` says which)
-    │   └── InvalidPayload         400: signed, but a required field is missing or malformed
+    │   ├── ForgedRequest          403: signature missing or wrong, unknown account or key (``reason`` says which)
+    │   └── InvalidPayload         400: unreadable, or signed but at the wrong URL, not in Twilio's shape, or
+    │                                   with a field missing or malformed (``reason`` says which)
     ├── RetryableError             our side failed; the sender should retry (5xx)
     │   ├── NotConfigured          no auth token to verify with: every webhook is refused until one is set
     │   └── StoreUnavailable       DynamoDB did not take the write
@@ -31,6 +32,7 @@ class RejectedRequest(SmsBridgeError):
 
     status_code: ClassVar[int] = 400
     reason: str = "invalid"
+    setting: ClassVar[str] = ""  # the setting involved, for the log only (answers never name settings)
 
 
 class MethodNotAllowed(RejectedRequest):
@@ -45,6 +47,7 @@ class PayloadTooLarge(RejectedRequest):
 
     status_code = 413
     reason = "too_large"
+    setting = "MAX_BODY_BYTES"
 
 
 class UnsupportedMediaType(RejectedRequest):
@@ -65,10 +68,14 @@ class ForgedRequest(RejectedRequest):
 
 
 class InvalidPayload(RejectedRequest):
-    """A signed webhook whose fields are missing or malformed."""
+    """A webhook whose body cannot be read, or a signed one whose fields are missing, malformed or not in
+    Twilio's shape (``reason`` names which, for the ``Rejected_<reason>`` metric)."""
 
     status_code = 400
-    reason = "payload"
+
+    def __init__(self, message: str, reason: str = "payload") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RetryableError(SmsBridgeError):

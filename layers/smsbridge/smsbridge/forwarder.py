@@ -251,7 +251,9 @@ class Forwarder:
 
     def _send_claimed(self, event: PendingEvent, attempt: int, owner: str, ambiguous: int) -> str:
         try:
-            correlation = event.correlation or self.contacts.latest(event.phone, event.scope, now=self.clock())
+            correlation = event.correlation or self.contacts.latest(
+                event.phone, event.scope, now=self.clock(), account_sid=event.account_sid, sender=event.sender
+            )
         except RetryableError:
             self.sent.release(event.key, owner=owner)  # nothing went out: a redelivered copy may claim it at once
             raise

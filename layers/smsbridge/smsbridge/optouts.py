@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import itertools
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,10 +20,11 @@ from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource,
 from smsbridge.errors import UsageError
 from smsbridge.text import counted
 
-CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id"]
-STATE_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id"]  # `optouts list --json`, per state
+CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id", "account_sid"]
+STATE_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id", "account_sid"]  # `optouts list --json`
 HISTORY_FIELDS = ["occurred_at", "action", "source", "event_id", "keyword", "rule", "matcher_version"]
 _SEPARATORS = (",", ";", "\t")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _ACTION_FOR = {ConsentStatus.OPTED_OUT: ConsentAction.OPT_OUT, ConsentStatus.OPTED_IN: ConsentAction.OPT_IN}
 
 
@@ -101,7 +103,9 @@ def events_from_csv(source: TextIO, *, imported_at: datetime) -> Iterator[Consen
     """Each row as a consent event, or a sentence saying why the row was refused.
 
     Columns: ``phone``, ``scope``, ``status`` (opted_out / opted_in), optional ``updated_at`` (ISO 8601; the import
-    time when absent). The event id is derived from the row, so importing the same file twice changes nothing.
+    time when absent) and ``account_sid`` (the Twilio account the scope belongs to; without it the fact is kept
+    apart from every account's webhook facts, as v0.1 kept all of them). The event id is derived from the row, so
+    importing the same file twice changes nothing.
     """
     header = source.readline()
     separator = max(_SEPARATORS, key=header.count)  # Excel writes ";" in many locales, others a tab
@@ -137,8 +141,13 @@ def _event(row: dict[str, str], imported_at: datetime) -> ConsentEvent:
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
     cli_input.not_in_future(occurred_at, now=imported_at, what="updated_at")
-    digest = hashlib.sha256(f"{phone}|{scope}|{status}|{occurred_at.isoformat()}".encode()).hexdigest()[:24]
-    return ConsentEvent(phone, scope, action, occurred_at, ConsentSource.IMPORT, f"import-{digest}", rule="csv_import")
+    account_sid = (row.get("account_sid") or "").strip()
+    if account_sid and not _ACCOUNT_SID.match(account_sid):
+        raise ValueError(f"account_sid {account_sid!r} is not an AccountSid (AC and 32 hex digits)")
+    facts = f"{phone}|{scope}|{status}|{occurred_at.isoformat()}" + (f"|{account_sid}" if account_sid else "")
+    digest = hashlib.sha256(facts.encode()).hexdigest()[:24]
+    return ConsentEvent(phone, scope, action, occurred_at, ConsentSource.IMPORT, f"import-{digest}", rule="csv_import",
+                        account_sid=account_sid or None)  # fmt: skip
 
 
 def import_events(
@@ -146,16 +155,17 @@ def import_events(
 ) -> ImportSummary:
     """Record each event (or, with ``dry_run``, only say what would change)."""
     summary = ImportSummary()
-    pending: dict[tuple[str, str], dict[str, Any] | None] = {}  # states as this run leaves them (for --dry-run)
-    seen: set[tuple[str, str, str, str]] = set()  # events of this run: a repeated row is "already on record"
+    # states as this run leaves them (for --dry-run), and its events (a repeated row is "already on record")
+    pending: dict[tuple[str, str, str | None], dict[str, Any] | None] = {}
+    seen: set[tuple[str, str, str | None, str, str]] = set()
     for row in rows:
         summary.rows += 1
         if isinstance(row, str):
             summary.problems.append(row)
             continue
-        key = (row.phone, row.scope)
-        stored = pending[key] if key in pending else ledger.state(row.phone, row.scope)
-        identity = (row.phone, row.scope, row.event_id, row.action.value)
+        key = (row.phone, row.scope, row.account_sid)
+        stored = pending[key] if key in pending else ledger.state(row.phone, row.scope, row.account_sid)
+        identity = (row.phone, row.scope, row.account_sid, row.event_id, row.action.value)
         if identity in seen or ledger.has_event(row):
             summary.already_on_record += 1
             continue

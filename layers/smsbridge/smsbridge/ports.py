@@ -49,8 +49,11 @@ class MessageStore(Protocol):
 
 
 class ContactDirectory(Protocol):
-    def latest(self, phone: str, scope: str, *, now: datetime) -> Correlation | None:
-        """The CI360 identity and task last seen for this number and sender, within the attribution window."""
+    def latest(
+        self, phone: str, scope: str, *, now: datetime, account_sid: str = "", sender: str = ""
+    ) -> Correlation | None:
+        """The CI360 identity and task last seen for this number from ``account_sid``'s ``sender`` number (else
+        its ``scope``), within the attribution window."""
         ...
 
 

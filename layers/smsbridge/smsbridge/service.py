@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 from smsbridge.clock import utc_now
 from smsbridge.domain.ci360_events import parse_correlation
 from smsbridge.domain.consent import ConsentEvent, consent_from_reply, consent_from_status
-from smsbridge.domain.ingress import IngressPolicy, WebhookRequest, verified_params
+from smsbridge.domain.ingress import INBOUND, STATUS, IngressPolicy, WebhookRequest, verified_params
 from smsbridge.domain.keywords import KeywordRules, ReplyClassification, classify_reply
 from smsbridge.domain.payloads import InboundMessage, StatusCallback, parse_webhook
 from smsbridge.domain.privacy import mask_address
@@ -55,6 +55,8 @@ class Accepted(Generic[W]):
             names.append(f"Consent_{self.consent.action.value}")
         if self.reading and self.reading.opt_out_suspected:
             names.append("OptOutSuspected")
+        if self.reading and self.reading.opt_in_suspected:
+            names.append("OptInSuspected")
         return names
 
 
@@ -80,9 +82,9 @@ class WebhookService:
         self.clock = clock
 
     def accept_inbound(self, request: WebhookRequest) -> Accepted[InboundMessage]:
-        message = parse_webhook(InboundMessage, verified_params(request, self.policy, self.tokens.current()))
+        message = parse_webhook(InboundMessage, verified_params(request, self.policy, self.tokens.current(), INBOUND))
         received_at = self.clock()
-        reading = classify_reply(message.body, self.keywords, message.opt_out_type)
+        reading = classify_reply(message.body, self.keywords, message.opt_out_type, sender=message.recipient)
         consent = consent_from_reply(message, reading, received_at)
         recorded = self.store.record_inbound(
             message, reading, consent, received_at=received_at, delivery_id=_delivery_id(request)
@@ -90,7 +92,7 @@ class WebhookService:
         return Accepted(message, recorded, consent, reading)
 
     def accept_status(self, request: WebhookRequest) -> Accepted[StatusCallback]:
-        callback = parse_webhook(StatusCallback, verified_params(request, self.policy, self.tokens.current()))
+        callback = parse_webhook(StatusCallback, verified_params(request, self.policy, self.tokens.current(), STATUS))
         received_at = self.clock()
         consent = consent_from_status(callback, received_at, suppress_on_30004=self.suppress_on_30004)
         recorded = self.store.record_status(

@@ -82,25 +82,28 @@ def trace_message(
 ) -> Trace:
     """Gather every record of ``message_sid`` and order them by time."""
     steps: list[Step] = []
-    people: set[tuple[str, str]] = set()  # (the person's number, the scope)
+    people: set[tuple[str, str, str, str]] = set()  # (the person's number, the scope, the account, our number)
     identity = ""
     for kind in ("INBOUND", "STATUS"):
         item = messages.get_item(TableName=messages_table, Key=message_key(message_sid, kind), ConsistentRead=True)
         if "Item" not in item:
             continue
         record = plain(item["Item"])
-        person = record["sender"] if kind == "INBOUND" else record["recipient"]
-        people.add((person, record["scope"]))
+        person, ours = (
+            (record["sender"], record["recipient"]) if kind == "INBOUND" else (record["recipient"], record["sender"])
+        )
+        people.add((person, record["scope"], str(record.get("account_sid") or ""), ours))
         if kind == "INBOUND":
             steps.append(_inbound_step(record))
         else:
             steps += _status_steps(record)
             correlation = parse_correlation(record.get("callback_query") or "")
             identity = correlation.datahub_id if correlation else identity
-    for person, scope in sorted(people):
-        if not identity:
-            contact = messages.get_item(TableName=messages_table, Key=contact_key(person, scope)).get("Item")
-            identity = str(plain(contact).get("datahub_id", "")) if contact else ""
+    for person, scope, account_sid, ours in sorted(people):
+        for label in dict.fromkeys((ours, scope)):  # the contact memory's two labels, as the forwarder reads them
+            contact = None if identity else messages.get_item(
+                TableName=messages_table, Key=contact_key(person, label, account_sid)).get("Item")  # fmt: skip
+            identity = str(plain(contact).get("datahub_id", "")) if contact else identity
         steps += _consent_steps(ledger, person, message_sid)
     parked = [entry for entry in parked_list(sqs, dead_letter_queue_url=dead_letter_queue_url)
               if entry.key.endswith(f":{message_sid}")]  # fmt: skip

@@ -2,12 +2,17 @@
 
 ::
 
-    pk = PHONE#<phone>   sk = SCOPE#<scope>                         the state (status, the event that set it)
-    pk = PHONE#<phone>   sk = EVENT#<scope>#<event id>#<action>     one history entry per event, never rewritten
+    pk = PHONE#<phone>   sk = SCOPE#<account>#<scope>                       the state (status, the event that set it)
+    pk = PHONE#<phone>   sk = EVENT#<account>#<scope>#<event id>#<action>   one history entry per event, never changed
 
-A history entry is written only if it is new (so a repeated event is a no-op); the state only if the event is
-newer than the one that set it. Both are written in one atomic request, with the webhook's message record when
-the event came with a webhook. States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index.
+``<account>#`` is the AccountSid of the webhook that brought the fact (v0.2); facts with no account (CSV imports,
+and everything v0.1 recorded) are keyed by the bare scope, as v0.1 did.
+
+A history entry is written only if it is new; the state only if the event is newer than the one that set it. Both
+are written in one atomic request, with the webhook's message record when the event came with a webhook, and an
+entry already in the history cancels the whole request: evidence (a MessageSid) on record changes nothing again,
+whatever has happened to the message record since (the messages table's TTL). The history never expires.
+States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, paged, plain, translated_errors, write_once
-from smsbridge.domain.consent import ConsentEvent, ConsentStatus
+from smsbridge.domain.consent import ConsentEvent, ConsentStatus, scoped
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -46,6 +51,7 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "keyword": event.keyword,
         "matcher_version": event.matcher_version,
         "account_sid": event.account_sid,
+        "sender": event.sender,
         "recorded_at": recorded_at.isoformat(),
     }
     history = Write(
@@ -55,10 +61,16 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
             "Item": {**history_key(event), **attributes(entry)},
             "ConditionExpression": "attribute_not_exists(pk)",
         },
+        required=True,  # evidence already in the history: the whole webhook changes nothing, at any age
     )  # fmt: skip
+    evidence = [history]
+    if event.account_sid:  # v0.1 kept the history without the account: evidence on record there counts too
+        legacy = _key(event.phone, f"EVENT#{event.scope}#{event.event_id}#{event.action.value}")
+        unseen = {"TableName": table, "Key": legacy, "ConditionExpression": "attribute_not_exists(pk)"}
+        evidence.append(Write("ConditionCheck", unseen, required=True))
     if event.new_status is None:
-        return [history]
-    state = {
+        return evidence
+    state: dict[str, Any] = {
         "record_type": "state",
         "phone": event.phone,
         "scope": event.scope,
@@ -67,26 +79,29 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "order_key": event.order_key,
         "source": event.source.value,
         "event_id": event.event_id,
+        "account_sid": event.account_sid,
+        "sender": event.sender,
         "state_scope": event.scope,
         "state_updated_at": event.occurred_at.isoformat(),
         "changed_at": recorded_at.isoformat(),  # when the ledger changed: what a sync to CI360 follows
     }
+    present = {name: value for name, value in state.items() if value is not None}
     update = Write(
         "Update",
         {
             "TableName": table,
-            "Key": _key(event.phone, f"SCOPE#{event.scope}"),
-            "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in state),
+            "Key": _key(event.phone, f"SCOPE#{event.scope_key}"),
+            "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in present),
             "ConditionExpression": "attribute_not_exists(#order_key) OR #order_key < :order_key",
-            "ExpressionAttributeNames": {f"#{name}": name for name in state},
-            "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(state).items()},
+            "ExpressionAttributeNames": {f"#{name}": name for name in present},
+            "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(present).items()},
         },
     )
-    return [history, update]
+    return [*evidence, update]
 
 
 def history_key(event: ConsentEvent) -> dict[str, Any]:
-    return _key(event.phone, f"EVENT#{event.scope}#{event.event_id}#{event.action.value}")
+    return _key(event.phone, f"EVENT#{event.scope_key}#{event.event_id}#{event.action.value}")
 
 
 def _key(phone: str, sort_key: str) -> dict[str, Any]:
@@ -103,6 +118,7 @@ class ConsentRecord:
     updated_at: str | None
     source: str | None
     history: list[dict[str, Any]]
+    account_sid: str | None = None
 
 
 class ConsentLedger:
@@ -116,9 +132,9 @@ class ConsentLedger:
         """Record one event; False when it was already on record."""
         return write_once(self.client, consent_writes(self.table_name, event, recorded_at))
 
-    def state(self, phone: str, scope: str) -> dict[str, Any] | None:
-        """The current state of (phone, scope), or None."""
-        return self._item(_key(phone, f"SCOPE#{scope}"))
+    def state(self, phone: str, scope: str, account_sid: str | None = None) -> dict[str, Any] | None:
+        """The current state of (phone, scope) in ``account_sid`` (none: facts recorded without one), or None."""
+        return self._item(_key(phone, f"SCOPE#{scoped(account_sid, scope)}"))
 
     def has_event(self, event: ConsentEvent) -> bool:
         return self._item(history_key(event)) is not None
@@ -129,17 +145,17 @@ class ConsentLedger:
         return plain(found) if found else None
 
     def get(self, phone: str) -> list[ConsentRecord]:
-        """Every scope this number has consent facts for, each with its state and ordered history."""
+        """Every (account, scope) this number has consent facts for, each with its state and ordered history."""
         items = list(self._query_phone(phone))
         records = []
-        for scope in sorted({item["scope"] for item in items}):
-            state = next((i for i in items if i["record_type"] == "state" and i["scope"] == scope), None)
-            history = sorted((i for i in items if i["record_type"] == "event" and i["scope"] == scope),
-                             key=lambda i: i["order_key"])  # fmt: skip
+        for account, scope in sorted({(i.get("account_sid") or "", i["scope"]) for i in items}):
+            mine = [i for i in items if (i.get("account_sid") or "", i["scope"]) == (account, scope)]
+            state = next((i for i in mine if i["record_type"] == "state"), None)
+            history = sorted((i for i in mine if i["record_type"] == "event"), key=lambda i: i["order_key"])
             records.append(ConsentRecord(
                 phone=phone, scope=scope, status=ConsentStatus(state["status"]) if state else None,
                 updated_at=state["updated_at"] if state else None, source=state["source"] if state else None,
-                history=history,
+                history=history, account_sid=account or None,
             ))  # fmt: skip
         return records
 

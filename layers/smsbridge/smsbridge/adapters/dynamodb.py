@@ -68,17 +68,23 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Write:
-    """One conditional Put or Update, in the shape TransactWriteItems takes."""
+    """One conditional Put, Update or ConditionCheck, in the shape TransactWriteItems takes.
 
-    kind: Literal["Put", "Update"]
+    ``required``: when its condition fails, nothing of the request is written (the evidence is already on record).
+    Otherwise a failed condition only leaves this write out (a newer state already stored, say).
+    """
+
+    kind: Literal["Put", "Update", "ConditionCheck"]
     request: dict[str, Any]
+    required: bool = False
 
 
 def write_once(client: DynamoDBClient, writes: list[Write]) -> bool:
     """Apply ``writes`` atomically, the first one being the record that makes the rest happen.
 
-    Returns False, writing nothing, when the first write's condition fails (the fact is already on record).
-    A later write whose condition fails (a newer state already stored, say) is left out and the rest applied.
+    Returns False, writing nothing, when the condition of the first write or of any ``required`` write fails (the
+    fact, or its evidence, is already on record). Another write whose condition fails (a newer state already
+    stored, say) is left out and the rest applied.
     A single write is sent as a plain PutItem/UpdateItem, which costs half a transaction.
     """
     remaining = list(writes)
@@ -90,12 +96,12 @@ def write_once(client: DynamoDBClient, writes: list[Write]) -> bool:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             if code == "ConditionalCheckFailedException":
-                return False
+                return False  # a single write: it was the first
             if code != "TransactionCanceledException":
                 raise StoreUnavailable(f"DynamoDB refused the write: {code}") from exc
             reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
             failed = {index for index, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
-            if 0 in failed:
+            if 0 in failed or any(remaining[index].required for index in failed):
                 return False
             if failed:
                 remaining = [write for index, write in enumerate(remaining) if index not in failed]

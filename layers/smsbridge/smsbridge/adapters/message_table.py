@@ -1,9 +1,9 @@
 """The messages table: one item per message that reached smsbridge, written once.
 
 Items are keyed ``pk = MSG#<MessageSid>`` and ``sk = INBOUND`` (a reply) or ``sk = STATUS`` (a message the account
-sent). Two more kinds of item live here: ``CONTACT#<number>`` / ``SCOPE#<sender>`` (the CI360 identity last seen for
-a number, from status callback URLs) and ``SENT#<event key>`` / ``CI360`` (the claim on each CI360 event: who
-sends it, and what became of it).
+sent). Two more kinds of item live here: ``CONTACT#<number>`` / ``SENDER#<AccountSid>#<our number or Messaging
+Service>`` (the CI360 identity last seen for a number, from status callback URLs; v0.1 keyed it ``SCOPE#<scope>``)
+and ``SENT#<event key>`` / ``CI360`` (the claim on each CI360 event: who sends it, and what became of it).
 
 Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not rank above
 the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
@@ -81,6 +81,7 @@ class DynamoMessageStore:
             "rule": reading.rule,
             "matcher_version": reading.matcher_version,
             "opt_out_suspected": reading.opt_out_suspected or None,
+            "opt_in_suspected": reading.opt_in_suspected or None,
             "received_at": received_at.isoformat(),
             "delivery_id": delivery_id or None,
         }
@@ -118,12 +119,16 @@ class DynamoMessageStore:
         update = Write("Update", {"TableName": self.table_name, **_status_update(callback, values, received_at)})
         writes = [update, *consent_writes(self.consent_table, consent, received_at)]
         if correlation:
-            writes.append(self._contact_write(callback, correlation, received_at))
+            labels = dict.fromkeys(label for label in (callback.sender, callback.messaging_service_sid) if label)
+            writes += [self._contact_write(callback, label, correlation, received_at) for label in labels]
         return write_once(self.client, writes)
 
-    def _contact_write(self, callback: StatusCallback, correlation: Correlation, seen_at: datetime) -> Write:
-        """Remember who this number is in CI360 and which task last messaged it from this sender, so a later
-        reply can be attributed (only ever moved forward in time)."""
+    def _contact_write(
+        self, callback: StatusCallback, label: str, correlation: Correlation, seen_at: datetime
+    ) -> Write:
+        """Remember who this number is in CI360 and which task last messaged it from this account's number (and
+        Messaging Service, when the send went through one), so a later reply can be attributed whichever way
+        Twilio labels its scope (only ever moved forward in time)."""
         values = {
             "datahub_id": correlation.datahub_id,
             "task_code": correlation.task_code or None,
@@ -137,7 +142,7 @@ class DynamoMessageStore:
             "Update",
             {
                 "TableName": self.table_name,
-                "Key": contact_key(callback.recipient, callback.scope),
+                "Key": contact_key(callback.recipient, label, callback.account_sid),
                 "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in present),
                 "ConditionExpression": "attribute_not_exists(#seen_at) OR #seen_at <= :seen_at",
                 "ExpressionAttributeNames": {f"#{name}": name for name in present},
@@ -146,27 +151,36 @@ class DynamoMessageStore:
         )
 
 
-def contact_key(phone: str, scope: str) -> dict[str, Any]:
-    return {"pk": {"S": f"CONTACT#{phone}"}, "sk": {"S": f"SCOPE#{scope}"}}
+def contact_key(phone: str, label: str, account_sid: str) -> dict[str, Any]:
+    """The contact memory of ``phone`` for one of ``account_sid``'s numbers or Messaging Services (``label``)."""
+    return {"pk": {"S": f"CONTACT#{phone}"}, "sk": {"S": f"SENDER#{account_sid}#{label}"}}
 
 
 class DynamoContacts:
-    """``ContactDirectory`` on the messages table: the last CI360 identity seen for (number, sender)."""
+    """``ContactDirectory`` on the messages table: the last CI360 identity seen for (number, account, sender)."""
 
     def __init__(self, table_name: str, *, window: timedelta, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self.window = window
         self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
 
-    def latest(self, phone: str, scope: str, *, now: datetime) -> Correlation | None:
-        with translated_errors(f"read {self.table_name}"):
-            found = self.client.get_item(TableName=self.table_name, Key=contact_key(phone, scope)).get("Item")
-        if not found:
-            return None
-        item = plain(found)
-        if datetime.fromisoformat(item["seen_at"]) < now - self.window:
-            return None
-        return Correlation(item["datahub_id"], item.get("task_code", ""), item.get("response_tracking_code", ""))
+    def latest(
+        self, phone: str, scope: str, *, now: datetime, account_sid: str = "", sender: str = ""
+    ) -> Correlation | None:
+        """Our number first (a reply goes to the number that messaged the person, however Twilio labels the
+        scope), then the scope (the Messaging Service, for events that carry no number)."""
+        for label in dict.fromkeys(label for label in (sender, scope) if label):
+            with translated_errors(f"read {self.table_name}"):
+                key = contact_key(phone, label, account_sid)
+                found = self.client.get_item(TableName=self.table_name, Key=key).get("Item")
+            if found:
+                item = plain(found)
+                if datetime.fromisoformat(item["seen_at"]) < now - self.window:
+                    continue
+                return Correlation(
+                    item["datahub_id"], item.get("task_code", ""), item.get("response_tracking_code", "")
+                )
+        return None
 
 
 class DynamoSentEvents:

@@ -21,7 +21,7 @@ Sources, read from the tables' streams:
 
 Attributes are flat keys (``EVENT_ATTRIBUTES``); ``smsbridge ci360 events`` prints them for defining the events in
 CI360. Identity: the datahub id carried by the status callback URL (see ``connector_body``), else the last one
-seen for the number and sender, else the unknown-identity policy.
+seen for the number from the same account's number (or Messaging Service), else the unknown-identity policy.
 """
 
 from __future__ import annotations
@@ -76,6 +76,12 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
     "intent": ("character", "reply, opt_out, opt_in or help", (EventKind.REPLY, *_CONSENT)),
     "keyword": ("character", "the keyword or revocation phrase matched", (EventKind.REPLY, *_CONSENT)),
     "opt_out_suspected": ("character", "true when a reply reads like an opt-out", (EventKind.REPLY,)),
+    "opt_in_suspected": (
+        "character",
+        "true when a reply is an opt-in word Twilio does not act on (ALTA, REPRENDRE, YES on toll-free): consent "
+        "unchanged, Twilio still blocks the number",
+        (EventKind.REPLY,),
+    ),
     "consent_source": ("character", "reply_keyword, twilio_opt_out_type, twilio_21610, import, ...", _CONSENT),
     "status": ("character", "Twilio MessageStatus", _STATUS),
     "error_code": ("numeric", "Twilio ErrorCode", _STATUS),
@@ -165,6 +171,8 @@ class PendingEvent:
     attributes: dict[str, Flat]
     correlation: Correlation | None = None
     order: str = ""  # a consent state's ledger order key: consent events for a number are sent in this order
+    account_sid: str = ""  # the Twilio account and our number: the identity is looked up for that pair
+    sender: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -176,6 +184,7 @@ class PendingEvent:
             kind=EventKind(data["kind"]), key=data["key"], phone=data["phone"], scope=data["scope"],
             attributes=dict(data["attributes"]), correlation=Correlation(**correlation) if correlation else None,
             order=str(data.get("order") or ""),
+            account_sid=data.get("account_sid", ""), sender=data.get("sender", ""),
         )  # fmt: skip
 
 
@@ -230,8 +239,10 @@ class EventMapping:
             "business_sender": item["scope"], "reply_text": item.get("body", ""), "intent": "reply",
             "keyword": item.get("keyword") or "", "occurred_at": item["received_at"],
             "opt_out_suspected": "true" if item.get("opt_out_suspected") else "false",
+            "opt_in_suspected": "true" if item.get("opt_in_suspected") else "false",
         }  # fmt: skip
-        return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes)
+        return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes,
+                            account_sid=item.get("account_sid", ""), sender=item.get("recipient", ""))  # fmt: skip
 
     def _status(self, kind: EventKind, item: Mapping[str, Any], **marks: str) -> PendingEvent:
         code = item.get("error_code")
@@ -244,7 +255,8 @@ class EventMapping:
         if code is not None and error_class:
             attributes.update(error_code=int(code), error_class=error_class.value)
         key = f"{kind}:{item['message_sid']}"
-        return PendingEvent(kind, key, item["recipient"], item["scope"], attributes, correlation)
+        return PendingEvent(kind, key, item["recipient"], item["scope"], attributes, correlation,
+                            account_sid=item.get("account_sid", ""), sender=item.get("sender", ""))  # fmt: skip
 
     def _consent(self, kind: EventKind, item: Mapping[str, Any], key: str, order: str = "") -> PendingEvent:
         attributes: dict[str, Flat] = {
@@ -254,7 +266,8 @@ class EventMapping:
         }  # fmt: skip
         if item.get("keyword"):
             attributes["keyword"] = item["keyword"]
-        return PendingEvent(kind, key, item["phone"], item["scope"], attributes, order=str(order or ""))
+        return PendingEvent(kind, key, item["phone"], item["scope"], attributes, order=str(order or ""),
+                            account_sid=item.get("account_sid") or "", sender=item.get("sender") or "")  # fmt: skip
 
 
 @dataclass(frozen=True)

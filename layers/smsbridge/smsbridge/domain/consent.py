@@ -1,9 +1,10 @@
 """Consent: the events that change whether a number may be messaged, and the rule that orders them.
 
-State is kept per (phone, scope); scope is what Twilio applies an opt-out to (the Messaging Service, else the
-sender number). Every event is kept in an append-only history. An event changes the state only when it is newer
-than the event that set it (ordered by when it happened, then by event id), so duplicates and late arrivals
-never flip a state backwards.
+State is kept per (phone, account, scope); scope is what Twilio applies an opt-out to (the Messaging Service, else
+the sender number) and the account is the AccountSid whose token signed the evidence: one account's webhooks can
+never move another account's consent. Every event is kept in an append-only history. An event changes the state
+only when it is newer than the event that set it (ordered by when it happened, then by event id), so duplicates and
+late arrivals never flip a state backwards.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ class ConsentEvent:
     matcher_version: str | None = None
     account_sid: str | None = None
     suppresses: bool = False  # BLOCKED only: whether this evidence opts the number out
+    sender: str | None = None  # our number the person wrote to or was messaged from (identity lookup)
+
+    @property
+    def scope_key(self) -> str:
+        """The scope the ledger keys this event by: ``<AccountSid>#<scope>``, or the bare scope for facts that
+        came with no account (CSV imports, and everything recorded by v0.1)."""
+        return scoped(self.account_sid, self.scope)
 
     @property
     def new_status(self) -> ConsentStatus | None:
@@ -71,6 +79,10 @@ class ConsentEvent:
         return f"{self.occurred_at.isoformat(timespec='microseconds')}#{self.event_id}"
 
 
+def scoped(account_sid: str | None, scope: str) -> str:
+    return f"{account_sid}#{scope}" if account_sid else scope
+
+
 _ACTIONS = {Intent.OPT_OUT: ConsentAction.OPT_OUT, Intent.OPT_IN: ConsentAction.OPT_IN, Intent.HELP: ConsentAction.HELP}
 
 
@@ -85,7 +97,7 @@ def consent_from_reply(
     return ConsentEvent(
         phone=message.sender, scope=message.scope, action=action, occurred_at=received_at, source=source,
         event_id=message.message_sid, rule=reading.rule, keyword=reading.keyword,
-        matcher_version=reading.matcher_version, account_sid=message.account_sid,
+        matcher_version=reading.matcher_version, account_sid=message.account_sid, sender=message.recipient,
     )  # fmt: skip
 
 
@@ -103,7 +115,7 @@ def consent_from_status(
     return ConsentEvent(
         phone=callback.recipient, scope=callback.scope, action=action, occurred_at=received_at, source=source,
         event_id=callback.message_sid, rule=f"error_code_{callback.error_code}", account_sid=callback.account_sid,
-        suppresses=suppresses,
+        suppresses=suppresses, sender=callback.sender,
     )  # fmt: skip
 
 

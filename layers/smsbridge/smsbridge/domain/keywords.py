@@ -6,7 +6,12 @@ The order of precedence:
 2. Otherwise the whole normalised body is matched against the keyword packs (Twilio's rule: the message *is*
    the keyword). Normalising folds case, accents and compatibility forms, and drops white space, punctuation and
    symbols (emoji) around the words, so ``" stop. "`` and ``"Stop!"`` match while ``"Stop please"`` does not.
-3. With the ``contains`` policy, a short reply that contains revocation language ("pls unsubscribe me") is
+3. An opt-in moves consent only when it is what lifts Twilio's block: ``START`` and ``UNSTOP`` on every sender,
+   ``YES`` except on toll-free numbers (their carrier-level opt-out knows only START and UNSTOP), or
+   ``OptOutType=START``. Any other opt-in word (``ALTA``, ``REPRENDRE``, a custom one, ``YES`` on toll-free) is a
+   reply flagged ``opt_in_suspected``: Twilio still blocks the number, so the ledger must not say opted in.
+   Opt-outs in any language stand: suppressing more than Twilio does is the safe side.
+4. With the ``contains`` policy, a short reply that contains revocation language ("pls unsubscribe me") is
    flagged ``opt_out_suspected`` for CI360 to act on; consent itself is not changed, since Twilio did not
    block the number.
 
@@ -21,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-MATCHER_VERSION = "keywords-1"
+MATCHER_VERSION = "keywords-2"
 SHORT_REPLY_WORDS = 12
 
 
@@ -30,6 +35,36 @@ class Intent(StrEnum):
     OPT_IN = "opt_in"
     HELP = "help"
     REPLY = "reply"
+
+
+class SenderType(StrEnum):
+    LONG_CODE = "long_code"
+    TOLL_FREE = "toll_free"
+    SHORT_CODE = "short_code"
+    OTHER = "other"  # an alphanumeric sender ID or a channel address (whatsapp:...)
+
+
+# NANP toll-free area codes (libphonenumber's tollFree pattern for +1: 8(00|33|44|55|66|77|88)[2-9]XXXXXX).
+_TOLL_FREE = re.compile(r"^\+18(?:00|33|44|55|66|77|88)[2-9]\d{6}$")
+_SHORT_CODE = re.compile(r"^\d{5,6}$")
+_LONG_CODE = re.compile(r"^\+[1-9]\d{6,14}$")
+TWILIO_OPT_IN = {"START", "UNSTOP", "YES"}  # what lifts Twilio's block (YES: not on toll-free)
+
+
+def sender_type(number: str) -> SenderType:
+    """What kind of Twilio sender ``number`` (our number: ``To`` of a reply) is."""
+    if _TOLL_FREE.match(number):
+        return SenderType.TOLL_FREE
+    if _SHORT_CODE.match(number):
+        return SenderType.SHORT_CODE
+    if _LONG_CODE.match(number):
+        return SenderType.LONG_CODE
+    return SenderType.OTHER
+
+
+def lifts_twilio_block(word: str, sender: SenderType) -> bool:
+    """True when Twilio's default handling opts the person back in on ``word`` (a normalised whole body)."""
+    return word in TWILIO_OPT_IN and not (word == "YES" and sender is SenderType.TOLL_FREE)
 
 
 class MatchPolicy(StrEnum):
@@ -167,6 +202,7 @@ class ReplyClassification:
     language: str | None = None
     opt_out_suspected: bool = False
     matcher_version: str = MATCHER_VERSION
+    opt_in_suspected: bool = False
 
     @property
     def is_keyword(self) -> bool:
@@ -176,8 +212,11 @@ class ReplyClassification:
 _OPT_OUT_TYPES = {"STOP": Intent.OPT_OUT, "START": Intent.OPT_IN, "HELP": Intent.HELP}
 
 
-def classify_reply(body: str, rules: KeywordRules, opt_out_type: str | None = None) -> ReplyClassification:
-    """Decide what ``body`` means under ``rules``; Twilio's ``opt_out_type`` wins when given."""
+def classify_reply(
+    body: str, rules: KeywordRules, opt_out_type: str | None = None, sender: str = ""
+) -> ReplyClassification:
+    """Decide what ``body``, sent to our number ``sender``, means under ``rules``; Twilio's ``opt_out_type`` wins
+    when given. Without ``sender`` (unknown), ``YES`` is read as on a toll-free number: not an opt-in."""
     text = normalise(body)
     if opt_out_type in _OPT_OUT_TYPES:
         return ReplyClassification(_OPT_OUT_TYPES[opt_out_type], "twilio_opt_out_type", text or opt_out_type)
@@ -186,6 +225,11 @@ def classify_reply(body: str, rules: KeywordRules, opt_out_type: str | None = No
     matched = rules.keyword_intent(text)
     if matched:
         intent, language = matched
+        if intent is Intent.OPT_IN and not lifts_twilio_block(
+            text, sender_type(sender) if sender else SenderType.TOLL_FREE
+        ):
+            return ReplyClassification(Intent.REPLY, "opt_in_not_honoured_by_twilio", text, language,
+                                       opt_in_suspected=True)  # fmt: skip
         return ReplyClassification(intent, "keyword_exact", text, language)
     if rules.policy is MatchPolicy.CONTAINS:
         phrase = rules.revocation_in(text)

@@ -26,6 +26,25 @@ _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
+# The parameters Twilio sends with the two webhooks (its docs' tables and captured requests; docs/contracts.md).
+# Twilio adds parameters without notice, so an unknown name is accepted; the list serves to recognise a known
+# name whose boundary with its value was moved (``BodyS=TOP`` for ``Body=STOP``), which the signature cannot see.
+TWILIO_FIELDS = frozenset(
+    {
+        "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "MessagingServiceSid", "From", "To", "Body",
+        "NumMedia", "NumSegments", "SmsStatus", "MessageStatus", "ApiVersion", "FromCity", "FromState", "FromZip",
+        "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry", "OptOutType", "AddOns", "ErrorCode",
+        "ErrorMessage", "RawDlrDoneDate", "ChannelInstallSid", "ChannelStatusMessage", "ChannelPrefix",
+        "ChannelToAddress", "EventType", "ProfileName", "WaId", "Forwarded", "FrequentlyForwarded", "ButtonText",
+        "ButtonPayload", "Latitude", "Longitude", "Address", "Label", "ReferralNumMedia", "ReferralCtwaClid",
+        *(f"{stem}{n}" for stem in ("MediaUrl", "MediaContentType") for n in range(10)),
+    }
+)  # fmt: skip
+# What each webhook always carries (inbound: Twilio's messaging webhook request; status: its status callbacks).
+INBOUND_REQUIRED = ("MessageSid", "AccountSid", "From", "To", "Body")
+STATUS_REQUIRED = ("MessageSid", "AccountSid", "MessageStatus", "From", "To")
+
+
 def _matching(pattern: re.Pattern[str], what: str) -> BeforeValidator:
     def check(value: object) -> object:
         if isinstance(value, str) and not pattern.match(value):

@@ -20,6 +20,7 @@ from smsbridge.local.server import http_api_event
 from smsbridge.simulate import (
     DEFAULT_CUSTOMER,
     DEFAULT_SENDER,
+    TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
     inbound_params,
     sign_webhook,
@@ -88,6 +89,7 @@ def forwarder_events() -> dict[str, dict[str, Any]]:
         "sk": "INBOUND",
         "kind": "inbound",
         "message_sid": sid,
+        "account_sid": TEST_ACCOUNT_SID,
         "sender": DEFAULT_CUSTOMER,
         "recipient": DEFAULT_SENDER,
         "scope": DEFAULT_SENDER,
@@ -101,6 +103,7 @@ def forwarder_events() -> dict[str, dict[str, Any]]:
         "sk": "STATUS",
         "kind": "status",
         "message_sid": "SM" + "3" * 32,
+        "account_sid": TEST_ACCOUNT_SID,
         "sender": DEFAULT_SENDER,
         "recipient": DEFAULT_CUSTOMER,
         "scope": DEFAULT_SENDER,
@@ -111,10 +114,12 @@ def forwarder_events() -> dict[str, dict[str, Any]]:
     }
     opted_out = {
         "pk": f"PHONE#{DEFAULT_CUSTOMER}",
-        "sk": f"SCOPE#{DEFAULT_SENDER}",
+        "sk": f"SCOPE#{TEST_ACCOUNT_SID}#{DEFAULT_SENDER}",
         "record_type": "state",
         "phone": DEFAULT_CUSTOMER,
         "scope": DEFAULT_SENDER,
+        "account_sid": TEST_ACCOUNT_SID,
+        "sender": DEFAULT_SENDER,
         "status": "opted_out",
         "source": "reply_keyword",
         "event_id": "SM" + "1" * 32,
