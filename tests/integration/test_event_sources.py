@@ -284,8 +284,9 @@ def test_records_older_than_the_maximum_record_age_are_skipped_with_a_descriptio
         raise RuntimeError("down")
 
     fake = FakeFunction(always_fail)
-    # maximum age 10 s, compressed to 0.2 s
-    sources, _ = messages_stream(stack, fake, time_scale=0.02, batching_window=0, maximum_record_age=10)
+    # maximum age 10 s, compressed to 0.2 s; retries without limit, so the age is what ends them
+    sources, _ = messages_stream(stack, fake, time_scale=0.02, batching_window=0, maximum_record_age=10,
+                                 maximum_retry_attempts=-1, bisect_on_error=False)  # fmt: skip
     write(stack, 1)
     run(sources, lambda: bool(fake.calls) and not sources.pending())
     [description] = dead_letters(stack)

@@ -155,10 +155,9 @@ class LocalStack:
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         endpoint = self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
-        os.environ.update(
-            AWS_ENDPOINT_URL=endpoint, AWS_DEFAULT_REGION=REGION,
-            AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-        )  # fmt: skip
+        aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local",
+               "AWS_SECRET_ACCESS_KEY": "local"}  # fmt: skip
+        os.environ.update(aws)
         self.resources.template = template
         create_resources(self.resources, boto3.session.Session(region_name=REGION))
         self._http = ThreadingHTTPServer((self.host, self.port), self._request_handler())
@@ -177,6 +176,7 @@ class LocalStack:
         os.environ.update(environment)
         self._handler = _load_handler(self.project_dir / "functions" / "webhook" / "app.py", "webhook")
         os.environ.update(forwarder_env)
+        self._forwarder_env = {**aws, **forwarder_env}  # each new execution environment starts with it
         if self.chaos is not None:
             throttle_writes(self.chaos.throttles)
         self._sources = LocalEventSources.from_template(
@@ -196,7 +196,9 @@ class LocalStack:
         threading.Thread(target=self._http.serve_forever, name="smsbridge-http", daemon=True).start()
 
     def _forwarder_environment(self) -> Handler:
-        """A new execution environment of the forwarder (a fresh load of its handler, printing its outcomes)."""
+        """A new execution environment of the forwarder (a fresh load of its handler, printing its outcomes), with
+        the function's environment, whatever the process's has become since (a test's fixtures change it)."""
+        os.environ.update(self._forwarder_env)
         forwarder = _load_handler(self.project_dir / "functions" / "forwarder" / "app.py", "forwarder")
         forwarder.forwarder.observer = self._echo_event
         if self.chaos is not None:
