@@ -162,3 +162,45 @@ def test_readme_commands_run_as_written_in_a_fresh_clone(clone: Path, served: su
         ran.append((command.splitlines()[0], round(time.monotonic() - started, 1)))
     assert any("simulate inbound" in command for command, _ in ran), ran
     assert served.poll() is None, "make serve stopped while the commands ran"
+
+
+FAKE_SAM = """#!/usr/bin/env bash
+# Stands in for the SAM CLI: records its arguments; `deploy --guided` saves a region as SAM's guided deploy does.
+echo "$*" >> sam-calls.txt
+if [ "$1 $2" = "deploy --guided" ]; then sed -i '/^\\[default.deploy.parameters\\]/a region = "eu-west-1"' samconfig.toml; fi
+if [ "$1 $2" = "list stack-outputs" ]; then echo "InboundUrl  https://example.execute-api.eu-west-1.amazonaws.com/twilio/inbound"; fi
+"""
+
+
+def test_make_deploy_is_guided_the_first_time_then_plain_and_prints_the_outputs(clone: Path) -> None:
+    tools = clone.parent / "stand-ins"
+    tools.mkdir()
+    (tools / "sam").write_text(FAKE_SAM)
+    (tools / "python3.13").write_text("#!/bin/sh\nexit 0\n")  # the Makefile only asks whether it is 3.13
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    make = ["make", "--no-print-directory", "deploy", f"SAM={tools / 'sam'}", f"PY313_DIR={tools}"]
+    first = subprocess.run(make, cwd=clone, env=_environment(), capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "WebhookFunction has no authentication. Is this okay?" in first.stdout  # explained before it is asked
+    second = subprocess.run(make, cwd=clone, env=_environment(), capture_output=True, text=True, check=False)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "InboundUrl" in second.stdout
+    outputs = "list stack-outputs --stack-name smsbridge --region eu-west-1 --output table"
+    assert (clone / "sam-calls.txt").read_text().splitlines() == [
+        "build", "deploy --guided", outputs,
+        "build", "deploy --no-fail-on-empty-changeset", outputs,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("ci", "returncode", "says"), [("", 0, "SKIPPED"), ("true", 2, "FAILED")])
+def test_make_test_without_python_313_says_so_and_fails_only_under_ci(
+    clone: Path, ci: str, returncode: int, says: str
+) -> None:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "build-check", f"PY313_DIR={clone / 'nowhere'}", f"CI={ci}"],
+        cwd=clone, env=_environment(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == returncode, done.stdout + done.stderr
+    assert f"{says}" in done.stdout and "sam build needs Python 3.13" in done.stdout
+    assert "pyenv install 3.13" in done.stdout  # and how to get it
