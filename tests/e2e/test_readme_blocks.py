@@ -167,8 +167,12 @@ def test_readme_commands_run_as_written_in_a_fresh_clone(clone: Path, served: su
 FAKE_SAM = """#!/usr/bin/env bash
 # Stands in for the SAM CLI: records its arguments; `deploy --guided` saves a region as SAM's guided deploy does.
 echo "$*" >> sam-calls.txt
-if [ "$1 $2" = "deploy --guided" ]; then sed -i '/^\\[default.deploy.parameters\\]/a region = "eu-west-1"' samconfig.toml; fi
-if [ "$1 $2" = "list stack-outputs" ]; then echo "InboundUrl  https://example.execute-api.eu-west-1.amazonaws.com/twilio/inbound"; fi
+if [ "$1 $2" = "deploy --guided" ]; then
+  sed -i '/^\\[default.deploy.parameters\\]/a region = "eu-west-1"' samconfig.toml
+fi
+if [ "$1 $2" = "list stack-outputs" ]; then
+  echo "InboundUrl  https://example.execute-api.eu-west-1.amazonaws.com/twilio/inbound"
+fi
 """
 
 
