@@ -78,7 +78,7 @@ sam-validate: $(TOOLS_STAMP)
 build: $(TOOLS_STAMP)  ## sam build (python3.13, no container); prints the artifact sizes
 	@$(HAVE_PY313) || { echo "$(PY313_MISSING)"; exit 1; }
 	PATH="$(PY313_DIR):$$PATH" $(SAM) build
-	@du -sh .aws-sam/build/*/ | sed 's|.aws-sam/build/||'
+	@du -sh .aws-sam/build/*/ 2>/dev/null | sed 's|.aws-sam/build/||'
 
 # make test's build check: without Python 3.13 it says so and lets the other checks run, except under CI.
 build-check: $(TOOLS_STAMP)

@@ -143,6 +143,8 @@ def test_forwarder_keeps_its_event_sources_but_gets_no_managed_policy_for_them(
     events = template["Resources"]["ForwarderFunction"]["Properties"]["Events"]
     assert {e["Type"] for e in events.values()} == {"DynamoDB", "SQS", "Schedule"}  # Schedule: the recovery sweep
     assert template["Resources"]["ForwarderFunction"]["Properties"]["Role"] == {"Fn::GetAtt": ["ForwarderRole", "Arn"]}
+    # SAM silently drops a function's Policies when it has a Role: the forwarder's statements belong in ForwarderRole.
+    assert "Policies" not in template["Resources"]["ForwarderFunction"]["Properties"]
     managed = json.dumps(cloudformation["Resources"]["ForwarderRole"]["Properties"]["ManagedPolicyArns"])
     assert "DynamoDBExecutionRole" not in managed and "SQSQueueExecutionRole" not in managed
 
