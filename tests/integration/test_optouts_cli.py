@@ -164,7 +164,10 @@ def test_future_times_and_malformed_sids_are_refused_by_line(
     assert "recorded 1 new event," in out
     assert "line 3: updated_at 2030-01-01T00:00:00+00:00 is in the future" in out
     assert "line 4: scope 'MGxyz' looks like a Messaging Service SID but is not MG and 32 hex digits" in out
-    assert "line 5: phone '4155550103' is not an E.164 phone number such as +14155550100; did you mean +14155550103?" in out
+    assert (
+        "line 5: phone '4155550103' is not an E.164 phone number such as +14155550100; did you mean +14155550103?"
+        in out
+    )
     assert {item["phone"] for item in stack.consent_items()} == {ROWS[0]["phone"]}
 
 
