@@ -325,3 +325,20 @@ def test_trace_tells_the_story_of_a_stop_in_order(local_stack: RunningStack, ci3
     # AND the text form says the same in one line per step
     text = smsbridge("trace", stop_sid, "--local", "--state-file", str(local_stack.state_file))
     assert text.returncode == 0 and len(text.stdout.splitlines()) == 4
+
+
+def test_a_second_serve_neither_takes_the_state_file_nor_the_port(local_stack: RunningStack, tmp_path: Path) -> None:
+    # WHEN a second stack is started with the same state file (on another port)
+    same_file = smsbridge("serve", "--port", "0", "--state-file", str(local_stack.state_file), "--sync-seconds", "0")
+    # THEN it refuses in one line, naming the running one, and the file still names the first
+    assert same_file.returncode == 2, same_file.stdout + same_file.stderr
+    assert same_file.stderr.startswith("smsbridge: smsbridge serve is already running (process ")
+    assert same_file.stderr.count("\n") == 1 and "--state-file" in same_file.stderr
+    assert f'"pid": {local_stack.process.pid}' in local_stack.state_file.read_text()
+    # WHEN one is started on the running stack's port THEN it names the port and our stack using it
+    port = local_stack.base_url.rsplit(":", 1)[1]
+    other = tmp_path / "other.json"
+    busy = smsbridge("serve", "--port", port, "--state-file", str(other), "--sync-seconds", "0")
+    assert busy.returncode == 3, busy.stdout + busy.stderr
+    assert f"port {port} is in use" in busy.stderr and busy.stderr.count("\n") == 1
+    assert not other.exists()

@@ -8,6 +8,8 @@ a time, as one Lambda execution environment would handle them.
 from __future__ import annotations
 
 import base64
+import errno
+import http.client
 import importlib.util
 import json
 import logging
@@ -30,13 +32,15 @@ from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import PendingEvent
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
+from smsbridge.errors import NotReachable, UsageError
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.event_sources import Every, LocalEventSources
-from smsbridge.local.paths import LOCAL_STATE, project_root
+from smsbridge.local.paths import LOCAL_STATE, process_alive, project_root, read_state
 from smsbridge.local.template import LocalResources, create_resources, load_template
 
 REGION = "us-east-1"
+SERVER_NAME = "smsbridge-local"  # the Server header: how a second `serve` recognises a running one on its port
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 
@@ -150,6 +154,7 @@ class LocalStack:
         return self.public_url or f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
+        self._refuse_a_second_stack()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         serialise_dynamodb_requests()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -162,7 +167,11 @@ class LocalStack:
         )  # fmt: skip
         self.resources.template = load_template(self.project_dir / "template.yaml")
         create_resources(self.resources, boto3.session.Session(region_name=REGION))
-        self._http = ThreadingHTTPServer((self.host, self.port), self._request_handler())
+        try:
+            self._http = ThreadingHTTPServer((self.host, self.port), self._request_handler())
+        except OSError as exc:
+            self.stop()
+            raise NotReachable(self._port_problem(exc)) from None
         self.port = self._http.server_address[1]
         local = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": self.log_level}
         environment = {**self.resources.function_environment("WebhookFunction"), **local,
@@ -228,7 +237,31 @@ class LocalStack:
             self._http.server_close()
         if self._moto is not None:
             self._moto.stop()
-        self.state_file.unlink(missing_ok=True)
+        state = read_state(self.state_file)
+        if state is not None and state.get("pid") == os.getpid():  # only ours: another stack may own the file
+            self.state_file.unlink(missing_ok=True)
+
+    def _refuse_a_second_stack(self) -> None:
+        """A state file names one running stack; a second ``serve`` must not take it over silently."""
+        state = read_state(self.state_file)
+        if state and state.get("pid") != os.getpid() and process_alive(state.get("pid")):
+            raise UsageError(
+                f"smsbridge serve is already running (process {state['pid']}, {state.get('inbound_url', '')}) and "
+                f"owns {self.state_file}: stop it (Ctrl-C), or give this one its own --state-file"
+            )
+
+    def _port_problem(self, error: OSError) -> str:
+        if error.errno != errno.EADDRINUSE:
+            return f"cannot listen on {self.host}:{self.port}: {error.strerror or error}"
+        running = [read_state(path) for path in (self.state_file, self.project_dir / LOCAL_STATE)]
+        state = next((s for s in running if s and process_alive(s.get("pid")) and s.get("pid") != os.getpid()
+                      and f":{self.port}/" in str(s.get("inbound_url", ""))), None)  # fmt: skip
+        if state:
+            return (f"port {self.port} is in use by the smsbridge local stack (process {state['pid']}, "
+                    f"{state.get('inbound_url')}): use that one, or stop it (Ctrl-C)")  # fmt: skip
+        if _answers_as_smsbridge(self.host, self.port):
+            return f"port {self.port} is in use by another smsbridge local stack: use that one, or give --port N"
+        return f"port {self.port} on {self.host} is in use by another program: give --port N (0: any free port)"
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._lock:  # one execution environment: the resolver keeps per-request state
@@ -259,7 +292,7 @@ class LocalStack:
         stack = self
 
         class Handler(BaseHTTPRequestHandler):
-            server_version = "smsbridge-local"
+            server_version = SERVER_NAME
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -292,6 +325,18 @@ class LocalStack:
                 """Silenced: the stack prints its own line per webhook, with numbers masked."""
 
         return Handler
+
+
+def _answers_as_smsbridge(host: str, port: int) -> bool:
+    """True when what listens on ``host:port`` is a smsbridge local stack (its ``Server`` header says so)."""
+    connection = http.client.HTTPConnection("127.0.0.1" if host in ("", "0.0.0.0") else host, port, timeout=2)  # noqa: S104
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().getheader("Server", "").startswith(SERVER_NAME)
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def _load_handler(path: Path, name: str) -> ModuleType:
