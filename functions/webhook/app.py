@@ -45,7 +45,9 @@ def report(accepted: Accepted) -> None:  # type: ignore[type-arg]
 
 @app.exception_handler(RejectedRequest)
 def rejected(error: RejectedRequest) -> Response[str]:
-    logger.warning("webhook rejected", status_code=error.status_code, reason=error.reason, detail=str(error))
+    logger.warning(
+        "webhook rejected", status_code=error.status_code, reason=error.reason, detail=str(error), **error.log_fields()
+    )
     metrics.add_metric(name=f"Rejected_{error.reason}", unit=MetricUnit.Count, value=1)
     headers = {"Allow": ["POST"]} if error.status_code == 405 else None
     return Response(status_code=error.status_code, content_type="text/plain", body=f"{error}\n", headers=headers)

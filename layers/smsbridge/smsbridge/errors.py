@@ -19,7 +19,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 
 class SmsBridgeError(Exception):
@@ -31,6 +32,10 @@ class RejectedRequest(SmsBridgeError):
 
     status_code: ClassVar[int] = 400
     reason: str = "invalid"
+
+    def log_fields(self) -> dict[str, Any]:
+        """What an operator needs to see in the log besides the message (nothing secret, nothing personal)."""
+        return {}
 
 
 class MethodNotAllowed(RejectedRequest):
@@ -55,13 +60,27 @@ class UnsupportedMediaType(RejectedRequest):
 
 
 class ForgedRequest(RejectedRequest):
-    """The request cannot be shown to come from Twilio."""
+    """The request cannot be shown to come from Twilio.
+
+    For the log (never the answer): ``urls_tried`` (the URLs the signature was checked against),
+    ``tokens_tried`` (the tokens, masked) and ``hint`` (the likely cause, in one line).
+    """
 
     status_code = 403
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(
+        self, message: str, reason: str, *, urls_tried: Sequence[str] = (), tokens_tried: Sequence[str] = (),
+        hint: str = "",
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.reason = reason
+        self.urls_tried = tuple(urls_tried)
+        self.tokens_tried = tuple(tokens_tried)
+        self.hint = hint
+
+    def log_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"urls_tried": list(self.urls_tried), "tokens_tried": list(self.tokens_tried)}
+        return {**fields, "hint": self.hint} if self.hint else fields if self.urls_tried else {}
 
 
 class InvalidPayload(RejectedRequest):

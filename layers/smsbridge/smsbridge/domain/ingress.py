@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
+from smsbridge.domain.privacy import mask_secret
 from smsbridge.domain.signature import AuthTokens, SignedContent, candidate_urls, signature_matches
 from smsbridge.errors import (
     ForgedRequest,
@@ -90,8 +91,21 @@ def verified_params(request: WebhookRequest, policy: IngressPolicy, tokens: Auth
     urls = candidate_urls(policy.signed_base(request), request.raw_query, policy.url_fragment)
     content = SignedContent(urls=urls, params=params, body=request.body, is_json=media_type == JSON)
     if not signature_matches(content, signature, account_tokens):
-        raise ForgedRequest("X-Twilio-Signature does not match this request", reason="bad_signature")
+        raise ForgedRequest(
+            "X-Twilio-Signature does not match this request", reason="bad_signature", urls_tried=urls,
+            tokens_tried=[mask_secret(token) for token in account_tokens], hint=signature_hint(request, policy),
+        )  # fmt: skip
     return params if media_type == FORM else _json_pairs(text)
+
+
+def signature_hint(request: WebhookRequest, policy: IngressPolicy) -> str:
+    """The likely cause of a signature that matches no URL and token, in one line for the operator."""
+    called = urlsplit(request.reached_url).netloc.lower()
+    verified = urlsplit(policy.public_base_url).netloc.lower() if policy.public_base_url else called
+    if called and verified and called != verified:
+        return (f"the request came to {called} but signatures are checked for {verified} (PUBLIC_BASE_URL): "
+                f"send it to {verified}, or set the public URL to the one Twilio calls")  # fmt: skip
+    return "signed for another URL or with another auth token: compare the URL in Twilio and the token's last digits"
 
 
 def _text(body: bytes) -> str:

@@ -17,3 +17,8 @@ def mask_address(address: str) -> str:
     if len(digits) <= 4:
         return prefix + "+" + "*" * len(digits)
     return prefix + "+" + digits[0] + "*" * (len(digits) - 3) + digits[-2:]
+
+
+def mask_secret(secret: str) -> str:
+    """A secret as logs may show it: its last four characters (``…cdef``), enough to tell two tokens apart."""
+    return "…" + secret[-4:] if len(secret) >= 16 else "…"

@@ -101,15 +101,51 @@ def http_api_event(
     }
 
 
-def describe(path: str, status: int, body: bytes) -> str:
-    """One console line for a webhook: route, answer and masked numbers; never the message text."""
+def describe(method: str, path: str, status: int, body: bytes, *, answer: bytes = b"",
+             rejection: dict[str, Any] | None = None) -> str:  # fmt: skip
+    """Console lines for one request: method, route, status and, when refused, why (never the message text).
+
+    A refused signature adds the URLs it was checked against, the token's last digits and a hint.
+    """
     fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    line = f"{time.strftime('%H:%M:%S')} POST {path} -> {status}"
+    line = f"{time.strftime('%H:%M:%S')} {method} {path} -> {status}"
     if "From" in fields and "To" in fields:
         line += f"  {mask_address(fields['From'])} -> {mask_address(fields['To'])}"
     if path.endswith(STATUS_ROUTE) and fields.get("MessageStatus"):
         line += f"  {fields['MessageStatus']}" + (f" ({fields['ErrorCode']})" if fields.get("ErrorCode") else "")
+    if status < 400:
+        return line
+    rejection = rejection or {}
+    reason = rejection.get("detail") or answer.decode("utf-8", "replace").strip().splitlines()[:1]
+    reason = reason if isinstance(reason, str) else (reason[0][:160] if reason else "")
+    line += f"  {rejection.get('reason', 'refused')}: {reason}" if reason else ""
+    if rejection.get("urls_tried"):
+        tokens = ", ".join(rejection.get("tokens_tried", [])) or "none"
+        line += f"\n           checked {', '.join(rejection['urls_tried'])} with token {tokens}"
+    if rejection.get("hint"):
+        line += f"\n           hint: {rejection['hint']}"
     return line
+
+
+class _Rejections(logging.Filter):
+    """Keeps the fields of the webhook's ``webhook rejected`` log record for the console line of that request,
+    and drops the record itself: the console says it in one line (run with --log-level INFO to see the JSON)."""
+
+    def __init__(self, keep_json: bool) -> None:
+        super().__init__()
+        self.keep_json = keep_json
+        self.last: dict[str, Any] | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != "webhook rejected":
+            return True
+        names = ("reason", "detail", "urls_tried", "tokens_tried", "hint")
+        self.last = {name: getattr(record, name) for name in names if hasattr(record, name)}
+        return self.keep_json
+
+    def take(self) -> dict[str, Any] | None:
+        last, self.last = self.last, None
+        return last
 
 
 class LocalStack:
@@ -185,6 +221,8 @@ class LocalStack:
         secrets.put_secret_value(SecretId=forwarder_env["CI360_SECRET"], SecretString=self._ci360_secret(forwarder_env))
         os.environ.update(environment)
         self._handler = _load_handler(self.project_dir / "functions" / "webhook" / "app.py", "webhook")
+        self._rejections = _Rejections(keep_json=self.log_level in ("DEBUG", "INFO"))
+        self._handler.logger.addFilter(self._rejections)
         os.environ.update(forwarder_env)
         forwarder = _load_handler(self.project_dir / "functions" / "forwarder" / "app.py", "forwarder")
         forwarder.forwarder.observer = self._echo_event
@@ -264,11 +302,17 @@ class LocalStack:
         return f"port {self.port} on {self.host} is in use by another program: give --port N (0: any free port)"
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        result, _ = self.invoke_explained(event)
+        return result
+
+    def invoke_explained(self, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The handler's answer, and what its log said about a refusal (None when it refused nothing)."""
         with self._lock:  # one execution environment: the resolver keeps per-request state
+            self._rejections.take()
             result: dict[str, Any] = self._handler.lambda_handler(
                 event, LambdaContext(aws_request_id=str(uuid.uuid4()))
             )
-            return result
+            return result, self._rejections.take()
 
     def _write_state(self, endpoint: str, environment: dict[str, str]) -> None:
         state = {
@@ -302,14 +346,15 @@ class LocalStack:
                 body = self.rfile.read(length)
                 headers = {name: ", ".join(self.headers.get_all(name) or []) for name in self.headers}
                 event = http_api_event(self.command, self.path, headers, body, self.client_address[0])
-                result = stack.invoke(event)
+                result, rejection = stack.invoke_explained(event)
                 payload = result.get("body") or ""
                 raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
                 answer_headers = {name: str(value) for name, value in (result.get("headers") or {}).items()}
                 for name, values in (result.get("multiValueHeaders") or {}).items():
                     answer_headers[name] = ", ".join(values)
                 self._answer(int(result.get("statusCode", 500)), answer_headers, raw)
-                stack.echo(describe(urlsplit(self.path).path, int(result.get("statusCode", 500)), body))
+                status, route = int(result.get("statusCode", 500)), urlsplit(self.path).path
+                stack.echo(describe(self.command, route, status, body, answer=raw, rejection=rejection))
 
             def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
@@ -319,7 +364,7 @@ class LocalStack:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
+            do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Silenced: the stack prints its own line per webhook, with numbers masked."""
