@@ -256,10 +256,12 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}")
     target = stack.ci360.url if stack.ci360 else ""
     print(f"  CI360 gateway:    {target}" + ("  (local stub)" if stack.stub else ""))
+    print(f"  CI360 check:      {stack.check_gateway()[1]}")
     print(f"  inbound webhook:  {stack.base_url}/twilio/inbound")
     print(f"  status callback:  {stack.base_url}/twilio/status")
     default_token = token == TEST_AUTH_TOKEN
     print(f"  auth token:       {token}" + ("  (the documented test token)" if default_token else ""))
+    print(f"  data:             {stack.data_description()}")
     token_flag = "" if default_token else " --auth-token " + token
     print(f"  try: smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP{token_flag}")
     print("ready", flush=True)

@@ -28,8 +28,10 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 from moto.server import ThreadedMotoServer
 
+from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import PendingEvent
+from smsbridge.domain.delivery import explain_check
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import NotReachable, UsageError
@@ -38,6 +40,7 @@ from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.event_sources import Every, LocalEventSources
 from smsbridge.local.paths import LOCAL_STATE, process_alive, project_root, read_state
 from smsbridge.local.template import LocalResources, create_resources, load_template
+from smsbridge.text import counted
 
 REGION = "us-east-1"
 SERVER_NAME = "smsbridge-local"  # the Server header: how a second `serve` recognises a running one on its port
@@ -125,6 +128,36 @@ def describe(method: str, path: str, status: int, body: bytes, *, answer: bytes 
     if rejection.get("hint"):
         line += f"\n           hint: {rejection['hint']}"
     return line
+
+
+@dataclass(frozen=True)
+class _Parked:
+    attempt: int
+    delay: int
+    reason: str
+
+
+class _ParkingNotes:
+    """The forwarder's ``ParkingQueues``, noting why each event was parked so the console line can say it."""
+
+    def __init__(self, queues: Any) -> None:
+        self.queues = queues
+        self._notes: dict[str, _Parked] = {}
+        self._lock = threading.Lock()
+
+    def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str) -> None:
+        self.queues.retry_later(event, attempt=attempt, delay=delay, reason=reason)
+        with self._lock:
+            self._notes[event.key] = _Parked(attempt, delay, reason)
+
+    def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int) -> None:
+        self.queues.dead_letter(event, reason=reason, attempts=attempts)
+        with self._lock:
+            self._notes[event.key] = _Parked(attempts, 0, reason)
+
+    def take(self, key: str) -> _Parked | None:
+        with self._lock:
+            return self._notes.pop(key, None)
 
 
 class _Rejections(logging.Filter):
@@ -226,6 +259,7 @@ class LocalStack:
         os.environ.update(forwarder_env)
         forwarder = _load_handler(self.project_dir / "functions" / "forwarder" / "app.py", "forwarder")
         forwarder.forwarder.observer = self._echo_event
+        forwarder.forwarder.parking = self._parked = _ParkingNotes(forwarder.forwarder.parking)
         self._sources = LocalEventSources(
             lambda event: forwarder.lambda_handler(event, LambdaContext(function_name="smsbridge-local-forwarder")),
             tables=[environment["MESSAGES_TABLE"], environment["CONSENT_TABLE"]],
@@ -253,6 +287,18 @@ class LocalStack:
         target = self.ci360
         return json.dumps({"gateway_url": target.url, "tenant_id": target.tenant_id, "client_secret": target.secret})
 
+    def check_gateway(self) -> tuple[bool, str]:
+        """Call the CI360 gateway the forwarder sends to, as ``smsbridge ci360 check`` does: (all well?, words)."""
+        if self.ci360 is None:
+            return False, "no gateway"
+        credentials = Ci360Credentials(self.ci360.url.rstrip("/"), self.ci360.tenant_id, self.ci360.secret)
+        status, body, error = Ci360Gateway(credentials, timeout=5).check()
+        return explain_check(status, body, error, credentials.gateway_url)
+
+    def data_description(self) -> str:
+        """Where the stack keeps its records, for the banner."""
+        return "in memory: tables and queues are lost when serve stops"
+
     def _echo_sync(self, result: dict[str, Any]) -> None:
         if result.get("outcome") != "nothing":
             self.echo(
@@ -260,8 +306,15 @@ class LocalStack:
             )
 
     def _echo_event(self, event: PendingEvent, outcome: str) -> None:
-        number = event.attributes.get("customer_number", "")
-        self.echo(f"{time.strftime('%H:%M:%S')} CI360 {event.kind.value:<11} {number}  {outcome}")
+        number = mask_address(event.phone)
+        line = f"{time.strftime('%H:%M:%S')} CI360 {event.kind.value:<11} {number:<14} {outcome}"
+        note = self._parked.take(event.key)
+        if note and outcome == "retrying":
+            line += f"  attempt {note.attempt} failed, next in {note.delay}s: {note.reason}"
+        elif note:
+            reason = note.reason.removeprefix(f"{outcome}: ")
+            line += f"  after {counted(note.attempt, 'attempt')}: {reason}" if note.attempt else f"  {reason}"
+        self.echo(line)
 
     def stop(self) -> None:
         if self._schedule is not None:
