@@ -253,17 +253,7 @@ def run_serve(args: argparse.Namespace) -> int:
         echo=lambda line: print(line, flush=True),
     )
     stack.start()
-    print(f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}")
-    target = stack.ci360.url if stack.ci360 else ""
-    print(f"  CI360 gateway:    {target}" + ("  (local stub)" if stack.stub else ""))
-    print(f"  CI360 check:      {stack.check_gateway()[1]}")
-    print(f"  inbound webhook:  {stack.base_url}/twilio/inbound")
-    print(f"  status callback:  {stack.base_url}/twilio/status")
-    default_token = token == TEST_AUTH_TOKEN
-    print(f"  auth token:       {token}" + ("  (the documented test token)" if default_token else ""))
-    print(f"  data:             {stack.data_description()}")
-    token_flag = "" if default_token else " --auth-token " + token
-    print(f"  try: smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP{token_flag}")
+    print("\n".join(serve_banner(stack, token, default_token=token == TEST_AUTH_TOKEN)))
     print("ready", flush=True)
     try:
         threading.Event().wait()
@@ -272,6 +262,22 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
     return EXIT_OK
+
+
+def serve_banner(stack: Any, token: str, *, default_token: bool) -> list[str]:
+    """What ``serve`` prints once it listens: where everything is, the gateway check, and a command to try."""
+    target = stack.ci360.url if stack.ci360 else ""
+    token_flag = "" if default_token else " --auth-token " + token
+    return [
+        f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}",
+        f"  CI360 gateway:    {target}" + ("  (local stub)" if stack.stub else ""),
+        f"  CI360 check:      {stack.check_gateway()[1]}",
+        f"  inbound webhook:  {stack.base_url}/twilio/inbound",
+        f"  status callback:  {stack.base_url}/twilio/status",
+        f"  auth token:       {token}" + ("  (the documented test token)" if default_token else ""),
+        f"  data:             {stack.data_description()}",
+        f"  try: smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP{token_flag}",
+    ]
 
 
 # --- simulate ----------------------------------------------------------------------------------------------
