@@ -28,8 +28,8 @@ serve: $(STAMP)  ## run the local stack on 127.0.0.1:3000 (ARGS="--port 8080" to
 test: lint typecheck template-lint sam-validate build  ## every test and check
 	$(BIN)/pytest
 
-bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (takes several minutes)
-	$(BIN)/python -m tests.bench.run
+bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (several minutes; QUICK=1: a small run, about 2)
+	$(BIN)/python -m tests.bench.run $(if $(QUICK),--quick,)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ import http.client
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -107,7 +108,8 @@ def run(
             base = found.group(1) if found else base
             if line.strip() == "ready":
                 break
-        threading.Thread(target=lambda: [None for _ in serve.stdout], daemon=True).start()  # drain the console
+        drain = threading.Thread(target=lambda: [None for _ in serve.stdout], daemon=True)  # the console
+        drain.start()
         try:
             start = time.perf_counter()
             first_latencies, first_codes = post_all(base, statuses, workers)
@@ -117,8 +119,11 @@ def run(
             time.sleep(3)  # anything more arriving would be a duplicate
             done = time.perf_counter() - start
         finally:
-            serve.terminate()
+            serve.send_signal(signal.SIGINT)  # as Ctrl-C: serve stops cleanly and removes its state file
             serve.wait(timeout=30)
+            drain.join(timeout=10)
+            serve.stdout.close()
+            state.unlink(missing_ok=True)
         received = stub.events()
     latencies = first_latencies + second_latencies
     keys = Counter(event.body["event_id"] for event in received)

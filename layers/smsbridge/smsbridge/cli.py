@@ -228,6 +228,7 @@ def _add_serve(commands: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    import signal  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
     from smsbridge.errors import UsageError  # noqa: PLC0415
@@ -252,16 +253,21 @@ def run_serve(args: argparse.Namespace) -> int:
         sync_seconds=args.sync_seconds,
         echo=lambda line: print(line, flush=True),
     )
-    stack.start()
-    print("\n".join(serve_banner(stack, token, default_token=token == TEST_AUTH_TOKEN)))
-    print("ready", flush=True)
     try:
+        stack.start()
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C: the state file goes too
+        print("\n".join(serve_banner(stack, token, default_token=token == TEST_AUTH_TOKEN)))
+        print("ready", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         stack.stop()
     return EXIT_OK
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def serve_banner(stack: Any, token: str, *, default_token: bool) -> list[str]:
