@@ -224,6 +224,12 @@ def _add_serve(commands: Any) -> None:
         default=60,
         help="run the contact-preference sync this often (default 60; 0: never)",
     )
+    serve.add_argument(
+        "--data-file",
+        type=Path,
+        default=None,
+        help="keep the tables and queues in this JSON file across restarts (default: in memory only)",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -251,6 +257,7 @@ def run_serve(args: argparse.Namespace) -> int:
         ci360=ci360,
         retry_base_seconds=args.retry_seconds,
         sync_seconds=args.sync_seconds,
+        data_file=args.data_file,
         echo=lambda line: print(line, flush=True),
     )
     try:

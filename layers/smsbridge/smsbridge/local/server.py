@@ -35,6 +35,7 @@ from smsbridge.domain.delivery import explain_check
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import NotReachable, UsageError
+from smsbridge.local import data_file
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.event_sources import Every, LocalEventSources
@@ -198,8 +199,11 @@ class LocalStack:
         retry_base_seconds: int = 2,
         sync_seconds: float = 60,
         echo: Callable[[str], None] = print,
+        data_file: Path | None = None,
     ) -> None:
         self.project_dir = project_dir or project_root()
+        self.data_file = data_file
+        self.restored: dict[str, int] = {}
         self.state_file = state_file or self.project_dir / LOCAL_STATE
         self.auth_token = auth_token
         self.host, self.port = host, port
@@ -266,6 +270,8 @@ class LocalStack:
             queue_url=forwarder_env["RETRY_QUEUE_URL"], queue_arn=self.resources.arns["RetryQueue"],
         )  # fmt: skip
         self._write_state(endpoint, {**environment, **forwarder_env})
+        if self.data_file is not None:  # before the event sources: restored records are history, not changes
+            self.restored = data_file.restore(self.resources, boto3.session.Session(), self.data_file, region=REGION)
         self._sources.start()
         if self.sync_seconds > 0:
             os.environ.update({**self.resources.function_environment("PreferencesFunction"), **local})
@@ -297,7 +303,22 @@ class LocalStack:
 
     def data_description(self) -> str:
         """Where the stack keeps its records, for the banner."""
-        return "in memory: tables and queues are lost when serve stops"
+        if self.data_file is None:
+            return "in memory: tables and queues are lost when serve stops (--data-file FILE keeps them)"
+        items, messages = self.restored.get("items", 0), self.restored.get("messages", 0)
+        return (f"{self.data_file}: {counted(items, 'record')} and {counted(messages, 'queued event')} restored; "
+                "saved again when serve stops")  # fmt: skip
+
+    def _save_data(self) -> None:
+        if self.data_file is None:
+            return
+        try:
+            saved = data_file.save(self.resources, boto3.session.Session(), self.data_file)
+        except Exception as exc:  # stopping must go on: say what was not kept
+            self.echo(f"data not saved to {self.data_file}: {type(exc).__name__}: {exc}")
+            return
+        self.echo(f"saved {counted(saved['items'], 'record')} and {counted(saved['messages'], 'queued event')} "
+                  f"to {self.data_file}")  # fmt: skip
 
     def _echo_sync(self, result: dict[str, Any]) -> None:
         if result.get("outcome") != "nothing":
@@ -321,6 +342,7 @@ class LocalStack:
             self._schedule.stop()
         if self._sources is not None:
             self._sources.stop()
+            self._save_data()
         if self.stub is not None:
             self.stub.stop()
         if self._http is not None:
