@@ -84,6 +84,8 @@ CASES: list[tuple[list[str], int, str]] = [
      "Twilio cannot reach it (127.0.0.1 is a loopback or private address)"),
     (["trace", "SM123", "--local"], EXIT_USAGE, "not a message SID"),
     (["trace", SID, "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["trace", SID, "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
+    (["trace", SID, "--local", "--json=x"], EXIT_USAGE, "--json: ignored explicit argument 'x'"),
 ]  # fmt: skip
 
 

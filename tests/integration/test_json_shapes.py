@@ -80,3 +80,12 @@ def test_the_shape_check_catches_a_missing_or_mistyped_field() -> None:
     del state["source"]
     assert conforms({"count": 1, "states": [state]}, shape)
     assert conforms({"count": "1", "states": []}, shape)
+
+
+def test_ci360_events_json_lists_each_event_with_its_attributes(capsys: pytest.CaptureFixture[str]) -> None:
+    events = run_json(capsys, "ci360", "events")["events"]
+    assert "SMS Opt-Out" in [event["name"] for event in events]
+    opt_out = next(event for event in events if event["name"] == "SMS Opt-Out")
+    assert opt_out["identity"] == "datahub_id"
+    assert {"name", "type", "meaning"} == set(opt_out["attributes"][0])
+    assert "customer_number" in [attribute["name"] for attribute in opt_out["attributes"]]
