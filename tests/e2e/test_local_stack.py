@@ -359,14 +359,17 @@ def test_a_refused_signature_says_which_url_and_token_were_checked(local_stack: 
     # GIVEN the stack verifies against http://127.0.0.1:PORT WHEN a webhook is signed for http://localhost:PORT
     port = local_stack.base_url.rsplit(":", 1)[1]
     sid = "SM" + "43" * 16
-    result = smsbridge("simulate", "inbound", "--url", f"http://localhost:{port}/twilio/inbound", "--message-sid", sid)
+    url = f"http://localhost:{port}/twilio/inbound"
+    result = smsbridge("simulate", "inbound", "--url", url, "--message-sid", sid, "--from", "+14155550431")
     # THEN the caller gets a terse 403
     assert result.returncode == 1 and "HTTP 403" in result.stdout
     # AND the console says in three lines what was checked and the likely cause; no JSON log line
     status, checked, hint = wait_for_line(local_stack, "POST /twilio/inbound -> 403")[:3]
     assert "bad_signature: X-Twilio-Signature does not match this request" in status
     assert f"checked {local_stack.base_url}/twilio/inbound" in checked and "with token …cdef" in checked
-    assert f"hint: the request came to localhost:{port} but signatures are checked for 127.0.0.1:{port}" in hint
+    assert f"hint: the request came to localhost:{port} but signatures are checked for 127.0.0.1:{port}" in hint, (
+        "\n".join(local_stack.lines)
+    )
     assert not any('"webhook rejected"' in line for line in local_stack.lines)
 
 
@@ -377,5 +380,6 @@ def test_the_console_shows_the_real_method(local_stack: RunningStack) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{local_stack.base_url}/twilio/status?probe=get", timeout=10)
     assert refused.value.code == 405
+    refused.value.close()
     [line] = wait_for_line(local_stack, "GET /twilio/status -> 405")[:1]
     assert "method: GET is not accepted here" in line

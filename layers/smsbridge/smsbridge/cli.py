@@ -191,6 +191,7 @@ def _add_serve(commands: Any) -> None:
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        metavar="LEVEL",
         help="log level of the handlers: DEBUG, INFO, WARNING (default) or ERROR",
     )
     serve.add_argument(
@@ -774,7 +775,9 @@ def _add_replay(commands: Any) -> None:
     )
     replay.add_argument("--list", action="store_true", help="show the parked events (reason, age); move nothing")
     replay.add_argument("--reason", default="", help="only events whose reason contains this text")
-    replay.add_argument("--kind", default="", choices=EVENT_KINDS, help="only this kind: " + ", ".join(EVENT_KINDS))
+    replay.add_argument(
+        "--kind", default="", choices=EVENT_KINDS, metavar="KIND", help="only this kind: " + ", ".join(EVENT_KINDS)
+    )
     replay.add_argument("--max", type=COUNT, default=None, help="move at most this many (1 or more; default: all)")
     replay.add_argument("--dry-run", action="store_true", help="count what would move; move nothing")
     _json_flag(replay)
