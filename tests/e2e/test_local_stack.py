@@ -344,12 +344,12 @@ def test_a_second_serve_neither_takes_the_state_file_nor_the_port(local_stack: R
     assert not other.exists()
 
 
-def wait_for_line(stack: RunningStack, text: str) -> list[str]:
-    """The console lines from the first that holds ``text`` on (waits up to 10 s for it)."""
+def wait_for_line(stack: RunningStack, text: str, count: int = 1) -> list[str]:
+    """The console lines from the first that holds ``text`` on, once ``count`` of them are there (up to 10 s)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for index, line in enumerate(stack.lines):
-            if text in line:
+            if text in line and len(stack.lines) - index >= count:
                 return stack.lines[index:]
         time.sleep(0.05)
     raise AssertionError(f"no console line with {text!r}:\n" + "\n".join(stack.lines))
