@@ -102,12 +102,16 @@ def run(
                                   "--ci360-secret", SECRET], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, env=env)  # fmt: skip
         assert serve.stdout is not None
-        base = ""
+        base, console = "", []
         for line in serve.stdout:
+            console.append(line)
             found = re.search(r"inbound webhook:\s+(http://127\.0\.0\.1:\d+)", line)
             base = found.group(1) if found else base
             if line.strip() == "ready":
                 break
+        if not base:
+            serve.wait(timeout=30)
+            raise RuntimeError("smsbridge serve did not start:\n" + "".join(console))
         drain = threading.Thread(target=lambda: [None for _ in serve.stdout], daemon=True)  # the console
         drain.start()
         try:
@@ -120,7 +124,7 @@ def run(
             done = time.perf_counter() - start
         finally:
             serve.send_signal(signal.SIGINT)  # as Ctrl-C: serve stops cleanly and removes its state file
-            serve.wait(timeout=30)
+            serve.wait(timeout=120)
             drain.join(timeout=10)
             serve.stdout.close()
             state.unlink(missing_ok=True)

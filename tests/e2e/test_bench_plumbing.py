@@ -43,6 +43,6 @@ def test_serve_stopped_by_sigterm_removes_its_state_file(tmp_path: Path) -> None
             break
     assert state.exists()
     serve.send_signal(signal.SIGTERM)
-    assert serve.wait(timeout=30) == 0
+    assert serve.wait(timeout=120) == 0
     serve.stdout.close()
     assert not state.exists()

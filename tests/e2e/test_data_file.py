@@ -53,7 +53,7 @@ class Serve:
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=30)
+        self.process.wait(timeout=120)
         self.reader.join(timeout=10)
         assert self.process.stdout is not None
         self.process.stdout.close()

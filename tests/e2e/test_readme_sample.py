@@ -71,7 +71,7 @@ def serve_and_run(tmp_path: Path) -> tuple[str, int]:
             time.sleep(0.3)  # anything else this command causes
     finally:
         process.send_signal(2)
-        process.wait(timeout=15)
+        process.wait(timeout=120)
         reader.join(timeout=10)  # the last lines, then end of file
         assert process.stdout is not None
         process.stdout.close()
