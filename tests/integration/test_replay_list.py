@@ -60,3 +60,11 @@ def test_trace_of_an_unknown_message_says_so(stack: Stack, capsys: pytest.Captur
     code = main(["trace", SID, *where, "--dead-letter-queue-url", stack.resources.refs["DeadLetterQueue"]])
     assert code == 1
     assert "nothing on record" in capsys.readouterr().out
+
+
+def test_a_queue_that_does_not_exist_is_named_as_wrong_input(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = stack.resources.refs["DeadLetterQueue"] + "-typo"
+    assert main(["replay", "--list", "--dead-letter-queue-url", missing]) == 2
+    assert capsys.readouterr().err == (
+        "smsbridge: The specified queue does not exist: check the name (or --stack and --region)\n"
+    )

@@ -985,6 +985,9 @@ def explain(error: BaseException) -> tuple[str, int] | None:  # noqa: PLR0911 - 
     return None
 
 
+_NOT_FOUND = {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
 def _explain_aws(error: BaseException) -> tuple[str, int] | None:  # noqa: PLR0911 - one case per kind of failure
     exceptions = sys.modules.get("botocore.exceptions")
     if exceptions is None:  # boto was never imported, so this is not an AWS error
@@ -1001,6 +1004,8 @@ def _explain_aws(error: BaseException) -> tuple[str, int] | None:  # noqa: PLR09
     if isinstance(error, exceptions.ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         detail = error.response.get("Error", {}).get("Message", "")
+        if code in _NOT_FOUND:
+            return f"{(detail or code).rstrip('.')}: check the name (or --stack and --region)", EXIT_USAGE
         return f"AWS refused: {code}: {detail}".rstrip(": "), EXIT_UNREACHABLE
     if isinstance(error, exceptions.BotoCoreError):
         return f"AWS: {error}", EXIT_UNREACHABLE
