@@ -53,8 +53,8 @@ test: lint typecheck template-lint sam-validate build-check  ## every test and c
 	$(BIN)/pytest
 	@$(HAVE_PY313) || echo "NOTE: the sam build check was skipped: $(PY313_MISSING)"
 
-bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (takes several minutes)
-	$(BIN)/python -m tests.bench.run
+bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (several minutes; QUICK=1: a small run, about 2)
+	$(BIN)/python -m tests.bench.run $(if $(QUICK),--quick,)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

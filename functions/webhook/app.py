@@ -48,7 +48,7 @@ def report(accepted: Accepted) -> None:  # type: ignore[type-arg]
 def rejected(error: RejectedRequest) -> Response[str]:
     # The answer says what was wrong with the request; only the log names the setting involved, if any.
     logger.warning("webhook rejected", status_code=error.status_code, reason=error.reason, detail=str(error),
-                   setting=error.setting or None)  # fmt: skip
+                   **error.log_fields())  # fmt: skip
     metrics.add_metric(name=f"Rejected_{error.reason}", unit=MetricUnit.Count, value=1)
     headers = {"Allow": ["POST"]} if error.status_code == 405 else None
     return Response(status_code=error.status_code, content_type="text/plain", body=f"{error}\n", headers=headers)

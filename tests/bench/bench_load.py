@@ -114,13 +114,17 @@ def run(
                                   "--ci360-secret", SECRET, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, env=env)  # fmt: skip
         assert serve.stdout is not None
-        base = ""
+        base, console = "", []
         for line in serve.stdout:
+            console.append(line)
             found = re.search(r"inbound webhook:\s+(http://127\.0\.0\.1:\d+)", line)
             base = found.group(1) if found else base
             if line.strip() == "ready":
                 break
-        console: list[str] = []
+        if not base:
+            serve.wait(timeout=30)
+            raise RuntimeError("smsbridge serve did not start:\n" + "".join(console))
+        console = []
         reader = threading.Thread(target=lambda: console.extend(serve.stdout or []), daemon=True)  # drains it
         reader.start()
         try:
@@ -134,9 +138,11 @@ def run(
             time.sleep(3)  # anything more arriving would be a duplicate
             done = time.perf_counter() - start
         finally:
-            serve.send_signal(signal.SIGINT)  # a clean stop prints the chaos summary
+            serve.send_signal(signal.SIGINT)  # as Ctrl-C: serve stops cleanly (chaos summary) and removes its state
             serve.wait(timeout=120)
-            reader.join(timeout=5)
+            reader.join(timeout=10)
+            serve.stdout.close()
+            state.unlink(missing_ok=True)
         received = stub.events()
     summaries = [line.split("; summary ", 1)[1] for line in console if line.startswith("chaos (seed")]
     summary = json.loads(summaries[0]) if summaries else {"injected": {}, "ambiguous_events": []}

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.bench import bench_ambiguous, bench_cold_start, bench_forwarder, bench_load, bench_webhook, sizes
+from tests.bench import bench_ambiguous, bench_cli, bench_cold_start, bench_forwarder, bench_load, bench_webhook, sizes
 from tests.bench.harness import table
 from tests.conftest import ROOT
 
@@ -43,20 +43,44 @@ def machine() -> str:
     )
 
 
+class Progress:
+    """One line per step on stderr, with the time so far, so a long run shows where it is."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.started = total, 0, time.monotonic()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        print(f"[{self.done}/{self.total}] {elapsed:5.0f} s  {what}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
-    quick = "--quick" in sys.argv  # a smoke run of the harness itself
+    quick = "--quick" in sys.argv or bool(os.environ.get("QUICK"))  # small sizes; docs/benchmarks.md left alone
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    progress = Progress(9)
+    progress.step(f"webhook warm cost ({500 if quick else 5000} requests)")
     rows = bench_webhook.run(500 if quick else 5000)
+    progress.step(f"cold imports ({3 if quick else 9} rounds)")
     cold_rows, largest = bench_cold_start.run(3 if quick else 9)
     rows += cold_rows
+    progress.step("smsbridge --help")
+    rows += bench_cli.run(3 if quick else 9)
+    progress.step(f"forwarder throughput ({200 if quick else 1600} events)")
     rows += bench_forwarder.run(200 if quick else 1600)
     sizes_of_load = (200, 50, 25, 25) if quick else (8000, 2000, 1000, 1000)
+    progress.step(f"the local stack under load ({sum(sizes_of_load):,} webhooks)")
     load = bench_load.run(*sizes_of_load)
+    progress.step(f"the local stack under chaos ({sum(sizes_of_load):,} webhooks)")
     chaos = bench_load.run(*sizes_of_load, chaos=CHAOS_SEED, wait=1200)
+    progress.step(f"ambiguous CI360 answers ({100 if quick else 1000} events)")
     ambiguous = bench_ambiguous.run(100 if quick else 1000)
-    subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
-    artifacts = sizes.artifact_sizes()
+    progress.step("sam build and artifact sizes" + (" (skipped: quick)" if quick else ""))
+    if not quick:
+        subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
+    artifacts = {} if quick else sizes.artifact_sizes()
     imported, layer = sizes.layer_share_imported()
+    progress.step("report" + (" (printed only: quick)" if quick else ": docs/benchmarks.md"))
     report = [
         "# Benchmarks",
         "",
@@ -106,7 +130,7 @@ def main() -> int:
         "",
         "## Artifacts (`sam build`)",
         "",
-        *[f"- {name}: {size / 1024:.0f} KiB" for name, size in artifacts.items()],
+        *([f"- {name}: {size / 1024:.0f} KiB" for name, size in artifacts.items()] or ["- (not built: quick run)"]),
         f"- the webhook imports {imported / 1024:.0f} KiB of the layer's {layer / 1024:.0f} KiB of smsbridge source "
         f"({imported / layer:.0%})",
         "",

@@ -369,3 +369,59 @@ def test_trace_tells_the_story_of_a_stop_in_order(local_stack: RunningStack, ci3
     # AND the text form says the same in one line per step
     text = smsbridge("trace", stop_sid, "--local", "--state-file", str(local_stack.state_file))
     assert text.returncode == 0 and len(text.stdout.splitlines()) == 4
+
+
+def test_a_second_serve_neither_takes_the_state_file_nor_the_port(local_stack: RunningStack, tmp_path: Path) -> None:
+    # WHEN a second stack is started with the same state file (on another port)
+    same_file = smsbridge("serve", "--port", "0", "--state-file", str(local_stack.state_file), "--sync-seconds", "0")
+    # THEN it refuses in one line, naming the running one, and the file still names the first
+    assert same_file.returncode == 2, same_file.stdout + same_file.stderr
+    assert same_file.stderr.startswith("smsbridge: smsbridge serve is already running (process ")
+    assert same_file.stderr.count("\n") == 1 and "--state-file" in same_file.stderr
+    assert f'"pid": {local_stack.process.pid}' in local_stack.state_file.read_text()
+    # WHEN one is started on the running stack's port THEN it names the port and our stack using it
+    port = local_stack.base_url.rsplit(":", 1)[1]
+    other = tmp_path / "other.json"
+    busy = smsbridge("serve", "--port", port, "--state-file", str(other), "--sync-seconds", "0")
+    assert busy.returncode == 3, busy.stdout + busy.stderr
+    assert f"port {port} is in use" in busy.stderr and busy.stderr.count("\n") == 1
+    assert not other.exists()
+
+
+def wait_for_line(stack: RunningStack, text: str, count: int = 1) -> list[str]:
+    """The console lines from the first that holds ``text`` on, once ``count`` of them are there (up to 10 s)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for index, line in enumerate(stack.lines):
+            if text in line and len(stack.lines) - index >= count:
+                return stack.lines[index:]
+        time.sleep(0.05)
+    raise AssertionError(f"no console line with {text!r}:\n" + "\n".join(stack.lines))
+
+
+def test_a_refused_signature_says_which_url_and_token_were_checked(local_stack: RunningStack) -> None:
+    # GIVEN the stack verifies against http://127.0.0.1:PORT WHEN a webhook is signed for http://localhost:PORT
+    port = local_stack.base_url.rsplit(":", 1)[1]
+    sid = "SM" + "43" * 16
+    url = f"http://localhost:{port}/twilio/inbound"
+    result = smsbridge("simulate", "inbound", "--url", url, "--message-sid", sid, "--from", "+14155550431")
+    # THEN the caller gets a terse 403
+    assert result.returncode == 1 and "HTTP 403" in result.stdout
+    # AND the console says in three lines what was checked and the likely cause; no JSON log line
+    status, checked, hint = wait_for_line(local_stack, "POST /twilio/inbound -> 403  +1********31", count=3)[:3]
+    assert "bad_signature: X-Twilio-Signature does not match this request" in status
+    assert f"checked {local_stack.base_url}/twilio/inbound" in checked and "with token …cdef" in checked
+    assert f"hint: the request came to localhost:{port} but signatures are checked for 127.0.0.1:{port}" in hint
+    assert not any('"webhook rejected"' in line for line in local_stack.lines)
+
+
+def test_the_console_shows_the_real_method(local_stack: RunningStack) -> None:
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{local_stack.base_url}/twilio/status?probe=get", timeout=10)
+    assert refused.value.code == 405
+    refused.value.close()
+    [line] = wait_for_line(local_stack, "GET /twilio/status -> 405")[:1]
+    assert "method: GET is not accepted here" in line

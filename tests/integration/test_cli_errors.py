@@ -44,6 +44,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["optouts", "list", "--local", "--status", "maybe"], EXIT_USAGE, "invalid choice: 'maybe'"),
     (["optouts", "list", "--local", "--scope", "MGxyz"], EXIT_USAGE, "looks like a Messaging Service SID"),
     (["optouts", "list", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
+    (["optouts", "list", "--local", "--json=yes"], EXIT_USAGE, "--json: ignored explicit argument 'yes'"),
     (["optouts", "list"], EXIT_USAGE, "say where it is: --local, --stack NAME or --consent-table"),
     (["optouts", "export", "--stack", "smsbridge", "-o", "/no/such/folder/x.csv"], EXIT_USAGE,
      "the folder /no/such/folder does not exist"),
@@ -69,6 +70,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["replay", "--stack", "smsbridge", "--reason"], EXIT_USAGE, "--reason: expected one argument"),
     (["replay", "--stack", "smsbridge", "--dry-run=1"], EXIT_USAGE, "ignored explicit argument"),
     (["replay", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
+    (["replay", "--stack", "smsbridge", "--list=all"], EXIT_USAGE, "--list: ignored explicit argument 'all'"),
     (["twilio", "configure", "--stack", "smsbridge", "--phone", "4155550199"], EXIT_USAGE,
      "did you mean +14155550199?"),
     (["twilio", "configure", "--stack", "smsbridge", "--messaging-service", "MG123"], EXIT_USAGE,
@@ -85,6 +87,8 @@ CASES: list[tuple[list[str], int, str]] = [
     (["smoke", "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
     (["trace", "SM123", "--local"], EXIT_USAGE, "not a message SID"),
     (["trace", SID, "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["trace", SID, "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
+    (["trace", SID, "--local", "--json=x"], EXIT_USAGE, "--json: ignored explicit argument 'x'"),
 ]  # fmt: skip
 
 

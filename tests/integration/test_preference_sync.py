@@ -152,8 +152,8 @@ def test_reconcile_finds_planted_drift_and_its_fixes_remove_it(
     fix = tmp_path / "twilio-blocks.csv"
     code, out = cli(stack, capsys, "consent", "reconcile", "--write-fix", str(fix))
     assert code == 1
-    assert "1 numbers opted out here but not in CI360" in out and f"  {CUSTOMER}" in out
-    assert f"1 numbers Twilio refuses (21610) that the ledger does not know:\n  {blocked}" in out
+    assert "1 number opted out here but not in CI360" in out and f"  {CUSTOMER}" in out
+    assert f"1 number Twilio refuses (21610) that the ledger does not know:\n  {blocked}" in out
     # WHEN the printed fixes are run
     commands = [line.split("fix: smsbridge ", 1)[1].split() for line in out.splitlines() if "fix: smsbridge" in line]
     assert len(commands) == 2
@@ -277,3 +277,31 @@ def test_the_function_counts_a_stuck_job_for_its_alarm(
              for metric in directive["Metrics"]}  # fmt: skip
     assert {"PreferenceSync_running", "PreferenceJobStuck", "PreferenceJobPendingSeconds"} <= names
     assert "PreferenceJobStatusUnknown" not in names
+
+
+def test_a_number_not_in_the_ledger_is_never_sent(
+    stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a number the ledger has never heard of WHEN it is named for a sync THEN nothing goes to CI360
+    reply(stack, "STOP")
+    capsys.readouterr()
+    tables = ["--consent-table", stack.consent_table, "--messages-table", stack.messages_table]
+    secret = ["--secret-id", stack.resources.name_of("Ci360Secret")]
+    code = main(["ci360", "sync-preferences", "--phone", CUSTOMER, "--phone", "+14155550999", *tables, *secret])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "smsbridge: no consent on record for +14155550999: nothing to send for it (see smsbridge optouts get)\n"
+    )
+    assert stub.preferences.jobs == {}
+
+
+def test_dry_run_and_reconcile_as_json(stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str]) -> None:
+    reply(stack, "STOP")
+    code, out = cli(stack, capsys, "ci360", "sync-preferences", "--dry-run", "--json")
+    plan = json.loads(out)
+    assert code == 0 and plan["outcome"] == "dry_run"
+    assert [(p["phone"], p["opted_out"]) for p in plan["preferences"]] == [(CUSTOMER, True)]
+    code, out = cli(stack, capsys, "consent", "reconcile", "--json")
+    drift = json.loads(out)
+    assert code == 1
+    assert drift == {"drift": True, "not_in_ci360": [CUSTOMER], "only_in_ci360": [], "unknown_to_ledger": []}

@@ -95,3 +95,16 @@ def test_unknown_number_and_bad_credentials_say_so(twilio: TwilioApiStub, capsys
         ]
     )
     assert code == 2 and "Twilio answered 401" in capsys.readouterr().err
+
+
+def test_a_loopback_url_needs_allow_local(twilio: TwilioApiStub, capsys: pytest.CaptureFixture[str]) -> None:
+    local = [
+        "--inbound-url",
+        "http://127.0.0.1:3000/twilio/inbound",
+        "--status-url",
+        "http://127.0.0.1:3000/twilio/status",
+    ]
+    assert configure(twilio, "--phone", "+14155550199", *local, "--apply") == 2
+    assert "Twilio cannot reach it" in capsys.readouterr().err and twilio.updates == []
+    assert configure(twilio, "--phone", "+14155550199", *local, "--allow-local", "--apply") == 0
+    assert twilio.number["sms_url"] == "http://127.0.0.1:3000/twilio/inbound"

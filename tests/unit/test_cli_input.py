@@ -112,3 +112,13 @@ def test_loopback_and_private_urls_are_named(url: str) -> None:
 def test_public_urls_pass() -> None:
     assert cli_input.local_host_problem("https://abc.execute-api.us-east-1.amazonaws.com/twilio/inbound") is None
     assert cli_input.local_host_problem("https://52.94.236.248/twilio/inbound") is None
+
+
+def test_the_clis_own_copies_of_kinds_and_the_test_token_match_the_source() -> None:
+    """cli.py spells these out so `--help` imports nothing heavy; they must not drift from the real ones."""
+    from smsbridge.cli import EVENT_KINDS, TEST_TOKEN_HELP
+    from smsbridge.domain.ci360_events import EventKind
+    from smsbridge.simulate import TEST_AUTH_TOKEN
+
+    assert EVENT_KINDS == tuple(kind.value for kind in EventKind)
+    assert TEST_TOKEN_HELP.endswith(f"{TEST_AUTH_TOKEN[:4]}…{TEST_AUTH_TOKEN[-4:]}")

@@ -12,14 +12,25 @@ from smsbridge.cli import build_parser, main
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SUBCOMMANDS = {"serve": 0, "simulate": 0, "optouts": 1, "ci360": 1, "twilio": 1, "replay": 0, "consent": 1, "smoke": 0}
+SUBCOMMANDS = {
+    "serve": 0,
+    "simulate": 0,
+    "optouts": 1,
+    "ci360": 1,
+    "twilio": 1,
+    "replay": 0,
+    "consent": 1,
+    "smoke": 0,
+    "trace": 0,
+    "recover": 0,
+}
 
 
 def shown_commands() -> dict[tuple[str, ...], set[str]]:
     """(command words) → the flags shown with them anywhere in the README."""
     found: dict[tuple[str, ...], set[str]] = {}
     for match in re.finditer(
-        r"smsbridge ((?:serve|simulate|optouts|ci360|twilio|replay|consent|smoke)\b[^`\n)]*)", README
+        r"smsbridge ((?:serve|simulate|optouts|ci360|twilio|replay|consent|smoke|trace|recover)\b[^`\n)]*)", README
     ):
         words = match.group(1).split()
         depth = SUBCOMMANDS[words[0]]

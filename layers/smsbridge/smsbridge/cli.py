@@ -193,6 +193,7 @@ def _add_serve(commands: Any) -> None:
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        metavar="LEVEL",
         help="log level of the handlers: DEBUG, INFO, WARNING (default) or ERROR",
     )
     serve.add_argument(
@@ -241,10 +242,17 @@ def _add_serve(commands: Any) -> None:
         help="deliver like AWS at its worst, reproducibly from SEED: duplicate queue deliveries, redelivered "
         "stream batches, crashes and timeouts after CI360 answers, throttled writes (summary printed at stop)",
     )
+    serve.add_argument(
+        "--data-file",
+        type=Path,
+        default=None,
+        help="keep the tables and queues in this JSON file across restarts (default: in memory only)",
+    )
     serve.set_defaults(run=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    import signal  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
     from smsbridge.errors import UsageError  # noqa: PLC0415
@@ -269,27 +277,41 @@ def run_serve(args: argparse.Namespace) -> int:
         retry_base_seconds=args.retry_seconds,
         parameter_overrides=args.parameter_overrides,
         sync_seconds=args.sync_seconds,
+        data_file=args.data_file,
         echo=lambda line: print(line, flush=True),
         chaos=None if args.chaos is None else Chaos(args.chaos),
     )
-    stack.start()
-    print(f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}")
-    target = stack.ci360.url if stack.ci360 else ""
-    print(f"  CI360 gateway:    {target}" + ("  (local stub)" if stack.stub else ""))
-    print(f"  inbound webhook:  {stack.base_url}/twilio/inbound")
-    print(f"  status callback:  {stack.base_url}/twilio/status")
-    default_token = token == TEST_AUTH_TOKEN
-    print(f"  auth token:       {token}" + ("  (the documented test token)" if default_token else ""))
-    token_flag = "" if default_token else " --auth-token " + token
-    print(f"  try: .venv/bin/smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP{token_flag}")
-    print("ready", flush=True)
     try:
+        stack.start()
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C: the state file goes too
+        print("\n".join(serve_banner(stack, token, default_token=token == TEST_AUTH_TOKEN)))
+        print("ready", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         stack.stop()
     return EXIT_OK
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_banner(stack: Any, token: str, *, default_token: bool) -> list[str]:
+    """What ``serve`` prints once it listens: where everything is, the gateway check, and a command to try."""
+    target = stack.ci360.url if stack.ci360 else ""
+    token_flag = "" if default_token else " --auth-token " + token
+    return [
+        f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}",
+        f"  CI360 gateway:    {target}" + ("  (local stub)" if stack.stub else ""),
+        f"  CI360 check:      {stack.check_gateway()[1]}",
+        f"  inbound webhook:  {stack.base_url}/twilio/inbound",
+        f"  status callback:  {stack.base_url}/twilio/status",
+        f"  auth token:       {token}" + ("  (the documented test token)" if default_token else ""),
+        f"  data:             {stack.data_description()}",
+        f"  try: .venv/bin/smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP{token_flag}",
+    ]
 
 
 # --- simulate ----------------------------------------------------------------------------------------------
@@ -816,7 +838,9 @@ def _add_replay(commands: Any) -> None:
     )
     replay.add_argument("--list", action="store_true", help="show the parked events (reason, age); move nothing")
     replay.add_argument("--reason", default="", help="only events whose reason contains this text")
-    replay.add_argument("--kind", default="", choices=EVENT_KINDS, help="only this kind: " + ", ".join(EVENT_KINDS))
+    replay.add_argument(
+        "--kind", default="", choices=EVENT_KINDS, metavar="KIND", help="only this kind: " + ", ".join(EVENT_KINDS)
+    )
     replay.add_argument("--max", type=COUNT, default=None, help="move at most this many (1 or more; default: all)")
     replay.add_argument("--dry-run", action="store_true", help="count what would move; move nothing")
     _json_flag(replay)
@@ -1099,6 +1123,9 @@ def explain(error: BaseException) -> tuple[str, int] | None:  # noqa: PLR0911 - 
     return None
 
 
+_NOT_FOUND = {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
 def _explain_aws(error: BaseException) -> tuple[str, int] | None:  # noqa: PLR0911 - one case per kind of failure
     exceptions = sys.modules.get("botocore.exceptions")
     if exceptions is None:  # boto was never imported, so this is not an AWS error
@@ -1115,6 +1142,8 @@ def _explain_aws(error: BaseException) -> tuple[str, int] | None:  # noqa: PLR09
     if isinstance(error, exceptions.ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         detail = error.response.get("Error", {}).get("Message", "")
+        if code in _NOT_FOUND:
+            return f"{(detail or code).rstrip('.')}: check the name (or --stack and --region)", EXIT_USAGE
         return f"AWS refused: {code}: {detail}".rstrip(": "), EXIT_UNREACHABLE
     if isinstance(error, exceptions.BotoCoreError):
         return f"AWS: {error}", EXIT_UNREACHABLE

@@ -20,7 +20,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 
 class SmsBridgeError(Exception):
@@ -33,6 +34,10 @@ class RejectedRequest(SmsBridgeError):
     status_code: ClassVar[int] = 400
     reason: str = "invalid"
     setting: ClassVar[str] = ""  # the setting involved, for the log only (answers never name settings)
+
+    def log_fields(self) -> dict[str, Any]:
+        """What an operator needs to see in the log besides the message (nothing secret, nothing personal)."""
+        return {"setting": self.setting} if self.setting else {}
 
 
 class MethodNotAllowed(RejectedRequest):
@@ -58,13 +63,29 @@ class UnsupportedMediaType(RejectedRequest):
 
 
 class ForgedRequest(RejectedRequest):
-    """The request cannot be shown to come from Twilio."""
+    """The request cannot be shown to come from Twilio.
+
+    For the log (never the answer): ``urls_tried`` (the URLs the signature was checked against),
+    ``tokens_tried`` (the tokens, masked) and ``hint`` (the likely cause, in one line).
+    """
 
     status_code = 403
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(
+        self, message: str, reason: str, *, urls_tried: Sequence[str] = (), tokens_tried: Sequence[str] = (),
+        hint: str = "",
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.reason = reason
+        self.urls_tried = tuple(urls_tried)
+        self.tokens_tried = tuple(tokens_tried)
+        self.hint = hint
+
+    def log_fields(self) -> dict[str, Any]:
+        fields = super().log_fields()
+        if self.urls_tried:
+            fields.update(urls_tried=list(self.urls_tried), tokens_tried=list(self.tokens_tried))
+        return {**fields, "hint": self.hint} if self.hint else fields
 
 
 class InvalidPayload(RejectedRequest):

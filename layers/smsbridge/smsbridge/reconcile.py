@@ -25,6 +25,7 @@ from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.clock import utc_now
 from smsbridge.domain.preferences import preference_of
 from smsbridge.preference_sync import STUCK_AFTER_SECONDS
+from smsbridge.text import counted
 
 
 @dataclass
@@ -90,13 +91,15 @@ def report_lines(drift: Drift, where: str, fix_file: Path | None) -> list[str]:
     lines = pending
     if drift.not_in_ci360 or drift.only_in_ci360:
         numbers = drift.not_in_ci360 + drift.only_in_ci360
-        lines.append(f"{len(drift.not_in_ci360)} numbers opted out here but not in CI360; "
+        lines.append(f"{counted(len(drift.not_in_ci360), 'number')} opted out here but not in CI360; "
                      f"{len(drift.only_in_ci360)} opted out in CI360 but not here:")  # fmt: skip
         lines += [f"  {phone}" for phone in numbers[:50]]
         lines.append("  fix: smsbridge ci360 sync-preferences " + " ".join(f"--phone {p}" for p in numbers[:50])
                      + f" {where}".rstrip())  # fmt: skip
     if drift.unknown_to_ledger:
-        lines.append(f"{len(drift.unknown_to_ledger)} numbers Twilio refuses (21610) that the ledger does not know:")
+        lines.append(
+            f"{counted(len(drift.unknown_to_ledger), 'number')} Twilio refuses (21610) that the ledger does not know:"
+        )
         lines += [f"  {row['phone']} (sender {row['scope']}, {row['updated_at']})" for row in drift.unknown_to_ledger]
         target = str(fix_file) if fix_file else "FILE.csv (give --write-fix FILE.csv)"
         lines.append(f"  fix: smsbridge optouts import {target} {where}".rstrip())

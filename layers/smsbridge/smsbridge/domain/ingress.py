@@ -15,9 +15,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from smsbridge.domain.payloads import INBOUND_REQUIRED, STATUS_REQUIRED, TWILIO_FIELDS
+from smsbridge.domain.privacy import mask_secret
 from smsbridge.domain.signature import (
     HMAC_SHA1,
     AuthTokens,
@@ -107,7 +108,10 @@ def verified_params(request: WebhookRequest, policy: IngressPolicy, tokens: Auth
     signed = params if media_type == FORM else []
     content = SignedContent(urls=urls, params=signed, body=request.body, is_json=media_type == JSON)
     if not signature_matches(content, signature, keys, algorithm):
-        raise ForgedRequest("X-Twilio-Signature does not match this request", reason="bad_signature")
+        raise ForgedRequest(
+            "X-Twilio-Signature does not match this request", reason="bad_signature", urls_tried=urls,
+            tokens_tried=[mask_secret(key) for key in keys], hint=signature_hint(request, policy),
+        )  # fmt: skip
     _check_door(request, policy, params, kind)
     problem = canonical_problem(params, request.raw_query, kind)
     if problem:
@@ -236,6 +240,16 @@ def _name_problem(names: list[str], present: set[str]) -> tuple[str, str] | None
 
 def _shown(name: str) -> str:
     return repr(name[:40] + ("…" if len(name) > 40 else ""))
+
+
+def signature_hint(request: WebhookRequest, policy: IngressPolicy) -> str:
+    """The likely cause of a signature that matches no URL and token, in one line for the operator."""
+    called = urlsplit(request.reached_url).netloc.lower()
+    verified = urlsplit(policy.public_base_url).netloc.lower() if policy.public_base_url else called
+    if called and verified and called != verified:
+        return (f"the request came to {called} but signatures are checked for {verified} (PUBLIC_BASE_URL): "
+                f"send it to {verified}, or set the public URL to the one Twilio calls")  # fmt: skip
+    return "signed for another URL or with another auth token: compare the URL in Twilio and the token's last digits"
 
 
 def _text(body: bytes) -> str:

@@ -28,3 +28,8 @@ def mask_numbers_in(text: str) -> str:
     """``text`` (another system's message, e.g. CI360's ``statusDescription``) with anything that looks like a phone
     number masked, so it can be logged and printed."""
     return _NUMBER_IN_TEXT.sub(lambda match: mask_address(re.sub(r"[ ()-]", "", match.group())), text)
+
+
+def mask_secret(secret: str) -> str:
+    """A secret as logs may show it: its last four characters (``…cdef``), enough to tell two tokens apart."""
+    return "…" + secret[-4:] if len(secret) >= 16 else "…"

@@ -8,6 +8,8 @@ a time, as one Lambda execution environment would handle them.
 from __future__ import annotations
 
 import base64
+import errno
+import http.client
 import importlib.util
 import json
 import logging
@@ -26,20 +28,26 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 from moto.server import ThreadedMotoServer
 
+from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, PendingEvent
+from smsbridge.domain.delivery import explain_check
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
+from smsbridge.errors import NotReachable, UsageError
+from smsbridge.local import data_file
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests, throttle_writes
 from smsbridge.local.chaos import Chaos
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.event_sources import Every, Handler, LambdaContext, LocalEventSources
-from smsbridge.local.paths import LOCAL_STATE, project_root
+from smsbridge.local.paths import LOCAL_STATE, process_alive, project_root, read_state
 from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
+from smsbridge.text import counted
 
 __all__ = ["LambdaContext", "LocalStack", "http_api_event"]
 REGION = "us-east-1"
 TIME_SCALE_VARIABLE = "SMSBRIDGE_TIME_SCALE"  # compresses the event sources' waits (tests); default 1
+SERVER_NAME = "smsbridge-local"  # the Server header: how a second `serve` recognises a running one on its port
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 
@@ -89,15 +97,96 @@ def http_api_event(
     }
 
 
-def describe(path: str, status: int, body: bytes) -> str:
-    """One console line for a webhook: route, answer and masked numbers; never the message text."""
+def describe(method: str, path: str, status: int, body: bytes, *, answer: bytes = b"",
+             rejection: dict[str, Any] | None = None) -> str:  # fmt: skip
+    """Console lines for one request: method, route, status and, when refused, why (never the message text).
+
+    A refused signature adds the URLs it was checked against, the token's last digits and a hint.
+    """
     fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    line = f"{time.strftime('%H:%M:%S')} POST {path} -> {status}"
+    line = f"{time.strftime('%H:%M:%S')} {method} {path} -> {status}"
     if "From" in fields and "To" in fields:
         line += f"  {mask_address(fields['From'])} -> {mask_address(fields['To'])}"
     if path.endswith(STATUS_ROUTE) and fields.get("MessageStatus"):
         line += f"  {fields['MessageStatus']}" + (f" ({fields['ErrorCode']})" if fields.get("ErrorCode") else "")
+    if status < 400:
+        return line
+    rejection = rejection or {}
+    reason = rejection.get("detail") or answer.decode("utf-8", "replace").strip().splitlines()[:1]
+    reason = reason if isinstance(reason, str) else (reason[0][:160] if reason else "")
+    line += f"  {rejection.get('reason', 'refused')}: {reason}" if reason else ""
+    if rejection.get("urls_tried"):
+        tokens = ", ".join(rejection.get("tokens_tried", [])) or "none"
+        line += f"\n           checked {', '.join(rejection['urls_tried'])} with token {tokens}"
+    if rejection.get("hint"):
+        line += f"\n           hint: {rejection['hint']}"
     return line
+
+
+@dataclass(frozen=True)
+class _Parked:
+    attempt: int
+    delay: int
+    reason: str
+
+
+class _ParkingNotes:
+    """Why each event was parked, noted by the forwarder's ``ParkingQueues`` (wrapped in every execution
+    environment) so the console line can say it."""
+
+    def __init__(self) -> None:
+        self._notes: dict[str, _Parked] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, queues: Any) -> Any:
+        return _NotingQueues(queues, self)
+
+    def note(self, key: str, parked: _Parked) -> None:
+        with self._lock:
+            self._notes[key] = parked
+
+    def take(self, key: str) -> _Parked | None:
+        with self._lock:
+            return self._notes.pop(key, None)
+
+
+class _NotingQueues:
+    """A ``ParkingQueues`` that tells ``_ParkingNotes`` what it parked."""
+
+    def __init__(self, queues: Any, notes: _ParkingNotes) -> None:
+        self.queues, self.notes = queues, notes
+
+    def retry_later(self, event: PendingEvent, **details: Any) -> None:
+        self.queues.retry_later(event, **details)
+        self.notes.note(event.key, _Parked(details["attempt"], details["delay"], details["reason"]))
+
+    def dead_letter(self, event: PendingEvent, **details: Any) -> None:
+        self.queues.dead_letter(event, **details)
+        self.notes.note(event.key, _Parked(details.get("attempts", 0), 0, details["reason"]))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queues, name)
+
+
+class _Rejections(logging.Filter):
+    """Keeps the fields of the webhook's ``webhook rejected`` log record for the console line of that request,
+    and drops the record itself: the console says it in one line (run with --log-level INFO to see the JSON)."""
+
+    def __init__(self, keep_json: bool) -> None:
+        super().__init__()
+        self.keep_json = keep_json
+        self.last: dict[str, Any] | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != "webhook rejected":
+            return True
+        names = ("reason", "detail", "urls_tried", "tokens_tried", "hint")
+        self.last = {name: getattr(record, name) for name in names if hasattr(record, name)}
+        return self.keep_json
+
+    def take(self) -> dict[str, Any] | None:
+        last, self.last = self.last, None
+        return last
 
 
 class LocalStack:
@@ -119,8 +208,11 @@ class LocalStack:
         parameter_overrides: Sequence[str] = (),
         echo: Callable[[str], None] = print,
         chaos: Chaos | None = None,
+        data_file: Path | None = None,
     ) -> None:
         self.project_dir = project_dir or project_root()
+        self.data_file = data_file
+        self.restored: dict[str, int] = {}
         self.state_file = state_file or self.project_dir / LOCAL_STATE
         self.auth_token = auth_token
         self.host, self.port = host, port
@@ -133,6 +225,7 @@ class LocalStack:
         self._schedule: Every | None = None
         self.echo = echo
         self.chaos = chaos
+        self._parked = _ParkingNotes()
         self.time_scale = float(os.environ.get(TIME_SCALE_VARIABLE) or 1.0)
         self.stub: Ci360Stub | None = None
         self._sources: LocalEventSources | None = None
@@ -147,6 +240,7 @@ class LocalStack:
         return self.public_url or f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
+        self._refuse_a_second_stack()
         template = load_template(self.project_dir / "template.yaml")
         self.resources.parameters = parameter_overrides(template, self.parameter_overrides)  # refused before start
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
@@ -160,7 +254,11 @@ class LocalStack:
         os.environ.update(aws)
         self.resources.template = template
         create_resources(self.resources, boto3.session.Session(region_name=REGION))
-        self._http = ThreadingHTTPServer((self.host, self.port), self._request_handler())
+        try:
+            self._http = ThreadingHTTPServer((self.host, self.port), self._request_handler())
+        except OSError as exc:
+            self.stop()
+            raise NotReachable(self._port_problem(exc)) from None
         self.port = self._http.server_address[1]
         log_level = self.resources.parameters.get("LogLevel", self.log_level)
         local = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": log_level}
@@ -175,6 +273,8 @@ class LocalStack:
         secrets.put_secret_value(SecretId=forwarder_env["CI360_SECRET"], SecretString=self._ci360_secret(forwarder_env))
         os.environ.update(environment)
         self._handler = _load_handler(self.project_dir / "functions" / "webhook" / "app.py", "webhook")
+        self._rejections = _Rejections(keep_json=self.log_level in ("DEBUG", "INFO"))
+        self._handler.logger.addFilter(self._rejections)
         os.environ.update(forwarder_env)
         self._forwarder_env = {**aws, **forwarder_env}  # each new execution environment starts with it
         if self.chaos is not None:
@@ -185,6 +285,8 @@ class LocalStack:
             echo=self.echo,
         )  # fmt: skip
         self._write_state(endpoint, {**environment, **forwarder_env})
+        if self.data_file is not None:  # before the event sources: restored records are history, not changes
+            self.restored = data_file.restore(self.resources, boto3.session.Session(), self.data_file, region=REGION)
         self._sources.start()
         if self.sync_seconds > 0:
             os.environ.update({**self.resources.function_environment("PreferencesFunction"), **local})
@@ -201,6 +303,7 @@ class LocalStack:
         os.environ.update(self._forwarder_env)
         forwarder = _load_handler(self.project_dir / "functions" / "forwarder" / "app.py", "forwarder")
         forwarder.forwarder.observer = self._echo_event
+        forwarder.forwarder.parking = self._parked.wrap(forwarder.forwarder.parking)
         if self.chaos is not None:
             self.chaos.instrument(forwarder.forwarder)
         handler: Handler = forwarder.lambda_handler
@@ -217,6 +320,33 @@ class LocalStack:
         target = self.ci360
         return json.dumps({"gateway_url": target.url, "tenant_id": target.tenant_id, "client_secret": target.secret})
 
+    def check_gateway(self) -> tuple[bool, str]:
+        """Call the CI360 gateway the forwarder sends to, as ``smsbridge ci360 check`` does: (all well?, words)."""
+        if self.ci360 is None:
+            return False, "no gateway"
+        credentials = Ci360Credentials(self.ci360.url.rstrip("/"), self.ci360.tenant_id, self.ci360.secret)
+        status, body, error = Ci360Gateway(credentials, timeout=5).check()
+        return explain_check(status, body, error, credentials.gateway_url)
+
+    def data_description(self) -> str:
+        """Where the stack keeps its records, for the banner."""
+        if self.data_file is None:
+            return "in memory: tables and queues are lost when serve stops (--data-file FILE keeps them)"
+        items, messages = self.restored.get("items", 0), self.restored.get("messages", 0)
+        return (f"{self.data_file}: {counted(items, 'record')} and {counted(messages, 'queued event')} restored; "
+                "saved again when serve stops")  # fmt: skip
+
+    def _save_data(self) -> None:
+        if self.data_file is None:
+            return
+        try:
+            saved = data_file.save(self.resources, boto3.session.Session(), self.data_file)
+        except Exception as exc:  # stopping must go on: say what was not kept
+            self.echo(f"data not saved to {self.data_file}: {type(exc).__name__}: {exc}")
+            return
+        self.echo(f"saved {counted(saved['items'], 'record')} and {counted(saved['messages'], 'queued event')} "
+                  f"to {self.data_file}")  # fmt: skip
+
     def _echo_sync(self, result: dict[str, Any]) -> None:
         if result.get("outcome") != "nothing":
             self.echo(
@@ -224,14 +354,22 @@ class LocalStack:
             )
 
     def _echo_event(self, event: PendingEvent, outcome: str) -> None:
-        number = event.attributes.get("customer_number", "")
-        self.echo(f"{time.strftime('%H:%M:%S')} CI360 {event.kind.value:<11} {number}  {outcome}")
+        number = mask_address(event.phone)
+        line = f"{time.strftime('%H:%M:%S')} CI360 {event.kind.value:<11} {number:<14} {outcome}"
+        note = self._parked.take(event.key)
+        if note and outcome == "retrying":
+            line += f"  attempt {note.attempt} failed, next in {note.delay}s: {note.reason}"
+        elif note:
+            reason = note.reason.removeprefix(f"{outcome}: ")
+            line += f"  after {counted(note.attempt, 'attempt')}: {reason}" if note.attempt else f"  {reason}"
+        self.echo(line)
 
     def stop(self) -> None:
         if self._schedule is not None:
             self._schedule.stop()
         if self._sources is not None:
             self._sources.stop()
+            self._save_data()
         if self.chaos is not None:
             throttle_writes(None)
             self.echo(self.chaos.describe())
@@ -242,14 +380,44 @@ class LocalStack:
             self._http.server_close()
         if self._moto is not None:
             self._moto.stop()
-        self.state_file.unlink(missing_ok=True)
+        state = read_state(self.state_file)
+        if state is not None and state.get("pid") == os.getpid():  # only ours: another stack may own the file
+            self.state_file.unlink(missing_ok=True)
+
+    def _refuse_a_second_stack(self) -> None:
+        """A state file names one running stack; a second ``serve`` must not take it over silently."""
+        state = read_state(self.state_file)
+        if state and state.get("pid") != os.getpid() and process_alive(state.get("pid")):
+            raise UsageError(
+                f"smsbridge serve is already running (process {state['pid']}, {state.get('inbound_url', '')}) and "
+                f"owns {self.state_file}: stop it (Ctrl-C), or give this one its own --state-file"
+            )
+
+    def _port_problem(self, error: OSError) -> str:
+        if error.errno != errno.EADDRINUSE:
+            return f"cannot listen on {self.host}:{self.port}: {error.strerror or error}"
+        running = [read_state(path) for path in (self.state_file, self.project_dir / LOCAL_STATE)]
+        state = next((s for s in running if s and process_alive(s.get("pid")) and s.get("pid") != os.getpid()
+                      and f":{self.port}/" in str(s.get("inbound_url", ""))), None)  # fmt: skip
+        if state:
+            return (f"port {self.port} is in use by the smsbridge local stack (process {state['pid']}, "
+                    f"{state.get('inbound_url')}): use that one, or stop it (Ctrl-C)")  # fmt: skip
+        if _answers_as_smsbridge(self.host, self.port):
+            return f"port {self.port} is in use by another smsbridge local stack: use that one, or give --port N"
+        return f"port {self.port} on {self.host} is in use by another program: give --port N (0: any free port)"
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        result, _ = self.invoke_explained(event)
+        return result
+
+    def invoke_explained(self, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The handler's answer, and what its log said about a refusal (None when it refused nothing)."""
         with self._lock:  # one execution environment: the resolver keeps per-request state
+            self._rejections.take()
             result: dict[str, Any] = self._handler.lambda_handler(
                 event, LambdaContext(aws_request_id=str(uuid.uuid4()))
             )
-            return result
+            return result, self._rejections.take()
 
     def _write_state(self, endpoint: str, environment: dict[str, str]) -> None:
         state = {
@@ -273,7 +441,7 @@ class LocalStack:
         stack = self
 
         class Handler(BaseHTTPRequestHandler):
-            server_version = "smsbridge-local"
+            server_version = SERVER_NAME
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -283,14 +451,15 @@ class LocalStack:
                 body = self.rfile.read(length)
                 headers = {name: ", ".join(self.headers.get_all(name) or []) for name in self.headers}
                 event = http_api_event(self.command, self.path, headers, body, self.client_address[0])
-                result = stack.invoke(event)
+                result, rejection = stack.invoke_explained(event)
                 payload = result.get("body") or ""
                 raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
                 answer_headers = {name: str(value) for name, value in (result.get("headers") or {}).items()}
                 for name, values in (result.get("multiValueHeaders") or {}).items():
                     answer_headers[name] = ", ".join(values)
                 self._answer(int(result.get("statusCode", 500)), answer_headers, raw)
-                stack.echo(describe(urlsplit(self.path).path, int(result.get("statusCode", 500)), body))
+                status, route = int(result.get("statusCode", 500)), urlsplit(self.path).path
+                stack.echo(describe(self.command, route, status, body, answer=raw, rejection=rejection))
 
             def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
@@ -300,12 +469,24 @@ class LocalStack:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
+            do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Silenced: the stack prints its own line per webhook, with numbers masked."""
 
         return Handler
+
+
+def _answers_as_smsbridge(host: str, port: int) -> bool:
+    """True when what listens on ``host:port`` is a smsbridge local stack (its ``Server`` header says so)."""
+    connection = http.client.HTTPConnection("127.0.0.1" if host in ("", "0.0.0.0") else host, port, timeout=2)  # noqa: S104
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().getheader("Server", "").startswith(SERVER_NAME)
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def _load_handler(path: Path, name: str) -> ModuleType:

@@ -1,0 +1,48 @@
+"""`make bench`'s plumbing with tiny sizes: the local-stack load run ends with every event delivered once and
+leaves no state file behind; `serve` stopped by SIGTERM (as `kill` or a bench does) removes its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.bench import bench_cli, bench_load
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+STATE = ROOT / ".smsbridge" / "bench-local.json"
+
+
+def test_a_tiny_load_run_delivers_everything_once_and_cleans_up() -> None:
+    load = bench_load.run(4, 2, 1, 1, workers=2, wait=60)
+    assert (load["lost"], load["duplicated"]) == (0, 0)
+    assert load["received_events"] == load["expected_events"] > 0
+    assert not STATE.exists()
+
+
+def test_the_help_timing_row_compares_with_a_baseline() -> None:
+    [row] = bench_cli.run(rounds=1)
+    assert row.value > 0 and row.baseline > 0 and row.unit == "ms"
+
+
+def test_serve_stopped_by_sigterm_removes_its_state_file(tmp_path: Path) -> None:
+    state = tmp_path / "local.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    serve = subprocess.Popen(
+        [str(Path(sys.executable).parent / "smsbridge"), "serve", "--port", "0", "--state-file", str(state),
+         "--sync-seconds", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    assert serve.stdout is not None
+    for line in serve.stdout:
+        if line.strip() == "ready":
+            break
+    assert state.exists()
+    serve.send_signal(signal.SIGTERM)
+    assert serve.wait(timeout=120) == 0
+    serve.stdout.close()
+    assert not state.exists()
