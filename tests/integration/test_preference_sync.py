@@ -304,4 +304,5 @@ def test_dry_run_and_reconcile_as_json(stack: Stack, stub: Ci360Stub, capsys: py
     code, out = cli(stack, capsys, "consent", "reconcile", "--json")
     drift = json.loads(out)
     assert code == 1
-    assert drift == {"drift": True, "not_in_ci360": [CUSTOMER], "only_in_ci360": [], "unknown_to_ledger": []}
+    assert drift == {"drift": True, "not_in_ci360": [CUSTOMER], "only_in_ci360": [], "unknown_to_ledger": [],
+                     "pending_job": "", "pending_seconds": 0.0, "stuck": False}  # fmt: skip

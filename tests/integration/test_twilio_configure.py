@@ -107,4 +107,4 @@ def test_a_loopback_url_needs_allow_local(twilio: TwilioApiStub, capsys: pytest.
     assert configure(twilio, "--phone", "+14155550199", *local, "--apply") == 2
     assert "Twilio cannot reach it" in capsys.readouterr().err and twilio.updates == []
     assert configure(twilio, "--phone", "+14155550199", *local, "--allow-local", "--apply") == 0
-    assert twilio.number["sms_url"] == "http://127.0.0.1:3000/twilio/inbound"
+    assert twilio.number["sms_url"] == f"http://127.0.0.1:3000/twilio/inbound#{DEFAULT_URL_FRAGMENT}"
