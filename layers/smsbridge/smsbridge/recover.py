@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from smsbridge.adapters.queues import each_message
 from smsbridge.domain.ci360_events import EventMapping, PendingEvent
 from smsbridge.errors import ConfigurationError
 from smsbridge.forwarder import Forwarder
@@ -151,24 +152,17 @@ def sweep_dead_letter_descriptions(
     """The scheduled sweep: the windows of the stream-batch descriptions in the dead-letter queue (each deleted once
     its window is swept whole) and ``extra`` windows. Other dead letters are left for ``smsbridge replay``."""
     summary = recover(forwarder, facts, extra, remaining_ms=remaining_ms)
-    seen: set[str] = set()
     handled: list[str] = []
-    while not summary.unfinished:
-        batch = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                    WaitTimeSeconds=0).get("Messages", [])  # fmt: skip
-        fresh = [message for message in batch if message["MessageId"] not in seen]
-        if not fresh:
+    messages = each_message(sqs, dead_letter_queue_url, visibility_timeout=60) if not summary.unfinished else ()
+    for message in messages:
+        window = stream_description_window(message["Body"])
+        if window is None:
+            continue  # an event for `smsbridge replay`: it becomes visible again after the visibility timeout
+        recover(forwarder, facts, [window], remaining_ms=remaining_ms, summary=summary)
+        if summary.unfinished:
             break
-        for message in fresh:
-            seen.add(message["MessageId"])
-            window = stream_description_window(message["Body"])
-            if window is None:
-                continue  # an event for `smsbridge replay`: it becomes visible again after the visibility timeout
-            recover(forwarder, facts, [window], remaining_ms=remaining_ms, summary=summary)
-            if summary.unfinished:
-                break
-            handled.append(message["ReceiptHandle"])
-            summary.descriptions += 1
+        handled.append(message["ReceiptHandle"])
+        summary.descriptions += 1
     for handle in handled:
         sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle)
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -70,3 +71,19 @@ class SqsParking:
             self.client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message), DelaySeconds=delay)
         except (ClientError, BotoCoreError) as exc:
             raise StoreUnavailable(f"SQS did not take the message: {type(exc).__name__}") from exc
+
+
+def each_message(sqs: Any, queue_url: str, *, visibility_timeout: int) -> Iterator[dict[str, Any]]:
+    """Every message of a queue, once each (SQS hands a message out again once its visibility timeout ends): read in
+    batches, each message hidden for ``visibility_timeout`` seconds, until a batch brings none not seen already.
+    What the caller neither deletes nor makes visible again reappears after that timeout."""
+    seen: set[str] = set()
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_timeout,
+                                    WaitTimeSeconds=0).get("Messages", [])  # fmt: skip
+        fresh = [message for message in batch if message["MessageId"] not in seen]
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message["MessageId"])
+            yield message

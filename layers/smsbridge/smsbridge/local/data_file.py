@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from smsbridge.adapters.queues import each_message
 from smsbridge.local.template import LocalResources
 
 FORMAT = 1
@@ -71,16 +72,8 @@ def _scan(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
 
 
 def _drain(sqs: Any, queue_url: str) -> Iterator[str]:
-    seen: set[str] = set()
-    while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300,
-                                    WaitTimeSeconds=0).get("Messages", [])  # fmt: skip
-        fresh = [message for message in batch if message["MessageId"] not in seen]
-        if not fresh:
-            return
-        for message in fresh:
-            seen.add(message["MessageId"])
-            yield message["Body"]
+    for message in each_message(sqs, queue_url, visibility_timeout=300):
+        yield message["Body"]
 
 
 def _encode_bytes(value: object) -> object:
