@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import logging
+import os
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,9 +62,13 @@ def load_function(name: str, logs: io.StringIO) -> ModuleType:
     Powertools' Logger is configured once per process and keeps its first stream; the test's own stream makes the
     logs readable whatever ran before.
     """
-    for handler in logging.getLogger("smsbridge").handlers:  # configured by an earlier test: reused by Powertools
+    shared = logging.getLogger("smsbridge")  # configured by an earlier test (or an in-process local stack): reused
+    for handler in shared.handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.stream = logs
+    for log_filter in list(shared.filters):  # e.g. the local stack's console filter of refusals
+        shared.removeFilter(log_filter)
+    shared.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))  # a local stack may have left WARNING
     spec = importlib.util.spec_from_file_location(f"{name}_app_under_test", ROOT / "functions" / name / "app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -380,6 +380,9 @@ class LocalStack:
             self._http.server_close()
         if self._moto is not None:
             self._moto.stop()
+        webhook = getattr(self, "_handler", None)  # loaded by start(); its logger is the process's: leave it as found
+        if webhook is not None:
+            webhook.logger.removeFilter(self._rejections)
         state = read_state(self.state_file)
         if state is not None and state.get("pid") == os.getpid():  # only ours: another stack may own the file
             self.state_file.unlink(missing_ok=True)
