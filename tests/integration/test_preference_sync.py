@@ -136,7 +136,7 @@ def test_a_job_still_running_is_followed_on_the_next_run(stack: Stack, stub: Ci3
 def test_dry_run_prints_and_sends_nothing(stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str]) -> None:
     reply(stack, "STOP")
     code, out = cli(stack, capsys, "ci360", "sync-preferences", "--dry-run")
-    assert code == 0 and out.startswith("dry_run: 1 numbers (1 opted out") and f"{CUSTOMER}  OPT-OUT true" in out
+    assert code == 0 and out.startswith("dry_run: 1 number (1 opted out") and f"{CUSTOMER}  OPT-OUT true" in out
     assert stub.preferences.jobs == {}
 
 
@@ -198,21 +198,26 @@ def planted_21610(params: list[tuple[str, str]]) -> dict[str, Any]:
     }
 
 
-def test_a_job_stuck_past_the_bound_is_reported_by_sync_and_reconcile(
-    stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # GIVEN a job CI360 keeps processing, sent three hours ago
+def job_pending_for(stack: Stack, stub: Ci360Stub, *, hours: int) -> None:
+    """A STOP's import job that CI360 keeps processing, sent ``hours`` ago."""
     stub.preferences.polls_per_status = 10_000
     reply(stack, "STOP")
     assert sync_for(stack, stub).run().outcome == "running"
     records = SyncRecords(stack.messages_table, client=stack.dynamodb)
     checkpoint, pending = records.checkpoint()
-    sent = datetime.fromisoformat(checkpoint.pending_since) - timedelta(hours=3)
+    sent = datetime.fromisoformat(checkpoint.pending_since) - timedelta(hours=hours)
     records.save(replace(checkpoint, pending_since=sent.isoformat()), pending)
+
+
+def test_a_job_stuck_past_the_bound_is_reported_by_sync_and_reconcile(
+    stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a job CI360 keeps processing, sent three hours ago
+    job_pending_for(stack, stub, hours=3)
     # WHEN the sync and reconcile look THEN both name the job as stuck and fail
     code, out = cli(stack, capsys, "ci360", "sync-preferences")
     assert code == 1
-    assert "running: 1 numbers (1 opted out, 0 not), job job-1 (Queued)" in out
+    assert "running: 1 number (1 opted out, 0 not), job job-1 (Queued)" in out
     assert "STUCK: pending for 180 min; ask SAS support about job job-1" in out
     code, out = cli(stack, capsys, "consent", "reconcile")
     assert code == 1 and out.startswith("CI360 import job job-1 STUCK: pending for 180 min")
@@ -256,13 +261,7 @@ def test_the_function_counts_a_stuck_job_for_its_alarm(
     stack: Stack, stub: Ci360Stub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a job CI360 has been processing for three hours
-    stub.preferences.polls_per_status = 10_000
-    reply(stack, "STOP")
-    assert sync_for(stack, stub).run().outcome == "running"
-    records = SyncRecords(stack.messages_table, client=stack.dynamodb)
-    checkpoint, pending = records.checkpoint()
-    sent = datetime.fromisoformat(checkpoint.pending_since) - timedelta(hours=3)
-    records.save(replace(checkpoint, pending_since=sent.isoformat()), pending)
+    job_pending_for(stack, stub, hours=3)
     # WHEN the scheduled function runs with the template's settings
     for name, value in stack.resources.function_environment("PreferencesFunction").items():
         monkeypatch.setenv(name, value)

@@ -911,7 +911,10 @@ def run_recover(args: argparse.Namespace) -> int:
         ("dead", "DeadLetterQueue", "DeadLetterQueueUrl", args.dead_letter_queue_url, "--dead-letter-queue-url"),
         ("retry", "RetryQueue", "RetryQueueUrl", args.retry_queue_url, "--retry-queue-url"),
         ("secret", "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id"))}  # fmt: skip
-    summary = run_recovery(where, since=args.since, until=args.until, dry_run=args.dry_run)
+    from datetime import datetime  # noqa: PLC0415
+
+    until = datetime.fromisoformat(args.until) if args.until else None  # both checked by cli_input.since_time
+    summary = run_recovery(where, since=datetime.fromisoformat(args.since), until=until, dry_run=args.dry_run)
     print("\n".join(summary.lines(args.dry_run)))
     return EXIT_FOUND_PROBLEM if summary.unfinished or summary.outcomes["failed"] else EXIT_OK
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -23,7 +23,6 @@ from smsbridge.recover import (
     SWEEP_LOOKBACK,
     RecoverySummary,
     Window,
-    parse_moment,
     recent_window,
     recover,
     sweep_dead_letter_descriptions,
@@ -68,10 +67,12 @@ def build_sweep(settings: Settings, forwarder: Forwarder) -> Callable[[Callable[
     return sweep
 
 
-def run_recovery(where: dict[str, Any], *, since: str, until: str = "", dry_run: bool = False) -> RecoverySummary:
+def run_recovery(
+    where: dict[str, Any], *, since: datetime, until: datetime | None = None, dry_run: bool = False
+) -> RecoverySummary:
     """``smsbridge recover``: ``where`` maps messages, consent, dead, retry and secret to located resources
-    (``adapters/deployment.Location``: a name and a client maker)."""
-    start, end = parse_moment(since, "--since"), parse_moment(until, "--until") if until else utc_now()
+    (``adapters/deployment.Location``: a name and a client maker); the window's times come checked from the CLI."""
+    start, end = since, until or utc_now()
     environment = {**os.environ, "MESSAGES_TABLE": where["messages"].name, "CONSENT_TABLE": where["consent"].name,
                    "DEAD_LETTER_QUEUE_URL": where["dead"].name, "RETRY_QUEUE_URL": where["retry"].name,
                    "CI360_SECRET": where["secret"].name}  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from smsbridge.clock import utc_now
 from smsbridge.domain.preferences import Checkpoint, JobState, JobStatus, Preference, preference_of, preferences_csv
+from smsbridge.text import counted
 
 MAX_NUMBERS_PER_JOB = 10_000
 # Changes younger than this wait for the next run: a webhook stamps its write before DynamoDB has it (retries can
@@ -74,7 +75,7 @@ class SyncReport:
         if self.outcome == "busy":
             return ["busy: another preference sync holds the lease; nothing sent (try again in a minute)"]
         opted_out = sum(p.opted_out for p in self.preferences)
-        head = (f"{self.outcome}: {len(self.preferences)} numbers ({opted_out} opted out, "
+        head = (f"{self.outcome}: {counted(len(self.preferences), 'number')} ({opted_out} opted out, "
                 f"{len(self.preferences) - opted_out} not)" + (f", job {self.job}" if self.job else "")
                 + (f" ({self.status})" if self.status else "")
                 + (f", in CI360 through {self.through}" if self.through else ""))  # fmt: skip

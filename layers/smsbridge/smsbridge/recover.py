@@ -19,12 +19,11 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from smsbridge.adapters.queues import each_message
 from smsbridge.domain.ci360_events import EventMapping, PendingEvent
-from smsbridge.errors import ConfigurationError
 from smsbridge.forwarder import Forwarder
 
 DESCRIPTION_SLACK = timedelta(minutes=2)  # a fact is written a little before its stream record's arrival time
@@ -171,11 +170,3 @@ def sweep_dead_letter_descriptions(
 def recent_window(now: datetime, *, lookback: timedelta, grace: timedelta) -> Window:
     """The scheduled sweep's own window: facts old enough to have been sent, young enough to be worth a look."""
     return Window(now - lookback, now - grace)
-
-
-def parse_moment(text: str, flag: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigurationError(f"{flag} {text!r} is not an ISO 8601 time (e.g. 2026-11-30T08:00:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Words for the CLI's summaries."""
+"""Words for summaries: counts with the right singular or plural (the CLI, the preference sync)."""
 
 from __future__ import annotations
 
