@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,16 @@ def test_serve_stopped_by_sigterm_removes_its_state_file(tmp_path: Path) -> None
         if line.strip() == "ready":
             break
     assert state.exists()
+    # keep reading what it prints while it stops: a full pipe would block the process, not the code under test
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(serve.stdout or []), daemon=True)
+    reader.start()
     serve.send_signal(signal.SIGTERM)
-    assert serve.wait(timeout=120) == 0
+    try:
+        assert serve.wait(timeout=120) == 0, "".join(printed)[-2000:]
+    except subprocess.TimeoutExpired:
+        serve.kill()
+        pytest.fail("serve did not stop on SIGTERM; its last output:\n" + "".join(printed)[-2000:])
+    reader.join(timeout=10)
     serve.stdout.close()
     assert not state.exists()
