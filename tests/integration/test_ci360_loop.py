@@ -7,6 +7,7 @@ event it accepted is one CI360 would accept.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections import Counter
@@ -121,6 +122,19 @@ class Loop:
         return self.chaos.summary() if self.chaos else {}
 
 
+class CompressedDelays:
+    """The forwarder's parking port with its delays shrunk by ``TIME_SCALE`` (SQS on moto waits in real time)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def retry_later(self, event: Any, *, delay: int, **rest: Any) -> None:
+        self.inner.retry_later(event, delay=math.ceil(delay * TIME_SCALE), **rest)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 @pytest.fixture
 def loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Loop]:
     """The loop on moto's server; with ``indirect`` parametrization, a chaos seed (None: no chaos)."""
@@ -143,22 +157,28 @@ def loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch, request: pytest.F
     stack.secrets.put_secret_value(SecretId=env["CI360_SECRET"], SecretString=json.dumps(credentials))
     forwarder = load_function("forwarder", stack.logs)
 
-    unused = [forwarder]
     started, started_at = time.monotonic(), datetime.now(UTC)
 
     def fast_clock() -> datetime:
-        """The forwarder's clock under chaos runs as much faster as the event sources' waits are compressed."""
+        """The forwarder's clock runs as much faster as the event sources' waits are compressed."""
         return started_at + timedelta(seconds=(time.monotonic() - started) / TIME_SCALE)
+
+    def compressed(module: ModuleType) -> ModuleType:
+        """One world, compressed: a claim's lease (up to 90 s) passes in ~2 s, and so do the queue delays the
+        forwarder asks for by that clock (a copy waiting for a lease to end)."""
+        module.forwarder.clock = fast_clock
+        module.forwarder.parking = CompressedDelays(module.forwarder.parking)
+        return module
 
     def environment() -> Any:
         """An execution environment of the forwarder: the first is ``loop.forwarder`` (tests patch its ports),
         each further concurrent invocation gets a fresh one."""
-        module = unused.pop() if unused else load_function("forwarder", stack.logs)
+        module = unused.pop() if unused else compressed(load_function("forwarder", stack.logs))
         if chaos is not None:
             chaos.instrument(module.forwarder)
-            module.forwarder.clock = fast_clock  # a lost answer's claim lease (up to 90 s) passes in ~2 s
         return module.lambda_handler
 
+    unused = [compressed(forwarder)]
     sources = LocalEventSources.from_template(
         stack.resources, "ForwarderFunction", environment, chaos=chaos, time_scale=TIME_SCALE, echo=lambda _: None
     )

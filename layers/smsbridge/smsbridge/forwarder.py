@@ -240,11 +240,12 @@ class Forwarder:
             if self.lanes and event.order and found.state is not ClaimState.PARKED:
                 self.lanes.forget(lane_key(event.phone, event.scope), event.order)  # settled: pending no more
             return "duplicate"  # accepted, given up, or parked under another copy's ticket
-        # Another copy is sending it now (or has just let go of it). Wait on the retry queue, keeping this copy's
-        # ticket, and look again (at the latest when its lease ends): if that copy died, this one takes over; if it
-        # settled, this one falls away.
+        # Another copy is sending it now. Wait on the retry queue, keeping this copy's ticket, and look again when
+        # its lease ends: if that copy died, this one takes over; if it settled, this one falls away. Looking any
+        # earlier can only find it still held, and each look is a write and a queue message (under duplicate
+        # deliveries they multiply).
         lease_left = int((found.lease_until - now).total_seconds()) + 1 if found and found.lease_until else 1
-        wait = min(lease_left, self.retry_base_seconds, MAX_DELAY_SECONDS)
+        wait = min(lease_left, MAX_DELAY_SECONDS)
         self.parking.retry_later(event, attempt=attempt, delay=max(1, wait),
                                  reason="waiting: another copy holds the claim", ticket=ticket)  # fmt: skip
         return "waiting"
