@@ -63,6 +63,11 @@ def plan(messages: int, replies: int, stops: int, duplicates: int, seed: int = 7
     return statuses, second, messages + replies + stops
 
 
+def webhook_count(messages: int, replies: int, stops: int, duplicates: int) -> int:
+    """How many webhooks ``plan`` makes: two status callbacks per message, the repeats, the replies and STOPs."""
+    return 2 * messages + duplicates + replies + stops
+
+
 def post_all(base_url: str, webhooks: list, workers: int) -> tuple[list[float], Counter[int]]:
     local = threading.local()
     parts = urlsplit(base_url)
@@ -102,6 +107,7 @@ def run(
     time_scale: float = 0.1,
 ) -> dict:
     statuses, second, expected = plan(messages, replies, stops, duplicates)
+    assert len(statuses) + len(second) == webhook_count(messages, replies, stops, duplicates)
     names = [name for name in DEFAULT_EVENT_NAMES.values() if name]
     with Ci360Stub(tenant_id=TENANT, client_secret=SECRET, event_names=names) as stub:
         state = Path(ROOT / ".smsbridge" / "bench-local.json")

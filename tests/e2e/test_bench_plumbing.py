@@ -1,5 +1,6 @@
 """`make bench`'s plumbing with tiny sizes: the local-stack load run ends with every event delivered once and
-leaves no state file behind; `serve` stopped by SIGTERM (as `kill` or a bench does) removes its own."""
+leaves no state file behind; `serve` stopped by SIGTERM (as `kill` or a bench does) removes its own; a full run
+rewrites docs/benchmarks.md and keeps what was measured by hand below its marker."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench import bench_cli, bench_load
+from tests.bench import bench_cli, bench_load, run
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +25,15 @@ def test_a_tiny_load_run_delivers_everything_once_and_cleans_up() -> None:
     assert (load["lost"], load["duplicated"]) == (0, 0)
     assert load["received_events"] == load["expected_events"] > 0
     assert not STATE.exists()
+
+
+def test_a_full_run_keeps_the_hand_measured_sections_of_the_page(tmp_path: Path) -> None:
+    page = tmp_path / "benchmarks.md"
+    assert run.kept_sections(page) == run.KEPT + "\n"  # no page yet: the marker alone
+    page.write_text(f"# Benchmarks\nold figures\n\n{run.KEPT}\n\n## Before and after\n| a | b |\n", encoding="utf-8")
+    assert run.kept_sections(page) == f"{run.KEPT}\n\n## Before and after\n| a | b |\n"
+    page.write_text("# Benchmarks\nno marker: an old page\n", encoding="utf-8")
+    assert run.kept_sections(page) == run.KEPT + "\n"
 
 
 def test_the_help_timing_row_compares_with_a_baseline() -> None:
