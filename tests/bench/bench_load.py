@@ -144,7 +144,9 @@ def run(
             time.sleep(3)  # anything more arriving would be a duplicate
             done = time.perf_counter() - start
         finally:
-            serve.send_signal(signal.SIGINT)  # as Ctrl-C: serve stops cleanly (chaos summary) and removes its state
+            # as `kill` does: serve stops cleanly (chaos summary) and removes its state; not SIGINT, which a shell
+            # has a background job ignore (`make bench &`), and serve with it
+            serve.send_signal(signal.SIGTERM)
             serve.wait(timeout=120)
             reader.join(timeout=10)
             serve.stdout.close()

@@ -230,7 +230,8 @@ class StreamSource:
 
     def read(self) -> None:
         """Read every new record of every shard into its lane (after filtering)."""
-        self.stream_arn = self.dynamodb.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
+        if not self.stream_arn:  # fixed while the table lives (describing a table counts its items on moto)
+            self.stream_arn = self.dynamodb.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
         for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
             state = self._shards.setdefault(
                 shard["ShardId"],
