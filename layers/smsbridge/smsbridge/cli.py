@@ -254,7 +254,7 @@ def _add_serve(commands: Any) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import gc  # noqa: PLC0415
     import signal  # noqa: PLC0415
-    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
 
     from smsbridge.errors import UsageError  # noqa: PLC0415
     from smsbridge.local.chaos import Chaos  # noqa: PLC0415
@@ -287,7 +287,10 @@ def run_serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C: the state file goes too
         print("\n".join(serve_banner(stack, token, default_token=token == TEST_AUTH_TOKEN)))
         print("ready", flush=True)
-        threading.Event().wait()
+        while True:
+            # Never one untimed wait: the kernel may hand SIGTERM or SIGINT to another thread, and Python runs the
+            # handler only when this thread runs again (an untimed wait here hung serve, now and then, on `kill`).
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
