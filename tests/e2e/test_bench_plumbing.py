@@ -1,6 +1,6 @@
 """`make bench`'s plumbing with tiny sizes: the local-stack load run ends with every event delivered once and
-leaves no state file behind; `serve` stopped by SIGTERM (as `kill` or a bench does) removes its own; a full run
-rewrites docs/benchmarks.md and keeps what was measured by hand below its marker."""
+leaves no state file behind; `serve` stopped by SIGTERM (as `kill` or a bench does), or by SIGINT in a background
+job, removes its own; a full run rewrites docs/benchmarks.md and keeps what was measured by hand below its marker."""
 
 from __future__ import annotations
 
@@ -41,13 +41,22 @@ def test_the_help_timing_row_compares_with_a_baseline() -> None:
     assert row.value > 0 and row.baseline > 0 and row.unit == "ms"
 
 
-def test_serve_stopped_by_sigterm_removes_its_state_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop_signal", "ignored_at_start"),
+    [(signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["sigterm", "sigint-in-a-background-job"],
+)
+def test_serve_stopped_by_a_signal_removes_its_state_file(
+    tmp_path: Path, stop_signal: signal.Signals, ignored_at_start: bool
+) -> None:
+    # GIVEN serve running (as a shell script's background job would start it: SIGINT ignored from the start)
     state = tmp_path / "local.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    serve = subprocess.Popen(
-        [str(Path(sys.executable).parent / "smsbridge"), "serve", "--port", "0", "--state-file", str(state),
-         "--sync-seconds", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
+    command = [str(Path(sys.executable).parent / "smsbridge"), "serve", "--port", "0", "--state-file", str(state),
+               "--sync-seconds", "0"]  # fmt: skip
+    if ignored_at_start:
+        command = ["bash", "-c", 'trap "" INT; exec "$@"', "serve", *command]
+    serve = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert serve.stdout is not None
     for line in serve.stdout:
         if line.strip() == "ready":
@@ -57,12 +66,13 @@ def test_serve_stopped_by_sigterm_removes_its_state_file(tmp_path: Path) -> None
     printed: list[str] = []
     reader = threading.Thread(target=lambda: printed.extend(serve.stdout or []), daemon=True)
     reader.start()
-    serve.send_signal(signal.SIGTERM)
+    # WHEN it gets the signal THEN it stops cleanly, and its state file goes with it
+    serve.send_signal(stop_signal)
     try:
         assert serve.wait(timeout=120) == 0, "".join(printed)[-2000:]
     except subprocess.TimeoutExpired:
         serve.kill()
-        pytest.fail("serve did not stop on SIGTERM; its last output:\n" + "".join(printed)[-2000:])
+        pytest.fail(f"serve did not stop on {stop_signal.name}; its last output:\n" + "".join(printed)[-2000:])
     reader.join(timeout=10)
     serve.stdout.close()
     assert not state.exists()

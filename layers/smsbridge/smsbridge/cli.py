@@ -284,7 +284,10 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     try:
         stack.start()
-        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C: the state file goes too
+        # `kill` stops it as cleanly as Ctrl-C (the state file goes too), and so does SIGINT even where it was
+        # ignored: a shell script's background job (`smsbridge serve &`, `make bench &`) inherits SIGINT ignored.
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, _interrupt)
         print("\n".join(serve_banner(stack, token, default_token=token == TEST_AUTH_TOKEN)))
         print("ready", flush=True)
         while True:
