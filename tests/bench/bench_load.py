@@ -144,9 +144,7 @@ def run(
             time.sleep(3)  # anything more arriving would be a duplicate
             done = time.perf_counter() - start
         finally:
-            # as `kill` does: serve stops cleanly (chaos summary) and removes its state; not SIGINT, which a shell
-            # has a background job ignore (`make bench &`), and serve with it
-            serve.send_signal(signal.SIGTERM)
+            serve.send_signal(signal.SIGTERM)  # as `kill`: serve stops cleanly (chaos summary), removes its state
             serve.wait(timeout=120)
             reader.join(timeout=10)
             serve.stdout.close()
