@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,6 +239,13 @@ def _function(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     return resource.get("Properties") or {}
 
 
+def _events(template: dict[str, Any], logical_id: str, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, properties) of each of the function's events of one ``Type``, in template order."""
+    for name, event in (_function(template, logical_id).get("Events") or {}).items():
+        if event.get("Type") == kind:
+            yield name, event.get("Properties") or {}
+
+
 def function_timeout(template: dict[str, Any], logical_id: str) -> int:
     """The function's ``Timeout`` in seconds (its own, else Globals', else Lambda's default)."""
     own = _function(template, logical_id).get("Timeout")
@@ -249,10 +256,7 @@ def function_timeout(template: dict[str, Any], logical_id: str) -> int:
 def stream_sources(template: dict[str, Any], logical_id: str) -> list[StreamSourceSettings]:
     """The function's DynamoDB stream event sources, in template order."""
     found = []
-    for name, event in (_function(template, logical_id).get("Events") or {}).items():
-        if event.get("Type") != "DynamoDB":
-            continue
-        properties = event.get("Properties") or {}
+    for name, properties in _events(template, logical_id, "DynamoDB"):
         destination = ((properties.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         found.append(
             StreamSourceSettings(
@@ -277,10 +281,7 @@ def stream_sources(template: dict[str, Any], logical_id: str) -> list[StreamSour
 def queue_sources(template: dict[str, Any], logical_id: str) -> list[QueueSourceSettings]:
     """The function's SQS event sources, in template order."""
     found = []
-    for name, event in (_function(template, logical_id).get("Events") or {}).items():
-        if event.get("Type") != "SQS":
-            continue
-        properties = event.get("Properties") or {}
+    for name, properties in _events(template, logical_id, "SQS"):
         found.append(
             QueueSourceSettings(
                 name=name,
