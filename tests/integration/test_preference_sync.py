@@ -167,6 +167,19 @@ def test_reconcile_finds_planted_drift_and_its_fixes_remove_it(
     assert stub.preferences.current[("sms_id", blocked)] is True
 
 
+def test_a_21610_for_a_number_that_opted_out_by_webhook_is_no_drift(
+    stack: Stack, stub: Ci360Stub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a STOP by webhook (its state keyed by the Twilio account), then Twilio refusing that number with 21610
+    reply(stack, "STOP")
+    status = status_params(status="failed", error_code="21610", recipient=CUSTOMER, message_sid="SM" + "8" * 32)
+    refused = {**planted_21610(status), "account_sid": {"S": dict(status)["AccountSid"]}}
+    stack.dynamodb.put_item(TableName=stack.messages_table, Item=refused)
+    # WHEN reconciling THEN the refusal is known to the ledger: only the unsynced STOP drifts
+    code, out = cli(stack, capsys, "consent", "reconcile", "--json")
+    assert code == 1 and json.loads(out)["unknown_to_ledger"] == []
+
+
 def with_location(command: list[str], stack: Stack) -> list[str]:
     """A printed fix command, told where this test's tables and secret are."""
     if command[0] == "optouts":

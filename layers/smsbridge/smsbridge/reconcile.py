@@ -63,7 +63,9 @@ def find_drift(ledger: ConsentLedger, records: SyncRecords, *, now: datetime | N
             drift.only_in_ci360.append(phone)
     for status in records.blocked_by_twilio():
         phone, scope, at = str(status["recipient"]), str(status["scope"]), str(status["updated_at"])
-        current = ledger.state(phone, scope)
+        account = str(status.get("account_sid") or "") or None
+        # the state as the webhook keys it (by account), else as a v0.1 or imported fact without one
+        current = ledger.state(phone, scope, account) or (ledger.state(phone, scope) if account else None)
         if current is None or (current["status"] != "opted_out" and str(current["updated_at"]) < at):
             drift.unknown_to_ledger.append({"phone": phone, "scope": scope, "status": "opted_out", "updated_at": at})
     return drift
