@@ -409,10 +409,6 @@ class LocalStack:
             return f"port {self.port} is in use by another smsbridge local stack: use that one, or give --port N"
         return f"port {self.port} on {self.host} is in use by another program: give --port N (0: any free port)"
 
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        result, _ = self.invoke_explained(event)
-        return result
-
     def invoke_explained(self, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The handler's answer, and what its log said about a refusal (None when it refused nothing)."""
         with self._lock:  # one execution environment: the resolver keeps per-request state
