@@ -59,6 +59,26 @@ def test_duplicate_delivery_hands_copies_to_a_concurrent_invocation(stack: Stack
     assert source.chaos is not None and source.chaos.injected["duplicate_delivery"] == 1
 
 
+def test_duplicates_are_counted_only_when_a_free_invocation_delivers_them(stack: Stack) -> None:
+    # GIVEN two invocations at most, one message per batch, and chaos wanting to duplicate every batch
+    fake = FakeFunction()
+    [settings] = queue_sources(stack.resources.template, "ForwarderFunction")
+    source = QueueSource(
+        settings.__class__(**{**settings.__dict__, "batching_window": 0, "batch_size": 1, "maximum_concurrency": 2}),
+        LocalFunction("test-forwarder", lambda: fake, 5.0, echo=lambda _: None),
+        queue_url=stack.resources.refs["RetryQueue"],
+        queue_arn=stack.resources.arns["RetryQueue"],
+        session=boto3.session.Session(),
+        chaos=Chaos(1, ChaosRates(duplicate_delivery=ALWAYS)),
+    )
+    sources = LocalEventSources([source], echo=lambda _: None)
+    send(stack, 1, 2, 3)
+    run(sources, lambda: queue_depth(stack) == 0)
+    # THEN the summary counts the copies that were handed over, not those left out for want of an invocation
+    assert source.chaos is not None
+    assert source.chaos.injected["duplicate_delivery"] == len(fake.calls) - 3 >= 1
+
+
 def test_a_successful_stream_batch_may_come_again(stack: Stack) -> None:
     fake = FakeFunction()
     sources, source = messages_stream(stack, fake, batching_window=0)

@@ -429,8 +429,10 @@ class QueueSource:
         jobs: list[Callable[[], int]] = [partial(self._process, batch) for batch in batches]
         if self.chaos is not None:
             for batch in batches:
+                if len(jobs) >= self.concurrency:  # no invocation free for a copy: none is drawn, none counted
+                    break
                 copies = self.chaos.duplicate_delivery([message["Body"] for message in batch])
-                if copies and len(jobs) < self.concurrency:
+                if copies:
                     twin = [message for message in batch if message["Body"] in copies]
                     jobs.append(partial(self._process, twin))
         return jobs
