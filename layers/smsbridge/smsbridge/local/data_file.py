@@ -4,31 +4,37 @@ At stop, every item of the template's tables and every message waiting in its qu
 (JSON, keyed by the template's logical ids, so a renamed prefix does not matter). At start, they are put back
 before the event sources run, into moto's tables directly with the table stream paused: restored records are
 history, not new changes, so the forwarder does not see them again and CI360 is not sent anything twice.
-Queued messages are sent again to their queue (a retry waits as it did; a dead letter can still be replayed).
+Every message of a queue is kept, whether visible, in flight or still delayed (read from moto itself: SQS hands
+out no delayed message), with the delay it had left; at start each is sent again with that delay, so a retry
+waits as it did and a dead letter can still be replayed.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from smsbridge.adapters.queues import each_message
 from smsbridge.local.template import LocalResources
 
 FORMAT = 1
 _BYTES = "__base64__"
 
 
-def save(resources: LocalResources, session: Any, path: Path) -> dict[str, int]:
+def save(resources: LocalResources, session: Any, path: Path, *, region: str) -> dict[str, int]:
     """Write the tables' items and the queues' messages to ``path`` (atomically); returns counts by kind."""
-    dynamodb, sqs = session.client("dynamodb"), session.client("sqs")
+    dynamodb = session.client("dynamodb")
     tables = {logical: list(_scan(dynamodb, resources.name_of(logical)))
               for logical in resources.resources_of("AWS::DynamoDB::Table")}  # fmt: skip
-    queues = {logical: list(_drain(sqs, resources.refs[logical]))
+    from moto.sqs.models import sqs_backends  # noqa: PLC0415 - only the local stack has moto
+
+    backend = sqs_backends[session.client("sts").get_caller_identity()["Account"]][region]
+    queues = {logical: _queued(backend.get_queue(resources.name_of(logical)))
               for logical in resources.resources_of("AWS::SQS::Queue") if logical in resources.refs}  # fmt: skip
     document = {"format": FORMAT, "tables": tables, "queues": queues}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,9 +65,10 @@ def restore(resources: LocalResources, session: Any, path: Path, *, region: str)
         finally:
             table.stream_shard = shard
     sqs, messages = session.client("sqs"), 0
-    for logical, bodies in document["queues"].items():
-        for body in bodies:
-            sqs.send_message(QueueUrl=resources.refs[logical], MessageBody=body)
+    for logical, queued in document["queues"].items():
+        for message in queued:
+            sqs.send_message(QueueUrl=resources.refs[logical], MessageBody=message["body"],
+                             DelaySeconds=int(message["delay_seconds"]))  # fmt: skip
             messages += 1
     return {"items": items, "messages": messages}
 
@@ -71,9 +78,11 @@ def _scan(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
         yield from page["Items"]
 
 
-def _drain(sqs: Any, queue_url: str) -> Iterator[str]:
-    for message in each_message(sqs, queue_url, visibility_timeout=300):
-        yield message["Body"]
+def _queued(queue: Any) -> list[dict[str, Any]]:
+    """Each message of a moto queue not yet deleted, with the whole seconds of delay it has left."""
+    now = time.time() * 1000
+    return [{"body": message.body, "delay_seconds": max(0, math.ceil((message.delayed_until - now) / 1000))}
+            for message in queue._messages]  # fmt: skip
 
 
 def _encode_bytes(value: object) -> object:

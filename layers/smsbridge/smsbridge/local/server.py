@@ -340,7 +340,7 @@ class LocalStack:
         if self.data_file is None:
             return
         try:
-            saved = data_file.save(self.resources, boto3.session.Session(), self.data_file)
+            saved = data_file.save(self.resources, boto3.session.Session(), self.data_file, region=REGION)
         except Exception as exc:  # stopping must go on: say what was not kept
             self.echo(f"data not saved to {self.data_file}: {type(exc).__name__}: {exc}")
             return
