@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -39,17 +40,23 @@ def test_the_same_seed_makes_the_same_decisions_and_another_seed_others() -> Non
     assert 0 < sum(decisions(7)) < 200
 
 
-def test_duplicate_delivery_hands_copies_to_a_concurrent_invocation(stack: Stack) -> None:
-    fake = FakeFunction()
+def always_duplicating_queue(stack: Stack, fake: FakeFunction, **changes: Any) -> QueueSource:
+    """The retry queue's event source (no batching window, ``changes`` to its settings) under chaos that wants to
+    duplicate every batch, invoking ``fake``."""
     [settings] = queue_sources(stack.resources.template, "ForwarderFunction")
-    source = QueueSource(
-        settings.__class__(**{**settings.__dict__, "batching_window": 0}),
+    return QueueSource(
+        replace(settings, batching_window=0, **changes),
         LocalFunction("test-forwarder", lambda: fake, 5.0, echo=lambda _: None),
         queue_url=stack.resources.refs["RetryQueue"],
         queue_arn=stack.resources.arns["RetryQueue"],
         session=boto3.session.Session(),
         chaos=Chaos(1, ChaosRates(duplicate_delivery=ALWAYS)),
     )
+
+
+def test_duplicate_delivery_hands_copies_to_a_concurrent_invocation(stack: Stack) -> None:
+    fake = FakeFunction()
+    source = always_duplicating_queue(stack, fake)
     sources = LocalEventSources([source], echo=lambda _: None)
     send(stack, 1, 2, 3)
     run(sources, lambda: queue_depth(stack) == 0)
@@ -62,15 +69,7 @@ def test_duplicate_delivery_hands_copies_to_a_concurrent_invocation(stack: Stack
 def test_duplicates_are_counted_only_when_a_free_invocation_delivers_them(stack: Stack) -> None:
     # GIVEN two invocations at most, one message per batch, and chaos wanting to duplicate every batch
     fake = FakeFunction()
-    [settings] = queue_sources(stack.resources.template, "ForwarderFunction")
-    source = QueueSource(
-        settings.__class__(**{**settings.__dict__, "batching_window": 0, "batch_size": 1, "maximum_concurrency": 2}),
-        LocalFunction("test-forwarder", lambda: fake, 5.0, echo=lambda _: None),
-        queue_url=stack.resources.refs["RetryQueue"],
-        queue_arn=stack.resources.arns["RetryQueue"],
-        session=boto3.session.Session(),
-        chaos=Chaos(1, ChaosRates(duplicate_delivery=ALWAYS)),
-    )
+    source = always_duplicating_queue(stack, fake, batch_size=1, maximum_concurrency=2)
     sources = LocalEventSources([source], echo=lambda _: None)
     send(stack, 1, 2, 3)
     run(sources, lambda: queue_depth(stack) == 0)
