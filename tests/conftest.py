@@ -13,7 +13,7 @@ from smsbridge.domain.signature import compute_signature
 from smsbridge.local.server import LambdaContext
 from smsbridge.local.server import http_api_event as local_http_api_event
 from smsbridge.local.template import load_template
-from smsbridge.simulate import TEST_AUTH_TOKEN
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 API_HOST = "abc123def4.execute-api.us-east-1.amazonaws.com"

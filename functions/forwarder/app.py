@@ -4,16 +4,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsbridge.bootstrap import startup_problems
-from smsbridge.config import Settings
-from smsbridge.forwarder_bootstrap import build_forwarder, build_sweep
+from smsbridge.app.forwarder import Settings, build_forwarder, build_sweep, startup_problems
 
 logger = Logger()
 metrics = Metrics()
 settings = Settings.from_env()
 forwarder = build_forwarder(settings)
 sweep = build_sweep(settings, forwarder)
-for problem in startup_problems(settings, forwarder=True):
+for problem in startup_problems(settings):
     logger.error(problem)
 
 

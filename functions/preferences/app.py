@@ -4,8 +4,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsbridge.config import Settings
-from smsbridge.preferences_bootstrap import build_preference_sync
+from smsbridge.app.preferences import Settings, build_preference_sync
 
 logger = Logger()
 metrics = Metrics()

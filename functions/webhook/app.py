@@ -6,12 +6,18 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsbridge.adapters.apigateway import as_http_api_event, webhook_request
-from smsbridge.bootstrap import build_webhook_service, startup_problems
-from smsbridge.config import Settings
-from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
-from smsbridge.errors import RejectedRequest, RetryableError
-from smsbridge.service import Accepted
+from smsbridge.app.webhook import (
+    INBOUND_ROUTE,
+    STATUS_ROUTE,
+    Accepted,
+    RejectedRequest,
+    RetryableError,
+    Settings,
+    as_http_api_event,
+    build_webhook_service,
+    startup_problems,
+    webhook_request,
+)
 
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'

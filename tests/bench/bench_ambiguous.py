@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
+from smsbridge.app.forwarder import Forwarder
 from smsbridge.domain.ci360_events import Correlation, EventKind, EventMapping, Flat, PendingEvent
 from smsbridge.domain.delivery import Verdict
-from smsbridge.forwarder import Forwarder
 from smsbridge.local.server import STUB_SECRET as SECRET
 from smsbridge.local.server import STUB_TENANT as TENANT
 from tests.fakes import FakeContacts, FakeParking, FakeSentLedger, sqs_records

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway, static_jwt
+from smsbridge.app.forwarder import Forwarder
 from smsbridge.domain.ci360_events import Correlation, EventKind, EventMapping, PendingEvent
-from smsbridge.forwarder import Forwarder
 from smsbridge.local.server import STUB_SECRET as SECRET
 from smsbridge.local.server import STUB_TENANT as TENANT
 from tests.bench.harness import Row

@@ -25,7 +25,7 @@ from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.server import STUB_SECRET as SECRET
 from smsbridge.local.server import STUB_TENANT as TENANT
-from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params, sign_webhook, status_params
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN, inbound_params, sign_webhook, status_params
 from tests.bench.harness import percentile
 from tests.conftest import ROOT
 

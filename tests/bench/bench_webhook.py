@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.local.server import LambdaContext
-from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
 from tests.bench.harness import Row, percentile
 from tests.conftest import API_BASE, ROOT, form_body, http_api_event, signed_headers
 from tests.fakes import StaticTokens

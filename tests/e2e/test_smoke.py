@@ -12,7 +12,7 @@ import pytest
 from smsbridge.cli import main
 from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME
 from smsbridge.local.server import LocalStack
-from smsbridge.simulate import TEST_AUTH_TOKEN
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN
 
 pytestmark = pytest.mark.e2e
 

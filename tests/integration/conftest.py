@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from smsbridge.adapters.dynamodb import plain
 from smsbridge.local.template import LocalResources, create_resources
-from smsbridge.simulate import TEST_AUTH_TOKEN
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN
 from tests.conftest import ROOT
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from smsbridge.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, inbound_params, status_params
+from smsbridge.ops.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, inbound_params, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration import test_ci360_loop
 from tests.integration.test_ci360_loop import CUSTOMER, OURS, Loop, correlation

@@ -12,7 +12,7 @@ from smsbridge.cli import main
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.server import STUB_SECRET as SECRET
 from smsbridge.local.server import STUB_TENANT as TENANT
-from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
+from smsbridge.ops.twilio_setup import DEFAULT_URL_FRAGMENT
 
 
 @pytest.fixture

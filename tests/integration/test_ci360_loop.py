@@ -34,7 +34,7 @@ from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.event_sources import LocalEventSources
 from smsbridge.local.server import STUB_SECRET as SECRET
 from smsbridge.local.server import STUB_TENANT as TENANT
-from smsbridge.simulate import inbound_params, status_params
+from smsbridge.ops.simulate import inbound_params, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration.conftest import Stack, load_function
 

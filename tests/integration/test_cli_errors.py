@@ -108,8 +108,8 @@ def no_aws_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     stale = {"pid": 2**22 + 12345, "aws_endpoint_url": "http://127.0.0.1:1", "region": "us-east-1", "resources": {}}
     state = tmp_path / "local.json"
     state.write_text(json.dumps(stale))
-    monkeypatch.setattr("smsbridge.local.paths.LOCAL_STATE", state)
-    monkeypatch.setattr("smsbridge.local.paths.project_root", lambda: tmp_path)
+    monkeypatch.setattr("smsbridge.ops.local_state.LOCAL_STATE", state)
+    monkeypatch.setattr("smsbridge.ops.local_state.project_root", lambda: tmp_path)
 
 
 @pytest.mark.parametrize(("argv", "status", "words"), CASES, ids=[" ".join(case[0])[:60] for case in CASES])

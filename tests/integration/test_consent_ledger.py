@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smsbridge.adapters.consent_table import ConsentLedger
-from smsbridge.bootstrap import build_webhook_service
+from smsbridge.app.webhook import build_webhook_service
 from smsbridge.config import Settings
 from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
-from smsbridge.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, inbound_params, sign_webhook, status_params
+from smsbridge.ops.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, inbound_params, sign_webhook, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration.conftest import Stack
 from tests.unit.test_ingress import request_for

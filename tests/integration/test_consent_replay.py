@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from smsbridge.adapters.message_table import message_key
-from smsbridge.simulate import inbound_params, status_params
+from smsbridge.ops.simulate import inbound_params, status_params
 from tests.integration import test_ci360_loop
 from tests.integration.test_ci360_loop import CUSTOMER, OURS, Loop, correlation
 

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from smsbridge.app.recover import stream_description_window
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
 from smsbridge.local.event_sources import (
     LambdaContext,
@@ -26,7 +27,6 @@ from smsbridge.local.event_sources import (
     StreamSource,
 )
 from smsbridge.local.template import function_timeout, queue_sources, stream_sources
-from smsbridge.recover import stream_description_window
 from tests.integration.conftest import Stack
 
 Behaviour = Callable[[list[int], list[dict[str, Any]], LambdaContext], Any]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN, inbound_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration.conftest import Stack
 

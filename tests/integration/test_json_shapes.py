@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from smsbridge.cli import main
-from smsbridge.simulate import inbound_params
+from smsbridge.ops.simulate import inbound_params
 from tests.conftest import API_BASE, ROOT, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration.conftest import Stack
 

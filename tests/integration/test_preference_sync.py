@@ -15,12 +15,12 @@ import urllib3
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.adapters.consent_table import ConsentLedger
 from smsbridge.adapters.sync_records import SyncRecords
+from smsbridge.app.preferences import PreferenceSync
 from smsbridge.cli import main
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.server import STUB_SECRET as SECRET
 from smsbridge.local.server import STUB_TENANT as TENANT
-from smsbridge.preference_sync import PreferenceSync
-from smsbridge.simulate import inbound_params, status_params
+from smsbridge.ops.simulate import inbound_params, status_params
 from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
 from tests.integration.conftest import Stack, load_function
 

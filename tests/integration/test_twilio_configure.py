@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from smsbridge.cli import main
-from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
+from smsbridge.ops.twilio_setup import DEFAULT_URL_FRAGMENT
 from tests.twilio_api_stub import ACCOUNT, SERVICE_SID, TOKEN, TwilioApiStub
 
 BASE = "https://abc123def4.execute-api.us-east-1.amazonaws.com"

@@ -11,8 +11,8 @@ from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
-from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
+from smsbridge.ops.twilio_setup import DEFAULT_URL_FRAGMENT
 from tests.conftest import (
     API_BASE,
     LambdaContext,

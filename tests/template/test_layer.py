@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -13,11 +12,13 @@ import pytest
 
 from smsbridge.local.template import LocalResources
 from tests.conftest import ROOT
-from tests.layer import LAYER_SOURCE, build_layer
+from tests.layer import LAYER_SOURCE, build_layer, smsbridge_imports
 
 FUNCTIONS = {"webhook": "WebhookFunction", "forwarder": "ForwarderFunction", "preferences": "PreferencesFunction"}
-# Never in the layer: what `smsbridge serve` and the CLI use (they run on an operator's machine, not in Lambda).
-LOCAL_ONLY = ("smsbridge.local", "smsbridge.cli", "smsbridge.simulate", "smsbridge.twilio_setup")
+# The layer is packaged by folder: these folders whole, and the package's top-level modules.
+RUNTIME_FOLDERS = ("domain", "adapters", "app")
+# Never in the layer: what an operator runs and the local stack (they run on an operator's machine, not in Lambda).
+OPERATOR_ONLY = ("smsbridge.ops", "smsbridge.cli", "smsbridge.local")
 
 
 def _module_file(name: str) -> Path | None:
@@ -28,27 +29,10 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _smsbridge_imports(source: Path, module: str) -> set[str]:
-    """Every smsbridge module ``source`` imports anywhere (module scope or inside a function), as dotted names."""
-    package = module if source.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parent, *([node.module] if node.module else [])])
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
-    return {name for name in found if name.split(".")[0] == "smsbridge"}
-
-
 def import_graph() -> set[str]:
     """The smsbridge modules the three functions' handlers reach, transitively (parents included)."""
     handlers = [ROOT / "functions" / function / "app.py" for function in FUNCTIONS]
-    pending = [name for handler in handlers for name in _smsbridge_imports(handler, "")]
+    pending = [name for handler in handlers for name in smsbridge_imports(handler, "")]
     reached: set[str] = set()
     while pending:
         name = pending.pop()
@@ -58,7 +42,7 @@ def import_graph() -> set[str]:
         reached.add(name)
         parts = name.split(".")
         pending += [".".join(parts[:depth]) for depth in range(1, len(parts))]
-        pending += _smsbridge_imports(source, name)
+        pending += smsbridge_imports(source, name)
     return reached
 
 
@@ -68,17 +52,29 @@ def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _modules_in(layer: Path) -> set[str]:
+    return _modules_in_paths(layer, list(layer.rglob("*.py")))
+
+
+def _source_modules() -> set[str]:
+    """The modules of the runtime folders and the package's top level, as the source tree holds them."""
+    package = LAYER_SOURCE / "smsbridge"
+    paths = [*package.glob("*.py"), *(path for folder in RUNTIME_FOLDERS for path in (package / folder).rglob("*.py"))]
+    return _modules_in_paths(LAYER_SOURCE, paths)
+
+
+def _modules_in_paths(root: Path, paths: list[Path]) -> set[str]:
     names = set()
-    for path in layer.rglob("*.py"):
-        parts = path.relative_to(layer).with_suffix("").parts
+    for path in paths:
+        parts = path.relative_to(root).with_suffix("").parts
         names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return names
 
 
-def test_the_layer_holds_exactly_the_modules_the_functions_import(layer: Path) -> None:
+def test_the_layer_holds_the_runtime_folders_whole_and_nothing_an_operator_runs(layer: Path) -> None:
     built = _modules_in(layer)
-    assert built == import_graph()
-    assert not [name for name in built if name.startswith(LOCAL_ONLY)]
+    assert built == _source_modules()  # by folder: a new module in app/ ships without touching a list
+    assert import_graph() <= built  # everything the three handlers reach
+    assert not [name for name in built if name.startswith(OPERATOR_ONLY)]
     # Compiled for the interpreter that built it, so Lambda's read-only /opt needs no compiling at a cold start.
     assert all(path.with_suffix(".py").exists() or path.parent.name == "__pycache__" for path in layer.rglob("*.pyc"))
     assert len(list(layer.rglob("*.pyc"))) == len(built)
@@ -89,7 +85,7 @@ def test_each_handler_imports_from_the_built_layer_alone(function: str, layer: P
     environment = LocalResources(prefix="t", template=template).function_environment(FUNCTIONS[function])
     script = (
         "import app, smsbridge, sys; assert callable(app.lambda_handler); "
-        "print(smsbridge.__file__); print(sorted(m for m in sys.modules if m.startswith('smsbridge.local')))"
+        f"print(smsbridge.__file__); print(sorted(m for m in sys.modules if m.startswith({OPERATOR_ONLY!r})))"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -100,6 +96,6 @@ def test_each_handler_imports_from_the_built_layer_alone(function: str, layer: P
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    where, local_modules = done.stdout.splitlines()[-2:]
+    where, operator_modules = done.stdout.splitlines()[-2:]
     assert Path(where).is_relative_to(layer)  # the built layer, not the source tree
-    assert local_modules == "[]"
+    assert operator_modules == "[]"

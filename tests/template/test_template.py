@@ -18,7 +18,7 @@ from smsbridge.config import Settings
 from smsbridge.domain.delivery import send_reserve_seconds
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.local.template import LocalResources
-from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT
+from smsbridge.ops.twilio_setup import DEFAULT_URL_FRAGMENT
 from tests.conftest import ROOT
 
 
@@ -314,7 +314,7 @@ def _watched(alarm: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def test_partial_failure_alarms_watch_metrics_the_forwarder_emits(template: dict[str, Any]) -> None:
-    forwarder = (ROOT / "layers" / "smsbridge" / "smsbridge" / "forwarder.py").read_text()
+    forwarder = (ROOT / "layers" / "smsbridge" / "smsbridge" / "app" / "forwarder.py").read_text()
     handler = (ROOT / "functions" / "forwarder" / "app.py").read_text()
     alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     emitted = [name for alarm in alarms for namespace, name in _watched(alarm) if namespace == "smsbridge"]
@@ -412,7 +412,7 @@ def test_the_webhooks_worst_case_dynamodb_write_ends_inside_its_timeout(template
 
 
 def test_the_recovery_sweep_runs_on_a_schedule_and_looks_back_past_the_record_age(template: dict[str, Any]) -> None:
-    from smsbridge.recover import SWEEP_GRACE, SWEEP_LOOKBACK
+    from smsbridge.app.recover import SWEEP_GRACE, SWEEP_LOOKBACK
 
     events = template["Resources"]["ForwarderFunction"]["Properties"]["Events"]
     [schedule] = [event["Properties"]["Schedule"] for event in events.values() if event["Type"] == "Schedule"]

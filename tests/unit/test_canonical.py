@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE, WebhookRequest
 from smsbridge.domain.signature import body_sha256, compute_signature
 from smsbridge.errors import ForgedRequest, InvalidPayload, NotConfigured, RejectedRequest
-from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
 from tests.conftest import API_BASE, signed_headers
 from tests.unit.test_ingress import INBOUND_URL, Params, accept, make_service, request_for
 

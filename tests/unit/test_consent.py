@@ -18,7 +18,7 @@ from smsbridge.domain.consent import (
 )
 from smsbridge.domain.keywords import KeywordRules, classify_reply
 from smsbridge.domain.payloads import InboundMessage, StatusCallback, parse_webhook
-from smsbridge.simulate import inbound_params, status_params
+from smsbridge.ops.simulate import inbound_params, status_params
 
 T0 = datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
 SERVICE = "MG" + "2" * 32

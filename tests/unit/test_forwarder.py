@@ -9,11 +9,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smsbridge.app.forwarder import Forwarder
 from smsbridge.domain.ci360_events import Correlation, EventKind, EventMapping, PendingEvent
 from smsbridge.domain.claims import ClaimRecord, ClaimState, may_claim
 from smsbridge.domain.delivery import MAX_ATTEMPTS, Outcome, Verdict
 from smsbridge.errors import NotConfigured, StoreUnavailable
-from smsbridge.forwarder import Forwarder
 from tests.fakes import FakeContacts, FakeGateway, FakeLanes, FakeParking, FakeSentLedger, sqs_records
 
 CUSTOMER, OURS = "+14155550100", "+14155550199"

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from smsbridge.app.webhook import WebhookService
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE, IngressPolicy, WebhookRequest
 from smsbridge.domain.signature import AuthTokens, compute_signature
 from smsbridge.errors import (
@@ -19,8 +20,7 @@ from smsbridge.errors import (
     RejectedRequest,
     UnsupportedMediaType,
 )
-from smsbridge.service import WebhookService
-from smsbridge.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
+from smsbridge.ops.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
 from tests.conftest import API_BASE, form_body, signed_headers
 from tests.fakes import FakeMessageStore, StaticTokens
 

@@ -7,7 +7,7 @@ import pytest
 from smsbridge.domain.payloads import InboundMessage, StatusCallback, parse_webhook
 from smsbridge.domain.status import MessageStatus
 from smsbridge.errors import InvalidPayload
-from smsbridge.simulate import inbound_params, status_params
+from smsbridge.ops.simulate import inbound_params, status_params
 
 SERVICE_SID = "MG" + "1" * 32
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from smsbridge.app.preferences import PreferenceSync
 from smsbridge.domain.preferences import Checkpoint, JobStatus
-from smsbridge.preference_sync import PreferenceSync
 from tests.fakes import FakeConsentChanges, FakePreferenceApi, FakeSyncLog
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)

@@ -7,9 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smsbridge.domain.ci360_events import EventKind, EventMapping
-from smsbridge.domain.delivery import Outcome, Verdict
-from smsbridge.recover import (
+from smsbridge.app.recover import (
     DESCRIPTION_SLACK,
     Window,
     events_of_consent,
@@ -17,6 +15,8 @@ from smsbridge.recover import (
     recover,
     stream_description_window,
 )
+from smsbridge.domain.ci360_events import EventKind, EventMapping
+from smsbridge.domain.delivery import Outcome, Verdict
 from tests.fakes import FakeContacts, FakeGateway
 from tests.unit.test_forwarder import KNOWN, OURS, build
 

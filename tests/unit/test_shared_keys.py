@@ -17,7 +17,7 @@ import pytest
 from smsbridge.domain.ingress import INBOUND_ROUTE, WebhookRequest
 from smsbridge.domain.signature import AuthTokens, SignedContent, candidate_urls, signature_matches
 from smsbridge.errors import ForgedRequest
-from smsbridge.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, inbound_params
+from smsbridge.ops.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, inbound_params
 from tests.conftest import form_body
 from tests.unit.test_ingress import INBOUND_URL, make_service
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
 from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, LaneAnswer
@@ -113,4 +115,22 @@ class ParkingQueues(Protocol):
 
     def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int, ticket: str = "") -> None:
         """Keep the event, whole, in the dead-letter queue with the reason and its claim ``ticket``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """Facts recorded from ``start`` to ``end`` (ISO 8601 UTC)."""
+
+    start: datetime
+    end: datetime
+
+
+class FactSource(Protocol):
+    def messages_between(self, window: Window) -> Iterator[dict[str, Any]]:
+        """Message records (replies, statuses) recorded or changed in the window."""
+        ...
+
+    def consent_between(self, window: Window) -> Iterator[dict[str, Any]]:
+        """Consent states changed, and HELP entries recorded, in the window."""
         ...

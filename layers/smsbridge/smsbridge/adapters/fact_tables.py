@@ -1,4 +1,4 @@
-"""The facts on record, read back by time for the recovery sweep (``recover.py``): both tables, filtered scans."""
+"""The facts on record, read back by time for the recovery sweep (``app/recover.py``): both tables, filtered scans."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from smsbridge.adapters.dynamodb import CLIENT_CONFIG, paged
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from smsbridge.recover import Window
+    from smsbridge.ports import Window
 
 
 class DynamoFacts:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from boto3.dynamodb.types import TypeSerializer
 
 from smsbridge.local.server import http_api_event
-from smsbridge.simulate import (
+from smsbridge.ops.simulate import (
     DEFAULT_CUSTOMER,
     DEFAULT_SENDER,
     TEST_ACCOUNT_SID,

@@ -40,8 +40,8 @@ from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests, throttl
 from smsbridge.local.chaos import Chaos
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.event_sources import Every, Handler, LambdaContext, LocalEventSources
-from smsbridge.local.paths import LOCAL_STATE, process_alive, project_root, read_state
 from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
+from smsbridge.ops.local_state import LOCAL_STATE, process_alive, project_root, read_state
 from smsbridge.text import counted
 
 __all__ = ["LambdaContext", "LocalStack", "http_api_event"]

@@ -4,17 +4,47 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from smsbridge.adapters.apigateway import as_http_api_event, webhook_request
+from smsbridge.adapters.message_table import DynamoMessageStore
+from smsbridge.adapters.secrets import SecretTokenSource
 from smsbridge.clock import utc_now
+from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import parse_correlation
 from smsbridge.domain.consent import ConsentEvent, consent_from_reply, consent_from_status
-from smsbridge.domain.ingress import INBOUND, STATUS, IngressPolicy, WebhookRequest, verified_params
+from smsbridge.domain.ingress import (
+    INBOUND,
+    INBOUND_ROUTE,
+    STATUS,
+    STATUS_ROUTE,
+    IngressPolicy,
+    WebhookRequest,
+    verified_params,
+)
 from smsbridge.domain.keywords import KeywordRules, ReplyClassification, classify_reply
 from smsbridge.domain.payloads import InboundMessage, StatusCallback, parse_webhook
 from smsbridge.domain.privacy import mask_address
+from smsbridge.errors import RejectedRequest, RetryableError
 from smsbridge.ports import MessageStore, TokenSource
+
+# What this module offers, the names its handler imports from elsewhere included (the handler's one import).
+__all__ = [
+    "INBOUND_ROUTE",
+    "STATUS_ROUTE",
+    "Accepted",
+    "RejectedRequest",
+    "RetryableError",
+    "Settings",
+    "W",
+    "WebhookService",
+    "as_http_api_event",
+    "build_webhook_service",
+    "startup_problems",
+    "webhook_request",
+]
+
 
 W = TypeVar("W", InboundMessage, StatusCallback)
 
@@ -108,3 +138,28 @@ class WebhookService:
 
 def _delivery_id(request: WebhookRequest) -> str:
     return request.header("i-twilio-idempotency-token")[:128]
+
+
+def build_webhook_service(settings: Settings) -> WebhookService:
+    return WebhookService(
+        policy=IngressPolicy(
+            public_base_url=settings.public_base_url,
+            url_fragment=settings.url_fragment,
+            max_body_bytes=settings.max_body_bytes,
+        ),
+        tokens=SecretTokenSource(settings.auth_tokens_secret, max_age=settings.token_cache_seconds),
+        store=DynamoMessageStore(
+            settings.messages_table,
+            consent_table=settings.consent_table,
+            retention=timedelta(days=settings.message_retention_days),
+        ),
+        keywords=settings.keywords,
+        suppress_on_30004=settings.suppress_on_30004,
+    )
+
+
+def startup_problems(settings: Settings) -> list[str]:
+    """What is wrong enough to log loudly when a webhook container starts (read from settings only, no I/O)."""
+    if not settings.auth_tokens_secret:
+        return ["TWILIO_AUTH_TOKENS_SECRET is not set: every webhook will be refused until it is"]
+    return []

@@ -26,18 +26,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
-from smsbridge.adapters.deployment import Location, locate
 from smsbridge.adapters.queues import parked_event
 from smsbridge.adapters.sync_records import SyncRecords
+from smsbridge.app.preferences import STUCK_AFTER_SECONDS
 from smsbridge.config import event_mapping_from_env
 from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, SMOKE_TASK_CODE, EventKind
 from smsbridge.domain.delivery import explain_check
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.errors import SmsBridgeError
-from smsbridge.local.paths import LOCAL_STATE, project_root
-from smsbridge.preference_sync import STUCK_AFTER_SECONDS
-from smsbridge.simulate import DEFAULT_CUSTOMER, DEFAULT_SENDER, TEST_ACCOUNT_SID, inbound_params, post, status_params
-from smsbridge.simulate import sign_webhook as sign
+from smsbridge.ops.deployment import Location, locate
+from smsbridge.ops.local_state import LOCAL_STATE, project_root
+from smsbridge.ops.simulate import (
+    DEFAULT_CUSTOMER,
+    DEFAULT_SENDER,
+    TEST_ACCOUNT_SID,
+    inbound_params,
+    post,
+    status_params,
+)
+from smsbridge.ops.simulate import sign_webhook as sign
 
 SMOKE_IDENTITY = "smsbridge-smoke"
 REPLY_TEXT = "smsbridge smoke test"

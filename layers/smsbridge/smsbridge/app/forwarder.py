@@ -22,11 +22,17 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smsbridge.adapters.dynamodb import stream_change
-from smsbridge.adapters.queues import parked_event
+import boto3
+
+from smsbridge.adapters.ci360 import SecretGatewaySource
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, stream_change
+from smsbridge.adapters.fact_tables import DynamoFacts
+from smsbridge.adapters.message_table import DynamoConsentLanes, DynamoContacts, DynamoSentEvents
+from smsbridge.adapters.queues import SqsParking, parked_event
 from smsbridge.clock import utc_now
+from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import EventKind, EventMapping, PendingEvent, with_identity
 from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, lane_key
 from smsbridge.domain.delivery import (
@@ -36,9 +42,26 @@ from smsbridge.domain.delivery import (
     Outcome,
     Verdict,
     retry_delay,
+    send_reserve_seconds,
 )
 from smsbridge.errors import NotConfigured, RetryableError
 from smsbridge.ports import ConsentLanes, ContactDirectory, EventGateway, ParkingQueues, SentLedger
+
+# What this module offers, the names its handler imports from elsewhere included (the handler's one import).
+__all__ = [
+    "LANE_WAIT_SECONDS",
+    "LEASE_MARGIN",
+    "BatchReport",
+    "Forwarder",
+    "Settings",
+    "Work",
+    "build_forwarder",
+    "build_sweep",
+    "startup_problems",
+]
+
+if TYPE_CHECKING:
+    from smsbridge.app.recover import RecoverySummary
 
 
 @dataclass(frozen=True)
@@ -322,3 +345,53 @@ def _record_id(record: Any) -> str:
         return str(record.get("messageId", ""))
     change = record.get("dynamodb")
     return str(change.get("SequenceNumber", "")) if isinstance(change, Mapping) else ""
+
+
+def build_forwarder(settings: Settings, *, dynamodb: Any = None, sqs: Any = None, secrets: Any = None) -> Forwarder:
+    """The forwarder on the settings' resources (``dynamodb``, ``sqs``, ``secrets``: clients to use instead of
+    the default ones, e.g. the CLI's for another region or the local stack)."""
+    gateways = SecretGatewaySource(
+        settings.ci360_secret, max_connections=settings.ci360_max_concurrency, timeout=settings.ci360_timeout_seconds,
+        client=secrets,
+    )  # fmt: skip
+    return Forwarder(
+        mapping=settings.event_mapping,
+        gateway=gateways.gateway,
+        sent=DynamoSentEvents(settings.messages_table, client=dynamodb),
+        lanes=DynamoConsentLanes(settings.messages_table, client=dynamodb),
+        contacts=DynamoContacts(
+            settings.messages_table, window=timedelta(hours=settings.attribution_window_hours), client=dynamodb
+        ),
+        parking=SqsParking(settings.retry_queue_url, settings.dead_letter_queue_url, client=sqs),
+        messages_table=settings.messages_table,
+        consent_table=settings.consent_table,
+        unknown_identity=settings.unknown_identity,
+        max_workers=settings.ci360_max_concurrency,
+        retry_base_seconds=settings.retry_base_seconds,
+        send_reserve_ms=int(send_reserve_seconds(settings.ci360_timeout_seconds) * 1000),
+    )
+
+
+def build_sweep(settings: Settings, forwarder: Forwarder) -> Callable[[Callable[[], int]], RecoverySummary]:
+    """The scheduled recovery sweep: the stream-batch descriptions in the dead-letter queue, and the recent window."""
+    from smsbridge.app.recover import SWEEP_GRACE, SWEEP_LOOKBACK, recent_window, sweep_dead_letter_descriptions  # noqa: PLC0415 - recover imports this module
+
+    facts = DynamoFacts(settings.messages_table, settings.consent_table)
+    sqs = boto3.client("sqs", config=CLIENT_CONFIG)
+
+    def sweep(remaining_ms: Callable[[], int]) -> RecoverySummary:
+        window = recent_window(utc_now(), lookback=SWEEP_LOOKBACK, grace=SWEEP_GRACE)
+        return sweep_dead_letter_descriptions(sqs, settings.dead_letter_queue_url, forwarder, facts, extra=[window],
+                                              remaining_ms=remaining_ms)  # fmt: skip
+
+    return sweep
+
+
+def startup_problems(settings: Settings) -> list[str]:
+    """What is wrong enough to log loudly when a forwarder container starts (read from settings only, no I/O)."""
+    problems = []
+    if not settings.ci360_secret:
+        problems.append("CI360_SECRET is not set: events wait on the retry queue until it is")
+    if not (settings.retry_queue_url and settings.dead_letter_queue_url):
+        problems.append("RETRY_QUEUE_URL or DEAD_LETTER_QUEUE_URL is not set: undeliverable events cannot be kept")
+    return problems

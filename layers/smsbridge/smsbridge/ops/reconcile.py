@@ -22,9 +22,9 @@ from typing import Any
 
 from smsbridge.adapters.consent_table import ConsentLedger
 from smsbridge.adapters.sync_records import SyncRecords
+from smsbridge.app.preferences import STUCK_AFTER_SECONDS
 from smsbridge.clock import utc_now
 from smsbridge.domain.preferences import preference_of
-from smsbridge.preference_sync import STUCK_AFTER_SECONDS
 from smsbridge.text import counted
 
 

@@ -10,7 +10,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from smsbridge.errors import ConfigurationError, NotReachable
-from smsbridge.local.paths import LOCAL_STATE, process_alive, read_state
+from smsbridge.ops.local_state import LOCAL_STATE, process_alive, read_state
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from smsbridge.adapters.dynamodb import plain
 from smsbridge.adapters.message_table import contact_key, message_key
 from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES, EventKind, parse_correlation
 from smsbridge.domain.privacy import mask_address
-from smsbridge.replay import parked_list
+from smsbridge.ops.replay import parked_list
 
 _STATUS_KINDS = {kind.value for kind in (EventKind.SENT, EventKind.DELIVERED, EventKind.UNDELIVERED,
                                          EventKind.FAILED, EventKind.READ)}  # fmt: skip

@@ -16,37 +16,24 @@ period are still on their way through the stream), or from ``smsbridge recover -
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from smsbridge.adapters.fact_tables import DynamoFacts
 from smsbridge.adapters.queues import each_message
+from smsbridge.app.forwarder import Forwarder, build_forwarder
+from smsbridge.clock import utc_now
+from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import EventMapping, PendingEvent
-from smsbridge.forwarder import Forwarder
+from smsbridge.ports import FactSource, Window
 
 DESCRIPTION_SLACK = timedelta(minutes=2)  # a fact is written a little before its stream record's arrival time
 SWEEP_LOOKBACK = timedelta(hours=2)  # the scheduled sweep looks this far back ...
 SWEEP_GRACE = timedelta(minutes=10)  # ... at facts at least this old (younger ones are still on their way)
-
-
-@dataclass(frozen=True)
-class Window:
-    """Facts recorded from ``start`` to ``end`` (ISO 8601 UTC)."""
-
-    start: datetime
-    end: datetime
-
-
-class FactSource(Protocol):
-    def messages_between(self, window: Window) -> Iterator[dict[str, Any]]:
-        """Message records (replies, statuses) recorded or changed in the window."""
-        ...
-
-    def consent_between(self, window: Window) -> Iterator[dict[str, Any]]:
-        """Consent states changed, and HELP entries recorded, in the window."""
-        ...
 
 
 @dataclass
@@ -170,3 +157,19 @@ def sweep_dead_letter_descriptions(
 def recent_window(now: datetime, *, lookback: timedelta, grace: timedelta) -> Window:
     """The scheduled sweep's own window: facts old enough to have been sent, young enough to be worth a look."""
     return Window(now - lookback, now - grace)
+
+
+def run_recovery(
+    where: dict[str, Any], *, since: datetime, until: datetime | None = None, dry_run: bool = False
+) -> RecoverySummary:
+    """``smsbridge recover``: ``where`` maps messages, consent, dead, retry and secret to located resources
+    (``adapters/deployment.Location``: a name and a client maker); the window's times come checked from the CLI."""
+    start, end = since, until or utc_now()
+    environment = {**os.environ, "MESSAGES_TABLE": where["messages"].name, "CONSENT_TABLE": where["consent"].name,
+                   "DEAD_LETTER_QUEUE_URL": where["dead"].name, "RETRY_QUEUE_URL": where["retry"].name,
+                   "CI360_SECRET": where["secret"].name}  # fmt: skip
+    dynamodb = where["messages"].client("dynamodb")
+    forwarder = build_forwarder(Settings.from_env(environment), dynamodb=dynamodb, sqs=where["retry"].client("sqs"),
+                                secrets=where["secret"].client("secretsmanager"))  # fmt: skip
+    facts = DynamoFacts(where["messages"].name, where["consent"].name, client=dynamodb)
+    return recover(forwarder, facts, [Window(start, end)], dry_run=dry_run)

@@ -19,9 +19,30 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from smsbridge.adapters.ci360 import SecretGatewaySource
+from smsbridge.adapters.consent_table import ConsentLedger
+from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.clock import utc_now
+from smsbridge.config import Settings
 from smsbridge.domain.preferences import Checkpoint, JobState, JobStatus, Preference, preference_of, preferences_csv
 from smsbridge.text import counted
+
+# What this module offers, the names its handler imports from elsewhere included (the handler's one import).
+__all__ = [
+    "LEASE_SECONDS",
+    "MAX_NUMBERS_PER_JOB",
+    "SETTLE_SECONDS",
+    "STUCK_AFTER_SECONDS",
+    "ConsentChanges",
+    "PreferenceApi",
+    "PreferenceSync",
+    "Settings",
+    "SyncLog",
+    "SyncReport",
+    "build_preference_sync",
+    "job_notes",
+]
+
 
 MAX_NUMBERS_PER_JOB = 10_000
 # Changes younger than this wait for the next run: a webhook stamps its write before DynamoDB has it (retries can
@@ -220,3 +241,13 @@ class PreferenceSync:
         return SyncReport("running", checkpoint.pending_job, checkpoint.through, preferences, status=job.status,
                           unknown_status=unknown, pending_seconds=waited,
                           stuck=waited is not None and waited > self.stuck_after)  # fmt: skip
+
+
+def build_preference_sync(settings: Settings) -> PreferenceSync:
+    gateways = SecretGatewaySource(settings.ci360_secret, max_connections=2, timeout=settings.ci360_timeout_seconds)
+    return PreferenceSync(
+        ledger=ConsentLedger(settings.consent_table),
+        records=SyncRecords(settings.messages_table),
+        api=gateways.gateway,
+        stuck_after_seconds=settings.preference_stuck_minutes * 60,
+    )

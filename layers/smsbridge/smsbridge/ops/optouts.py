@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from smsbridge import cli_input
 from smsbridge.adapters.consent_table import ConsentLedger, ConsentRecord
 from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus, supersedes
 from smsbridge.errors import UsageError
+from smsbridge.ops import inputs
 from smsbridge.text import counted
 
 CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id", "account_sid"]
@@ -125,10 +125,10 @@ def events_from_csv(source: TextIO, *, imported_at: datetime) -> Iterator[Consen
 def _event(row: dict[str, str], imported_at: datetime) -> ConsentEvent:
     phone, scope, status = ((row.get(name) or "").strip() for name in ("phone", "scope", "status"))
     try:
-        phone = cli_input.phone_number(phone)
-    except cli_input.InputError as exc:
+        phone = inputs.phone_number(phone)
+    except inputs.InputError as exc:
         raise ValueError(f"phone {exc}") from None
-    scope = cli_input.scope(scope)
+    scope = inputs.scope(scope)
     try:
         action = _ACTION_FOR[ConsentStatus(status)]
     except ValueError:
@@ -140,7 +140,7 @@ def _event(row: dict[str, str], imported_at: datetime) -> ConsentEvent:
         raise ValueError(f"updated_at {raw_time!r} is not an ISO 8601 time") from None
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
-    cli_input.not_in_future(occurred_at, now=imported_at, what="updated_at")
+    inputs.not_in_future(occurred_at, now=imported_at, what="updated_at")
     account_sid = (row.get("account_sid") or "").strip()
     if account_sid and not _ACCOUNT_SID.match(account_sid):
         raise ValueError(f"account_sid {account_sid!r} is not an AccountSid (AC and 32 hex digits)")

@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from smsbridge import cli_input
+from smsbridge.ops import inputs
 from smsbridge.text import counted
 
 if TYPE_CHECKING:
     from smsbridge.adapters.consent_table import ConsentLedger
-    from smsbridge.adapters.deployment import Location
     from smsbridge.adapters.sync_records import SyncRecords
+    from smsbridge.ops.deployment import Location
 
 # Exit statuses: documented in `smsbridge --help` and the README.
 EXIT_OK = 0
@@ -61,25 +61,25 @@ def _checked(check: Callable[[str], Any]) -> Callable[[str], Any]:
             return text
         try:
             return check(text)
-        except cli_input.InputError as error:
+        except inputs.InputError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
 
     convert.__name__ = check.__name__
     return convert
 
 
-SINCE = _checked(cli_input.since_time)
-PHONE = _checked(cli_input.phone_number)
-SCOPE = _checked(cli_input.scope)
-MESSAGE_SID = _checked(cli_input.message_sid)
-COUNT = _checked(cli_input.positive_count)
-SECONDS = _checked(cli_input.seconds)
-PORT = _checked(cli_input.port)
-URL = _checked(cli_input.web_url)
-SERVICE_SID = _checked(cli_input.service_sid)
-ERROR_CODE = _checked(cli_input.error_code)
-FRAGMENT = _checked(cli_input.url_fragment)
-NEW_FILE = _checked(cli_input.new_file)
+SINCE = _checked(inputs.since_time)
+PHONE = _checked(inputs.phone_number)
+SCOPE = _checked(inputs.scope)
+MESSAGE_SID = _checked(inputs.message_sid)
+COUNT = _checked(inputs.positive_count)
+SECONDS = _checked(inputs.seconds)
+PORT = _checked(inputs.port)
+URL = _checked(inputs.web_url)
+SERVICE_SID = _checked(inputs.service_sid)
+ERROR_CODE = _checked(inputs.error_code)
+FRAGMENT = _checked(inputs.url_fragment)
+NEW_FILE = _checked(inputs.new_file)
 
 
 def _command(group: Any, name: str, summary: str, *examples: str, parents: Sequence[_Parser] = ()) -> _Parser:
@@ -259,7 +259,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from smsbridge.errors import UsageError  # noqa: PLC0415
     from smsbridge.local.chaos import Chaos  # noqa: PLC0415
     from smsbridge.local.server import Ci360Target, LocalStack  # noqa: PLC0415
-    from smsbridge.simulate import TEST_AUTH_TOKEN  # noqa: PLC0415
+    from smsbridge.ops.simulate import TEST_AUTH_TOKEN  # noqa: PLC0415
 
     ci360 = None
     if args.ci360_url or args.ci360_tenant or args.ci360_secret:
@@ -364,8 +364,8 @@ def _add_simulate(commands: Any) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from smsbridge import simulate  # noqa: PLC0415
     from smsbridge.domain.privacy import mask_address  # noqa: PLC0415
+    from smsbridge.ops import simulate  # noqa: PLC0415
 
     extra = [_pair(item) for item in args.param]
     account_sid = args.account_sid or simulate.TEST_ACCOUNT_SID
@@ -483,8 +483,8 @@ def _add_optouts(commands: Any) -> None:
 
 
 def _locate(args: argparse.Namespace, logical_id: str, output: str, given: str, flag: str) -> Location:
-    from smsbridge.adapters.deployment import locate  # noqa: PLC0415
-    from smsbridge.local.paths import LOCAL_STATE, project_root  # noqa: PLC0415
+    from smsbridge.ops.deployment import locate  # noqa: PLC0415
+    from smsbridge.ops.local_state import LOCAL_STATE, project_root  # noqa: PLC0415
 
     return locate(
         logical_id,
@@ -506,7 +506,7 @@ def _ledger(args: argparse.Namespace) -> ConsentLedger:
 
 
 def run_optouts_get(args: argparse.Namespace) -> int:
-    from smsbridge.optouts import record_json  # noqa: PLC0415
+    from smsbridge.ops.optouts import record_json  # noqa: PLC0415
 
     records = _ledger(args).get(args.phone)
     if args.json:
@@ -528,7 +528,7 @@ def run_optouts_get(args: argparse.Namespace) -> int:
 
 
 def run_optouts_list(args: argparse.Namespace) -> int:
-    from smsbridge.optouts import STATE_FIELDS, selected_states  # noqa: PLC0415
+    from smsbridge.ops.optouts import STATE_FIELDS, selected_states  # noqa: PLC0415
 
     states = list(selected_states(_ledger(args), scope=args.scope, status=args.status, since=args.since))
     if args.json:
@@ -545,7 +545,7 @@ def run_optouts_list(args: argparse.Namespace) -> int:
 
 
 def run_optouts_export(args: argparse.Namespace) -> int:
-    from smsbridge.optouts import export_csv, selected_states  # noqa: PLC0415
+    from smsbridge.ops.optouts import export_csv, selected_states  # noqa: PLC0415
 
     states = selected_states(_ledger(args), scope=args.scope, status=args.status, since=args.since)
     show = sys.stderr.isatty()
@@ -558,7 +558,7 @@ def run_optouts_export(args: argparse.Namespace) -> int:
 
 def run_optouts_import(args: argparse.Namespace) -> int:
     from smsbridge.clock import utc_now  # noqa: PLC0415
-    from smsbridge.optouts import events_from_csv, import_events, open_csv  # noqa: PLC0415
+    from smsbridge.ops.optouts import events_from_csv, import_events, open_csv  # noqa: PLC0415
 
     now = utc_now()
     with open_csv(args.file) as source:
@@ -714,7 +714,7 @@ def run_ci360_events(args: argparse.Namespace) -> int:
 
 
 def run_ci360_connector_body(args: argparse.Namespace) -> int:
-    from smsbridge.connector import base_url_of, body_for  # noqa: PLC0415
+    from smsbridge.ops.connector import base_url_of, body_for  # noqa: PLC0415
 
     base = args.base_url or base_url_of(_locate(args, "StatusCallbackUrl", "StatusCallbackUrl", "", "--base-url").name)
     print(body_for(base, from_number=args.from_number, messaging_service=args.messaging_service,
@@ -749,8 +749,8 @@ def _sync_parts(args: argparse.Namespace) -> tuple[ConsentLedger, SyncRecords]:
 
 def run_ci360_sync(args: argparse.Namespace) -> int:
     from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway  # noqa: PLC0415
+    from smsbridge.app.preferences import PreferenceSync  # noqa: PLC0415
     from smsbridge.errors import UsageError  # noqa: PLC0415
-    from smsbridge.preference_sync import PreferenceSync  # noqa: PLC0415
 
     ledger, records = _sync_parts(args)
     unknown = [phone for phone in args.phone or [] if not ledger.states_of(phone)]
@@ -785,7 +785,7 @@ def _stuck_after(parser: _Parser) -> None:
 
 def _default_fragment() -> str:
     """Twilio's connection overrides smsbridge prints and sets (one value: ``twilio_setup.DEFAULT_URL_FRAGMENT``)."""
-    from smsbridge.twilio_setup import DEFAULT_URL_FRAGMENT  # noqa: PLC0415
+    from smsbridge.ops.twilio_setup import DEFAULT_URL_FRAGMENT  # noqa: PLC0415
 
     return DEFAULT_URL_FRAGMENT
 
@@ -818,7 +818,7 @@ def _add_consent(commands: Any) -> None:
 
 
 def run_consent_reconcile(args: argparse.Namespace) -> int:
-    from smsbridge.reconcile import find_drift, report_lines, write_fix_csv  # noqa: PLC0415
+    from smsbridge.ops.reconcile import find_drift, report_lines, write_fix_csv  # noqa: PLC0415
 
     ledger, records = _sync_parts(args)
     drift = find_drift(ledger, records, stuck_after_seconds=args.stuck_after * 60)
@@ -858,7 +858,7 @@ def _add_replay(commands: Any) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from smsbridge.replay import parked_list, replay  # noqa: PLC0415
+    from smsbridge.ops.replay import parked_list, replay  # noqa: PLC0415
 
     dead = _locate(args, "DeadLetterQueue", "DeadLetterQueueUrl", args.dead_letter_queue_url, "--dead-letter-queue-url")
     if args.list:
@@ -913,7 +913,7 @@ def _add_recover(commands: Any) -> None:
 
 
 def run_recover(args: argparse.Namespace) -> int:
-    from smsbridge.forwarder_bootstrap import run_recovery  # noqa: PLC0415 - this command only
+    from smsbridge.app.recover import run_recovery  # noqa: PLC0415 - this command only
 
     where = {name: _locate(args, logical, output, given, flag) for name, logical, output, given, flag in (
         ("messages", "MessagesTable", "MessagesTableName", args.messages_table, "--messages-table"),
@@ -923,7 +923,7 @@ def run_recover(args: argparse.Namespace) -> int:
         ("secret", "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id"))}  # fmt: skip
     from datetime import datetime  # noqa: PLC0415
 
-    until = datetime.fromisoformat(args.until) if args.until else None  # both checked by cli_input.since_time
+    until = datetime.fromisoformat(args.until) if args.until else None  # both checked by inputs.since_time
     summary = run_recovery(where, since=datetime.fromisoformat(args.since), until=until, dry_run=args.dry_run)
     print("\n".join(summary.lines(args.dry_run)))
     return EXIT_FOUND_PROBLEM if summary.unfinished or summary.outcomes["failed"] else EXIT_OK
@@ -948,7 +948,7 @@ def _add_trace(commands: Any) -> None:
 
 def run_trace(args: argparse.Namespace) -> int:
     from smsbridge.adapters.consent_table import ConsentLedger  # noqa: PLC0415
-    from smsbridge.trace import trace_message  # noqa: PLC0415
+    from smsbridge.ops.trace import trace_message  # noqa: PLC0415
 
     consent = _locate(args, "ConsentTable", "ConsentTableName", args.consent_table, "--consent-table")
     messages = _locate(args, "MessagesTable", "MessagesTableName", args.messages_table, "--messages-table")
@@ -1021,14 +1021,14 @@ def _add_twilio(commands: Any) -> None:
 def run_twilio_configure(args: argparse.Namespace) -> int:
     from smsbridge.adapters.twilio_api import TwilioAccount  # noqa: PLC0415
     from smsbridge.errors import UsageError  # noqa: PLC0415
-    from smsbridge.twilio_setup import WebhookTargets, changes, describe  # noqa: PLC0415
+    from smsbridge.ops.twilio_setup import WebhookTargets, changes, describe  # noqa: PLC0415
 
     inbound, status = args.inbound_url, args.status_url
     if not (inbound and status):
         inbound = inbound or _locate(args, "InboundUrl", "InboundUrl", "", "--inbound-url").name
         status = status or _locate(args, "StatusCallbackUrl", "StatusCallbackUrl", "", "--status-url").name
     for url in (inbound, status, args.fallback_url):
-        problem = cli_input.local_host_problem(url) if url and not args.allow_local else None
+        problem = inputs.local_host_problem(url) if url and not args.allow_local else None
         if problem:
             raise UsageError(
                 f"{url}: Twilio cannot reach it ({problem}); give a public URL (a tunnel's, with serve "
@@ -1075,7 +1075,7 @@ def _add_smoke(commands: Any) -> None:
 
 
 def run_smoke(args: argparse.Namespace) -> int:
-    from smsbridge.smoke import Smoke, Where  # noqa: PLC0415 - this command only
+    from smsbridge.ops.smoke import Smoke, Where  # noqa: PLC0415 - this command only
 
     where = Where(local=args.local, stack=args.stack, region=args.region, state_file=args.state_file)
     where.find("StatusCallbackUrl", "StatusCallbackUrl")  # no deployment to try: one line, not six failed hops
