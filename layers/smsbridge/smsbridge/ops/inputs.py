@@ -1,9 +1,9 @@
 """What the CLI accepts from a person: times, phone numbers, SIDs, counts and webhook URLs, checked at the edge.
 
 Each check returns the value in the one form the rest of smsbridge uses, or raises ``InputError`` (a
-``ValueError``) whose message says what was wrong and, where one exists, the fix. the CLI (``smsbridge/cli/``) turns these into
-argparse errors (exit status 2); ``optouts import`` uses the same checks per CSV line. The rules themselves are the
-webhook's (``domain.payloads``), imported only when a check runs so that ``smsbridge --help`` stays fast.
+``ValueError``) whose message says what was wrong and, where one exists, the fix. The command line (``cli/``) turns
+these into argparse errors (exit status 2); ``optouts import`` uses the same checks per CSV line. The rules themselves
+are the webhook's (``domain.payloads``), imported only when a check runs so that ``smsbridge --help`` stays fast.
 """
 
 from __future__ import annotations
