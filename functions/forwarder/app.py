@@ -4,13 +4,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsbridge.app.forwarder import Settings, build_forwarder, build_sweep, startup_problems
+from smsbridge.app.forwarder import Settings, build_forwarder_function, startup_problems
 
 logger = Logger()
 metrics = Metrics()
 settings = Settings.from_env()
-forwarder = build_forwarder(settings)
-sweep = build_sweep(settings, forwarder)
+forwarder, sweep = build_forwarder_function(settings)
 for problem in startup_problems(settings):
     logger.error(problem)
 

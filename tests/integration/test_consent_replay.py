@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from smsbridge.adapters.message_table import message_key
-from smsbridge.ops.simulate import inbound_params, status_params
+from smsbridge.ops.migrate import migrate
+from smsbridge.ops.simulate import TEST_ACCOUNT_SID, inbound_params, status_params
 from tests.integration import test_ci360_loop
 from tests.integration.test_ci360_loop import CUSTOMER, OURS, Loop, correlation
 
@@ -55,7 +56,7 @@ def test_consent_history_and_state_carry_no_expiry(loop: Loop) -> None:
     assert ttl["TimeToLiveStatus"] == "DISABLED"
 
 
-def test_evidence_recorded_by_v0_1_without_the_account_also_stops_a_replay(loop: Loop) -> None:
+def test_evidence_recorded_by_v0_1_without_the_account_stops_a_replay_once_migrated(loop: Loop) -> None:
     # GIVEN v0.1 recorded a START's history entry keyed without the account, and the number is opted out since
     v01_entry = {
         "pk": {"S": f"PHONE#{CUSTOMER}"},
@@ -64,13 +65,19 @@ def test_evidence_recorded_by_v0_1_without_the_account_also_stops_a_replay(loop:
         "phone": {"S": CUSTOMER},
         "scope": {"S": OURS},
         "action": {"S": "opt_in"},
+        "effect": {"S": "opted_in"},
+        "source": {"S": "reply_keyword"},
         "event_id": {"S": START_SID},
         "order_key": {"S": "2026-01-01#x"},
+        "account_sid": {"S": TEST_ACCOUNT_SID},
     }
     loop.stack.dynamodb.put_item(TableName=loop.stack.consent_table, Item=v01_entry)
     stop = inbound_params(body="STOP", sender=CUSTOMER, recipient=OURS, message_sid=STOP_SID)
     assert loop.post("/twilio/inbound", stop) == 200
-    # WHEN that START is replayed after the upgrade THEN nothing changes
+    # AND the upgrade's migration has rewritten it under the account
+    report = migrate(loop.stack.consent_table, loop.stack.messages_table, loop.stack.dynamodb)
+    assert report.history == 1
+    # WHEN that START is replayed THEN nothing changes
     start = inbound_params(body="START", sender=CUSTOMER, recipient=OURS, message_sid=START_SID)
     assert loop.post("/twilio/inbound", start) == 200
     assert consent_state(loop)["status"] == "opted_out"

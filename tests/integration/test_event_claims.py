@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from smsbridge.adapters.message_table import DynamoConsentLanes, DynamoSentEvents
+from smsbridge.adapters.event_claims import DynamoConsentLanes, DynamoSentEvents
 from smsbridge.domain.claims import ClaimState, LaneAnswer, may_claim
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

@@ -12,12 +12,16 @@ from smsbridge.domain.consent import (
     ConsentEvent,
     ConsentSource,
     ConsentStatus,
-    consent_from_reply,
-    consent_from_status,
     supersedes,
 )
 from smsbridge.domain.keywords import KeywordRules, classify_reply
-from smsbridge.domain.payloads import InboundMessage, StatusCallback, parse_webhook
+from smsbridge.domain.payloads import (
+    InboundMessage,
+    StatusCallback,
+    consent_from_reply,
+    consent_from_status,
+    parse_webhook,
+)
 from smsbridge.ops.simulate import inbound_params, status_params
 
 T0 = datetime(2026, 11, 27, 13, 0, tzinfo=UTC)

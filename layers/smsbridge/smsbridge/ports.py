@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
 from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, LaneAnswer
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Verdict
 from smsbridge.domain.keywords import ReplyClassification
-from smsbridge.domain.payloads import InboundMessage, StatusCallback
 from smsbridge.domain.signature import AuthTokens
+
+if TYPE_CHECKING:  # the webhook's models (pydantic): only the webhook's functions load them
+    from smsbridge.domain.payloads import InboundMessage, StatusCallback
 
 
 class TokenSource(Protocol):

@@ -5,8 +5,10 @@
     pk = PHONE#<phone>   sk = SCOPE#<account>#<scope>                       the state (status, the event that set it)
     pk = PHONE#<phone>   sk = EVENT#<account>#<scope>#<event id>#<action>   one history entry per event, never changed
 
-``<account>#`` is the AccountSid of the webhook that brought the fact (v0.2); facts with no account (CSV imports,
-and everything v0.1 recorded) are keyed by the bare scope, as v0.1 did.
+``<account>#`` is the AccountSid of the webhook that brought the fact. Facts that come with no account (CSV imports
+without an ``account_sid`` column, ``source = import``) are keyed by the bare scope, apart from every account's.
+v0.1 keyed its webhook facts that way too; ``smsbridge migrate`` (``ops/migrate.py``) rewrites them to their
+account's keys, and this module reads and writes only the keys above.
 
 A history entry is written only if it is new; the state only if the event is newer than the one that set it. Both
 are written in one atomic request, with the webhook's message record when the event came with a webhook, and an
@@ -63,13 +65,8 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         },
         required=True,  # evidence already in the history: the whole webhook changes nothing, at any age
     )  # fmt: skip
-    evidence = [history]
-    if event.account_sid:  # v0.1 kept the history without the account: evidence on record there counts too
-        legacy = _key(event.phone, f"EVENT#{event.scope}#{event.event_id}#{event.action.value}")
-        unseen = {"TableName": table, "Key": legacy, "ConditionExpression": "attribute_not_exists(pk)"}
-        evidence.append(Write("ConditionCheck", unseen, required=True))
     if event.new_status is None:
-        return evidence
+        return [history]
     state: dict[str, Any] = {
         "record_type": "state",
         "phone": event.phone,
@@ -90,18 +87,28 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "Update",
         {
             "TableName": table,
-            "Key": _key(event.phone, f"SCOPE#{event.scope_key}"),
+            "Key": state_key(event.phone, event.scope_key),
             "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in present),
             "ConditionExpression": "attribute_not_exists(#order_key) OR #order_key < :order_key",
             "ExpressionAttributeNames": {f"#{name}": name for name in present},
             "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(present).items()},
         },
     )
-    return [*evidence, update]
+    return [history, update]
 
 
 def history_key(event: ConsentEvent) -> dict[str, Any]:
-    return _key(event.phone, f"EVENT#{event.scope_key}#{event.event_id}#{event.action.value}")
+    return entry_key(event.phone, event.scope_key, event.event_id, event.action.value)
+
+
+def entry_key(phone: str, scope_key: str, event_id: str, action: str) -> dict[str, Any]:
+    """The key of one history entry; ``scope_key``: ``<AccountSid>#<scope>``, or the scope for a fact without one."""
+    return _key(phone, f"EVENT#{scope_key}#{event_id}#{action}")
+
+
+def state_key(phone: str, scope_key: str) -> dict[str, Any]:
+    """The key of the state of (phone, scope key)."""
+    return _key(phone, f"SCOPE#{scope_key}")
 
 
 def _key(phone: str, sort_key: str) -> dict[str, Any]:
@@ -134,7 +141,7 @@ class ConsentLedger:
 
     def state(self, phone: str, scope: str, account_sid: str | None = None) -> dict[str, Any] | None:
         """The current state of (phone, scope) in ``account_sid`` (none: facts recorded without one), or None."""
-        return self._item(_key(phone, f"SCOPE#{scoped(account_sid, scope)}"))
+        return self._item(state_key(phone, scoped(account_sid, scope)))
 
     def has_event(self, event: ConsentEvent) -> bool:
         return self._item(history_key(event)) is not None

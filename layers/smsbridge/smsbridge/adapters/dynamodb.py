@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,6 +26,23 @@ CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 1, 2, 2
 CLIENT_CONFIG = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
                        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS})  # fmt: skip
 THROTTLE_BACKOFF_BASE, MAX_BACKOFF = 1.0, 20.0  # botocore's standard retry mode: base x 2**i, jittered, capped
+
+
+class LazyClient:
+    """A boto3 client for ``service`` built on first use, once, even when threads ask together (boto3's default
+    session is not thread-safe). For a client an invocation may never need: each costs a cold start 10-30 ms."""
+
+    def __init__(self, service: str, client: Any = None) -> None:
+        self.service = service
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = boto3.client(self.service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        return self._client
 
 
 def client_worst_case_seconds() -> float:
@@ -68,13 +87,13 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Write:
-    """One conditional Put, Update or ConditionCheck, in the shape TransactWriteItems takes.
+    """One conditional Put or Update, in the shape TransactWriteItems takes.
 
     ``required``: when its condition fails, nothing of the request is written (the evidence is already on record).
     Otherwise a failed condition only leaves this write out (a newer state already stored, say).
     """
 
-    kind: Literal["Put", "Update", "ConditionCheck"]
+    kind: Literal["Put", "Update"]
     request: dict[str, Any]
     required: bool = False
 

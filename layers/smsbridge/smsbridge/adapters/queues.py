@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG
+from smsbridge.adapters.dynamodb import LazyClient
 from smsbridge.domain.ci360_events import PendingEvent
 from smsbridge.errors import StoreUnavailable
 
@@ -56,7 +55,12 @@ class SqsParking:
     def __init__(self, retry_queue_url: str, dead_letter_queue_url: str, *, client: SQSClient | None = None) -> None:
         self.retry_queue_url = retry_queue_url
         self.dead_letter_queue_url = dead_letter_queue_url
-        self.client: SQSClient = client or boto3.client("sqs", config=CLIENT_CONFIG)
+        self._client = LazyClient("sqs", client)  # most batches park nothing
+
+    @property
+    def client(self) -> SQSClient:
+        client: SQSClient = self._client()
+        return client
 
     def retry_later(self, event: PendingEvent, *, attempt: int, delay: int, reason: str, ticket: str = "",
                     accepted: bool = False) -> None:  # fmt: skip

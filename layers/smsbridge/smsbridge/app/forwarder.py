@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from smsbridge.adapters.ci360 import SecretGatewaySource
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG, stream_change
+from smsbridge.adapters.contacts import DynamoContacts
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, LazyClient, stream_change
+from smsbridge.adapters.event_claims import DynamoConsentLanes, DynamoSentEvents
 from smsbridge.adapters.fact_tables import DynamoFacts
-from smsbridge.adapters.message_table import DynamoConsentLanes, DynamoContacts, DynamoSentEvents
 from smsbridge.adapters.queues import SqsParking, parked_event
 from smsbridge.clock import utc_now
 from smsbridge.config import Settings
@@ -56,6 +57,7 @@ __all__ = [
     "Settings",
     "Work",
     "build_forwarder",
+    "build_forwarder_function",
     "build_sweep",
     "startup_problems",
 ]
@@ -349,7 +351,9 @@ def _record_id(record: Any) -> str:
 
 def build_forwarder(settings: Settings, *, dynamodb: Any = None, sqs: Any = None, secrets: Any = None) -> Forwarder:
     """The forwarder on the settings' resources (``dynamodb``, ``sqs``, ``secrets``: clients to use instead of
-    the default ones, e.g. the CLI's for another region or the local stack)."""
+    the default ones, e.g. the CLI's for another region or the local stack). Its adapters share one client per
+    service: each client costs a cold start time to build."""
+    dynamodb = dynamodb or boto3.client("dynamodb", config=CLIENT_CONFIG)
     gateways = SecretGatewaySource(
         settings.ci360_secret, max_connections=settings.ci360_max_concurrency, timeout=settings.ci360_timeout_seconds,
         client=secrets,
@@ -372,17 +376,26 @@ def build_forwarder(settings: Settings, *, dynamodb: Any = None, sqs: Any = None
     )
 
 
-def build_sweep(settings: Settings, forwarder: Forwarder) -> Callable[[Callable[[], int]], RecoverySummary]:
+def build_forwarder_function(settings: Settings) -> tuple[Forwarder, Callable[[Callable[[], int]], RecoverySummary]]:
+    """The forwarder function's two jobs, stream and queue batches and the scheduled sweep, one client a service."""
+    dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
+    forwarder = build_forwarder(settings, dynamodb=dynamodb)
+    return forwarder, build_sweep(settings, forwarder, dynamodb=dynamodb)
+
+
+def build_sweep(
+    settings: Settings, forwarder: Forwarder, *, dynamodb: Any = None, sqs: Any = None
+) -> Callable[[Callable[[], int]], RecoverySummary]:
     """The scheduled recovery sweep: the stream-batch descriptions in the dead-letter queue, and the recent window."""
     from smsbridge.app.recover import SWEEP_GRACE, SWEEP_LOOKBACK, recent_window, sweep_dead_letter_descriptions  # noqa: PLC0415 - recover imports this module
 
-    facts = DynamoFacts(settings.messages_table, settings.consent_table)
-    sqs = boto3.client("sqs", config=CLIENT_CONFIG)
+    facts = DynamoFacts(settings.messages_table, settings.consent_table, client=dynamodb)
+    queues = LazyClient("sqs", sqs)
 
     def sweep(remaining_ms: Callable[[], int]) -> RecoverySummary:
         window = recent_window(utc_now(), lookback=SWEEP_LOOKBACK, grace=SWEEP_GRACE)
-        return sweep_dead_letter_descriptions(sqs, settings.dead_letter_queue_url, forwarder, facts, extra=[window],
-                                              remaining_ms=remaining_ms)  # fmt: skip
+        return sweep_dead_letter_descriptions(queues(), settings.dead_letter_queue_url, forwarder, facts,
+                                              extra=[window], remaining_ms=remaining_ms)  # fmt: skip
 
     return sweep
 

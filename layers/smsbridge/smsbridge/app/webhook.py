@@ -13,7 +13,7 @@ from smsbridge.adapters.secrets import SecretTokenSource
 from smsbridge.clock import utc_now
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import parse_correlation
-from smsbridge.domain.consent import ConsentEvent, consent_from_reply, consent_from_status
+from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.ingress import (
     INBOUND,
     INBOUND_ROUTE,
@@ -24,7 +24,13 @@ from smsbridge.domain.ingress import (
     verified_params,
 )
 from smsbridge.domain.keywords import KeywordRules, ReplyClassification, classify_reply
-from smsbridge.domain.payloads import InboundMessage, StatusCallback, parse_webhook
+from smsbridge.domain.payloads import (
+    InboundMessage,
+    StatusCallback,
+    consent_from_reply,
+    consent_from_status,
+    parse_webhook,
+)
 from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import RejectedRequest, RetryableError
 from smsbridge.ports import MessageStore, TokenSource

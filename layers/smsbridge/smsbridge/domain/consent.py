@@ -13,12 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from smsbridge.domain.keywords import Intent, ReplyClassification
-from smsbridge.domain.payloads import InboundMessage, StatusCallback
-
-OPTED_OUT_AT_TWILIO = 21610  # "Attempt to send to unsubscribed recipient"
-BLOCKED_BY_CARRIER = 30004  # "Message blocked": the recipient or the carrier blocks us
-
 
 class ConsentStatus(StrEnum):
     OPTED_OUT = "opted_out"
@@ -41,6 +35,12 @@ class ConsentSource(StrEnum):
     MANUAL = "manual"
 
 
+# Evidence a signed webhook brought: it always names its account (AccountSid is required), so a fact from these
+# sources keyed without one was recorded by v0.1. IMPORT and MANUAL facts may have no account by design.
+WEBHOOK_SOURCES = frozenset({ConsentSource.REPLY_KEYWORD, ConsentSource.TWILIO_OPT_OUT_TYPE,
+                             ConsentSource.TWILIO_21610, ConsentSource.TWILIO_30004})  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ConsentEvent:
     """One fact about a person's consent, with where it came from and the rule that read it."""
@@ -60,8 +60,8 @@ class ConsentEvent:
 
     @property
     def scope_key(self) -> str:
-        """The scope the ledger keys this event by: ``<AccountSid>#<scope>``, or the bare scope for facts that
-        came with no account (CSV imports, and everything recorded by v0.1)."""
+        """The scope the ledger keys this event by: ``<AccountSid>#<scope>``, or the bare scope for a fact that
+        came with no account (a CSV import without ``account_sid``)."""
         return scoped(self.account_sid, self.scope)
 
     @property
@@ -81,42 +81,6 @@ class ConsentEvent:
 
 def scoped(account_sid: str | None, scope: str) -> str:
     return f"{account_sid}#{scope}" if account_sid else scope
-
-
-_ACTIONS = {Intent.OPT_OUT: ConsentAction.OPT_OUT, Intent.OPT_IN: ConsentAction.OPT_IN, Intent.HELP: ConsentAction.HELP}
-
-
-def consent_from_reply(
-    message: InboundMessage, reading: ReplyClassification, received_at: datetime
-) -> ConsentEvent | None:
-    """The consent event a reply carries (STOP, START, HELP and their kin), or None for a plain reply."""
-    action = _ACTIONS.get(reading.intent)
-    if action is None:
-        return None
-    source = ConsentSource.TWILIO_OPT_OUT_TYPE if reading.rule == "twilio_opt_out_type" else ConsentSource.REPLY_KEYWORD
-    return ConsentEvent(
-        phone=message.sender, scope=message.scope, action=action, occurred_at=received_at, source=source,
-        event_id=message.message_sid, rule=reading.rule, keyword=reading.keyword,
-        matcher_version=reading.matcher_version, account_sid=message.account_sid, sender=message.recipient,
-    )  # fmt: skip
-
-
-def consent_from_status(
-    callback: StatusCallback, received_at: datetime, *, suppress_on_30004: bool = False
-) -> ConsentEvent | None:
-    """A status callback's evidence: 21610 means Twilio already blocks this recipient for this sender (back-fill
-    the opt-out); 30004 means the message was blocked (an opt-out only if so configured)."""
-    if callback.error_code == OPTED_OUT_AT_TWILIO:
-        action, source, suppresses = ConsentAction.OPT_OUT, ConsentSource.TWILIO_21610, True
-    elif callback.error_code == BLOCKED_BY_CARRIER:
-        action, source, suppresses = ConsentAction.BLOCKED, ConsentSource.TWILIO_30004, suppress_on_30004
-    else:
-        return None
-    return ConsentEvent(
-        phone=callback.recipient, scope=callback.scope, action=action, occurred_at=received_at, source=source,
-        event_id=callback.message_sid, rule=f"error_code_{callback.error_code}", account_sid=callback.account_sid,
-        suppresses=suppresses, sender=callback.sender,
-    )  # fmt: skip
 
 
 def supersedes(event: ConsentEvent, stored_order_key: str | None) -> bool:

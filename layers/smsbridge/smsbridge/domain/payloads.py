@@ -1,4 +1,4 @@
-"""The two webhooks Twilio sends, as validated models.
+"""The two webhooks Twilio sends, as validated models, and the consent evidence each carries.
 
 Only the fields smsbridge acts on are declared; every other parameter is kept as it came (``fields``), because
 Twilio adds parameters without notice. Models are checked after the signature, so a malformed field from Twilio
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource
+from smsbridge.domain.keywords import Intent, ReplyClassification
 from smsbridge.domain.status import MessageStatus
 from smsbridge.errors import InvalidPayload
 
@@ -24,6 +27,8 @@ _PHONE = re.compile(r"^(\+[1-9]\d{6,14}|[a-z][a-z0-9_-]{1,20}:\S{1,120})$")
 _MESSAGE_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+OPTED_OUT_AT_TWILIO = 21610  # "Attempt to send to unsubscribed recipient"
+BLOCKED_BY_CARRIER = 30004  # "Message blocked": the recipient or the carrier blocks us
 
 
 # The parameters Twilio sends with the two webhooks (its docs' tables and captured requests; docs/contracts.md).
@@ -160,3 +165,39 @@ def _describe(exc: ValidationError, fields: Mapping[str, object]) -> str:
         else:
             problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
     return "invalid Twilio webhook: " + "; ".join(problems)
+
+
+_ACTIONS = {Intent.OPT_OUT: ConsentAction.OPT_OUT, Intent.OPT_IN: ConsentAction.OPT_IN, Intent.HELP: ConsentAction.HELP}
+
+
+def consent_from_reply(
+    message: InboundMessage, reading: ReplyClassification, received_at: datetime
+) -> ConsentEvent | None:
+    """The consent event a reply carries (STOP, START, HELP and their kin), or None for a plain reply."""
+    action = _ACTIONS.get(reading.intent)
+    if action is None:
+        return None
+    source = ConsentSource.TWILIO_OPT_OUT_TYPE if reading.rule == "twilio_opt_out_type" else ConsentSource.REPLY_KEYWORD
+    return ConsentEvent(
+        phone=message.sender, scope=message.scope, action=action, occurred_at=received_at, source=source,
+        event_id=message.message_sid, rule=reading.rule, keyword=reading.keyword,
+        matcher_version=reading.matcher_version, account_sid=message.account_sid, sender=message.recipient,
+    )  # fmt: skip
+
+
+def consent_from_status(
+    callback: StatusCallback, received_at: datetime, *, suppress_on_30004: bool = False
+) -> ConsentEvent | None:
+    """A status callback's evidence: 21610 means Twilio already blocks this recipient for this sender (back-fill
+    the opt-out); 30004 means the message was blocked (an opt-out only if so configured)."""
+    if callback.error_code == OPTED_OUT_AT_TWILIO:
+        action, source, suppresses = ConsentAction.OPT_OUT, ConsentSource.TWILIO_21610, True
+    elif callback.error_code == BLOCKED_BY_CARRIER:
+        action, source, suppresses = ConsentAction.BLOCKED, ConsentSource.TWILIO_30004, suppress_on_30004
+    else:
+        return None
+    return ConsentEvent(
+        phone=callback.recipient, scope=callback.scope, action=action, occurred_at=received_at, source=source,
+        event_id=callback.message_sid, rule=f"error_code_{callback.error_code}", account_sid=callback.account_sid,
+        suppresses=suppresses, sender=callback.sender,
+    )  # fmt: skip

@@ -64,7 +64,7 @@ def find_drift(ledger: ConsentLedger, records: SyncRecords, *, now: datetime | N
     for status in records.blocked_by_twilio():
         phone, scope, at = str(status["recipient"]), str(status["scope"]), str(status["updated_at"])
         account = str(status.get("account_sid") or "") or None
-        # the state as the webhook keys it (by account), else as a v0.1 or imported fact without one
+        # the state as the webhook keys it (by account), else one imported without an account (the fix file is)
         current = ledger.state(phone, scope, account) or (ledger.state(phone, scope) if account else None)
         if current is None or (current["status"] != "opted_out" and str(current["updated_at"]) < at):
             drift.unknown_to_ledger.append({"phone": phone, "scope": scope, "status": "opted_out", "updated_at": at})

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smsbridge.adapters.consent_table import ConsentLedger
+from smsbridge.adapters.contacts import contact_key
 from smsbridge.adapters.dynamodb import plain
-from smsbridge.adapters.message_table import contact_key, message_key
+from smsbridge.adapters.message_table import message_key
 from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES, EventKind, parse_correlation
 from smsbridge.domain.privacy import mask_address
 from smsbridge.ops.replay import parked_list
@@ -56,7 +57,7 @@ class Trace:
 def ci360_records(client: Any, table: str, message_sid: str) -> list[dict[str, Any]]:
     """What the forwarder recorded about the CI360 events of this message: one dict per event key
     (``key``, ``kind``, ``event_name``, ``outcome``, ``reason``, ``at``), from the event's claim
-    (``adapters.message_table.DynamoSentEvents``; states in ``domain/claims.py``)."""
+    (``adapters.event_claims.DynamoSentEvents``; states in ``domain/claims.py``)."""
     found = []
     for kind in EventKind:
         key = f"{kind.value}:{message_sid}"

@@ -1,0 +1,55 @@
+"""Contact memory in the messages table: the CI360 identity last seen for a number, per account and sender.
+
+::
+
+    pk = CONTACT#<number>   sk = SENDER#<AccountSid>#<our number or Messaging Service>
+
+Written by the webhook with a status callback that carries a CI360 identity (``DynamoMessageStore``), read by the
+forwarder to attribute a later reply or status that carries none. v0.1 keyed it ``SCOPE#<scope>``, without the
+account: ``smsbridge migrate`` (``ops/migrate.py``) rewrites such items to this key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, plain, translated_errors
+from smsbridge.domain.ci360_events import Correlation
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def contact_key(phone: str, label: str, account_sid: str) -> dict[str, Any]:
+    """The contact memory of ``phone`` for one of ``account_sid``'s numbers or Messaging Services (``label``)."""
+    return {"pk": {"S": f"CONTACT#{phone}"}, "sk": {"S": f"SENDER#{account_sid}#{label}"}}
+
+
+class DynamoContacts:
+    """``ContactDirectory`` on the messages table: the last CI360 identity seen for (number, account, sender)."""
+
+    def __init__(self, table_name: str, *, window: timedelta, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self.window = window
+        self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+    def latest(
+        self, phone: str, scope: str, *, now: datetime, account_sid: str = "", sender: str = ""
+    ) -> Correlation | None:
+        """Our number first (a reply goes to the number that messaged the person, however Twilio labels the
+        scope), then the scope (the Messaging Service, for events that carry no number)."""
+        for label in dict.fromkeys(label for label in (sender, scope) if label):
+            with translated_errors(f"read {self.table_name}"):
+                key = contact_key(phone, label, account_sid)
+                found = self.client.get_item(TableName=self.table_name, Key=key).get("Item")
+            if found:
+                item = plain(found)
+                if datetime.fromisoformat(item["seen_at"]) < now - self.window:
+                    continue
+                return Correlation(
+                    item["datahub_id"], item.get("task_code", ""), item.get("response_tracking_code", "")
+                )
+        return None
