@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from smsbridge.cli import EXIT_STATUSES, EXIT_UNREACHABLE, EXIT_USAGE, main
+from smsbridge.cli import main
+from smsbridge.cli.exits import EXIT_STATUSES, EXIT_UNREACHABLE, EXIT_USAGE
 from tests.unit.test_readme_commands import COMMANDS
 
 SID = "SM" + "0" * 32
@@ -88,6 +89,10 @@ CASES: list[tuple[list[str], int, str]] = [
     (["recover", "--stack", "smsbridge", "--since", "24h", "--until", "soon"], EXIT_USAGE, "is not a time"),
     (["recover", "--stack", "smsbridge", "--since", "24h"], EXIT_USAGE, "no AWS region"),
     (["smoke", "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["migrate", "--local", "--dry-run"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["migrate", "--local", "--dry-run=yes"], EXIT_USAGE, "ignored explicit argument"),
+    (["migrate", "--stack", "smsbridge", "--account-sid", "AC…"], EXIT_USAGE, "is not an account SID"),
+    (["migrate", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
     (["trace", "SM123", "--local"], EXIT_USAGE, "not a message SID"),
     (["trace", SID, "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
     (["trace", SID, "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),

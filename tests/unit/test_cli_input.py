@@ -115,8 +115,9 @@ def test_public_urls_pass() -> None:
 
 
 def test_the_clis_own_copies_of_kinds_and_the_test_token_match_the_source() -> None:
-    """cli.py spells these out so `--help` imports nothing heavy; they must not drift from the real ones."""
-    from smsbridge.cli import EVENT_KINDS, TEST_TOKEN_HELP
+    """cli/ spells these out so building a parser imports nothing heavy; they must not drift from the real ones."""
+    from smsbridge.cli.options import TEST_TOKEN_HELP
+    from smsbridge.cli.replay import EVENT_KINDS
     from smsbridge.domain.ci360_events import EventKind
     from smsbridge.ops.simulate import TEST_AUTH_TOKEN
 

@@ -23,15 +23,14 @@ SUBCOMMANDS = {
     "smoke": 0,
     "trace": 0,
     "recover": 0,
+    "migrate": 0,
 }
 
 
 def shown_commands() -> dict[tuple[str, ...], set[str]]:
     """(command words) → the flags shown with them anywhere in the README."""
     found: dict[tuple[str, ...], set[str]] = {}
-    for match in re.finditer(
-        r"smsbridge ((?:serve|simulate|optouts|ci360|twilio|replay|consent|smoke|trace|recover)\b[^`\n)]*)", README
-    ):
+    for match in re.finditer(rf"smsbridge ((?:{'|'.join(SUBCOMMANDS)})\b[^`\n)]*)", README):
         words = match.group(1).split()
         depth = SUBCOMMANDS[words[0]]
         command = tuple(words[: depth + 1])

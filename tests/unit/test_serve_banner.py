@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from smsbridge.cli import serve_banner
+from smsbridge.cli.serve import serve_banner
 
 
 def stack() -> SimpleNamespace:

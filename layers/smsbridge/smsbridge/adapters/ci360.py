@@ -17,7 +17,7 @@ import urllib3
 
 from smsbridge.adapters.secrets import CachedSecret
 from smsbridge.domain.ci360_events import Flat
-from smsbridge.domain.delivery import Outcome, Verdict, connect_timeout, judge_response
+from smsbridge.domain.delivery import Outcome, Verdict, connect_timeout, explain_check, judge_response
 from smsbridge.domain.preferences import JobStatus
 from smsbridge.domain.privacy import mask_numbers_in
 from smsbridge.errors import ConfigurationError, RetryableError
@@ -90,9 +90,12 @@ class Ci360Gateway:
         status, text, error = self._request("POST", EVENTS_PATH, json.dumps(body).encode("utf-8"))
         return judge_response(status, text, error)
 
-    def check(self) -> tuple[int | None, str, str]:
-        """Call the configuration endpoint (validates the JWT): (status, body, network error)."""
-        return self._request("GET", CONFIGURATION_PATH, None)
+    def check(self) -> tuple[bool, str]:
+        """Call the configuration endpoint, which validates the JWT: (all well?, what is wrong and what to do).
+
+        ``smsbridge ci360 check``, the smoke test's credentials hop and ``serve``'s banner all say it this way."""
+        status, body, error = self._request("GET", CONFIGURATION_PATH, None)
+        return explain_check(status, body, error, self.credentials.gateway_url)
 
     def _request(
         self, method: str, path: str, body: bytes | None, *, url: str = "", headers: dict[str, str] | None = None

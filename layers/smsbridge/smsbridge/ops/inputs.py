@@ -21,6 +21,7 @@ _SEPARATORS = re.compile(r"[\s().\-]")
 _NANP = re.compile(r"^[2-9]\d{2}[2-9]\d{6}$")  # a US/Canada number without its country code
 _MESSAGE_SID = re.compile(r"^(SM|MM|IM)[0-9a-fA-F]{32}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks differ a little; more than this is a typo or a wrong zone
 
 
@@ -171,6 +172,14 @@ def service_sid(text: str) -> str:
     value = text.strip()
     if not _SERVICE_SID.match(value):
         raise InputError(f"{text!r} is not a Messaging Service SID (MG and 32 hex digits, from the Twilio console)")
+    return value
+
+
+def account_sid(text: str) -> str:
+    """A Twilio account SID: AC and 32 hex digits."""
+    value = text.strip()
+    if not _ACCOUNT_SID.match(value):
+        raise InputError(f"{text!r} is not an account SID (AC and 32 hex digits, from the Twilio console)")
     return value
 
 

@@ -30,8 +30,7 @@ from smsbridge.adapters.queues import parked_event
 from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.app.preferences import STUCK_AFTER_SECONDS
 from smsbridge.config import event_mapping_from_env
-from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, SMOKE_TASK_CODE, EventKind
-from smsbridge.domain.delivery import explain_check
+from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, SMOKE_TASK_CODE, Correlation, EventKind, callback_query
 from smsbridge.domain.signature import AuthTokens
 from smsbridge.errors import SmsBridgeError
 from smsbridge.ops.deployment import Location, locate
@@ -110,7 +109,7 @@ class SmokeReport:
 
 def event_accepted(messages: Location, key: str) -> bool:
     """Whether CI360 accepted the event ``key`` (e.g. ``reply:SM…``): the forwarder's claim on it says so."""
-    from smsbridge.adapters.message_table import DynamoSentEvents  # noqa: PLC0415
+    from smsbridge.adapters.event_claims import DynamoSentEvents  # noqa: PLC0415
     from smsbridge.domain.claims import ClaimState  # noqa: PLC0415
 
     claim = DynamoSentEvents(messages.name, client=messages.client()).state_of(key)
@@ -180,7 +179,7 @@ class Smoke:
         with timed(status_hop):
             token, account = self._token()
             base = self.where.find("StatusCallbackUrl", "StatusCallbackUrl").name
-            query = f"dh={self.identity}&rtc=smoke&tc={SMOKE_TASK_CODE}"
+            query = callback_query(Correlation(self.identity, SMOKE_TASK_CODE, "smoke"))
             params = status_params(status="delivered", message_sid=self.status_sid, account_sid=account,
                                    sender=DEFAULT_SENDER, recipient=DEFAULT_CUSTOMER)  # fmt: skip
             self._post(status_hop, f"{base}?{query}", params, token)
@@ -231,8 +230,7 @@ class Smoke:
             secret = self.where.find("Ci360Secret", "Ci360Secret")
             text = secret.client("secretsmanager").get_secret_value(SecretId=secret.name)["SecretString"]
             credentials = Ci360Credentials.parse(text)
-            status, body, error = Ci360Gateway(credentials, max_connections=1, timeout=10).check()
-            hop.ok, hop.detail = explain_check(status, body, error, credentials.gateway_url)
+            hop.ok, hop.detail = Ci360Gateway(credentials, max_connections=1, timeout=10).check()
             hop.fix = "fix the CI360 secret (Ci360Secret output) or the network path to the gateway"
         return bool(hop.ok)
 
