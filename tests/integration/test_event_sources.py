@@ -6,6 +6,7 @@ or messages put on its retry queue, and the fake records what it was handed.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -18,6 +19,7 @@ import boto3
 import pytest
 
 from smsbridge.app.recover import stream_description_window
+from smsbridge.errors import ConfigurationError
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests
 from smsbridge.local.event_sources import (
     LambdaContext,
@@ -99,9 +101,9 @@ def messages_stream(stack: Stack, fake: FakeFunction, *, timeout: float = 5.0, t
     return LocalEventSources([source], echo=lambda _: None), source
 
 
-def retry_queue(stack: Stack, fake: FakeFunction, **changes: Any) -> LocalEventSources:
+def retry_queue(stack: Stack, fake: FakeFunction, *, timeout: float = 5.0, **changes: Any) -> LocalEventSources:
     [settings] = queue_sources(stack.resources.template, "ForwarderFunction")
-    function = LocalFunction("test-forwarder", lambda: fake, 5.0, echo=lambda _: None)
+    function = LocalFunction("test-forwarder", lambda: fake, timeout, echo=lambda _: None)
     source = QueueSource(
         replace(settings, **changes),
         function,
@@ -143,6 +145,7 @@ def test_settings_are_read_from_the_template(template: dict[str, Any]) -> None:
         3600,
     )
     assert messages.filters == ({"dynamodb": {"NewImage": {"kind": {"S": ["inbound", "status"]}}}},)
+    assert messages.starting_position == consent.starting_position == "TRIM_HORIZON"
     [retries] = queue_sources(template, "ForwarderFunction")
     assert (retries.queue, retries.batch_size, retries.batching_window, retries.maximum_concurrency) == (
         "RetryQueue",
@@ -167,6 +170,43 @@ def test_stream_batches_are_cut_at_batch_size_and_a_short_one_waits_for_the_wind
     time.sleep(0.6)
     sources.poll_once()
     assert fake.calls[-1] == [7]
+
+
+def test_trim_horizon_hands_over_the_records_written_before_the_mapping_first_read(stack: Stack) -> None:
+    fake = FakeFunction()
+    sources, _ = messages_stream(stack, fake, batching_window=0, starting_position="TRIM_HORIZON")
+    write(stack, 1, 2)
+    run(sources, lambda: bool(fake.calls) and not sources.pending())
+    write(stack, 3)
+    run(sources, lambda: sum(len(call) for call in fake.calls) == 3 and not sources.pending())
+    assert [n for call in fake.calls for n in call] == [1, 2, 3]
+    assert not sources.went_wrong  # `serve` prints no summary when it stops
+
+
+@pytest.mark.parametrize("before", [(), (1, 2)], ids=["empty", "records-before"])
+def test_latest_hands_over_only_the_records_written_after_the_mapping_first_read(
+    stack: Stack, before: tuple[int, ...]
+) -> None:
+    fake = FakeFunction()
+    sources, _ = messages_stream(stack, fake, batching_window=0, starting_position="LATEST")
+    write(stack, *before)
+    sources.poll_once()  # the mapping reads the shard for the first time: it starts after its last record
+    write(stack, 3, 4)
+    run(sources, lambda: sum(len(call) for call in fake.calls) >= 2 and not sources.pending())
+    assert [n for call in fake.calls for n in call] == [3, 4]  # records come in order: 1 and 2 would be first
+
+
+@pytest.mark.parametrize("position", [None, "AT_TIMESTAMP", "latest"])
+def test_a_stream_event_without_a_dynamodb_starting_position_is_refused(
+    template: dict[str, Any], position: str | None
+) -> None:
+    changed = copy.deepcopy(template)
+    properties = changed["Resources"]["ForwarderFunction"]["Properties"]["Events"]["MessagesStream"]["Properties"]
+    properties.pop("StartingPosition")
+    if position is not None:
+        properties["StartingPosition"] = position
+    with pytest.raises(ConfigurationError, match="MessagesStream needs StartingPosition TRIM_HORIZON or LATEST"):
+        stream_sources(changed, "ForwarderFunction")
 
 
 def test_records_outside_the_filter_criteria_are_never_handed_over(stack: Stack) -> None:
@@ -228,6 +268,10 @@ def test_function_error_retries_the_whole_batch_then_sends_a_description_not_the
     assert int(info["startSequenceNumber"]) < int(info["endSequenceNumber"])
     assert {"approximateArrivalOfFirstRecord", "approximateArrivalOfLastRecord"} <= set(info)
     assert "NewImage" not in json.dumps(description)  # a description of the batch, not its records
+    assert sources.summary() == (
+        "test-forwarder: 3 invocations (3 function errors, 0 timeouts); "
+        "3 stream records skipped (described on the on-failure destination)"
+    )
 
 
 def test_the_recovery_sweep_reads_the_window_of_a_skipped_batch_from_its_description(stack: Stack) -> None:
@@ -277,6 +321,34 @@ def test_a_timed_out_invocation_is_retried_although_its_side_effects_happened(st
     run(sources, lambda: len(fake.calls) >= 2 and not sources.pending())
     assert side_effects[:2] == [[1], [1]]
     assert 0 < remaining[0] <= 300  # the context tells the truth about the template's timeout
+    assert sources.went_wrong and sources.summary() == (
+        "test-forwarder: 2 invocations (0 function errors, 1 timeout); "
+        "0 stream records skipped (described on the on-failure destination)"
+    )
+
+
+def test_a_timed_out_stream_batch_is_handed_over_again_only_once_its_invocation_ended(stack: Stack) -> None:
+    # GIVEN an invocation that runs on well past its deadline (Lambda would stop it; a thread cannot be stopped)
+    fake = FakeFunction(lambda numbers, records, context: time.sleep(1.0) if len(fake.calls) == 1 else None)
+    sources, _ = messages_stream(stack, fake, timeout=0.2, batching_window=0)
+    write(stack, 1)
+    run(sources, lambda: len(fake.calls) >= 2 and not sources.pending())
+    # THEN the retry waited for it: two invocations of the same records never ran at once
+    assert fake.calls == [[1], [1]]
+    assert fake.most_active == 1
+
+
+def test_a_timed_out_queue_message_is_handed_over_again_only_once_its_invocation_ended(stack: Stack) -> None:
+    # GIVEN a visibility timeout (1 s) shorter than an invocation that runs on past its deadline (0.2 s)
+    fake = FakeFunction(lambda numbers, records, context: time.sleep(1.5) if len(fake.calls) == 1 else None)
+    sqs = boto3.client("sqs")
+    sqs.set_queue_attributes(QueueUrl=stack.resources.refs["RetryQueue"], Attributes={"VisibilityTimeout": "1"})
+    sources = retry_queue(stack, fake, timeout=0.2, batching_window=0)
+    send(stack, 1)
+    run(sources, lambda: len(fake.calls) >= 2 and queue_depth(stack) == 0)
+    # THEN the message came back, visible again, only after the first invocation had ended
+    assert fake.calls == [[1], [1]]
+    assert fake.most_active == 1
 
 
 def test_records_older_than_the_maximum_record_age_are_skipped_with_a_description(stack: Stack) -> None:

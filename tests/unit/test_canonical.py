@@ -8,12 +8,14 @@ signature. These tests move each boundary of genuine signed webhooks and check t
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
+import re
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from smsbridge.domain.ci360_events import Correlation, connector_body, parse_correlation
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE, WebhookRequest
 from smsbridge.domain.signature import body_sha256, compute_signature
 from smsbridge.errors import ForgedRequest, InvalidPayload, NotConfigured, RejectedRequest
@@ -140,6 +142,25 @@ def test_signed_status_callbacks_out_of_twilio_s_shape_are_400_with_their_reason
         service.accept_status(request_for(url, params, signed_headers(url, params)))
     assert raised.value.reason == reason
     assert not store.status
+
+
+def test_every_key_of_the_connector_s_callback_query_is_guarded_by_the_webhook() -> None:
+    # GIVEN the StatusCallback query smsbridge gives CI360's connector, as CI360 fills it in
+    callback = dict(parse_qsl(connector_body(f"{API_BASE}{STATUS_ROUTE}")))["StatusCallback"]
+    query = re.sub(r"\{\{\$\w+\}\}", "X1", urlsplit(callback).query)
+    keys = [name for name, _ in parse_qsl(query)]
+    assert parse_correlation(query) == Correlation("X1", "X1", "X1")  # every key carries a part of the correlation
+    # THEN a signed callback with any of its keys twice in the query, or in the body, is refused with the reason
+    for key in keys:
+        for changed, extra, reason in ((f"{query}&{key}=X2", [], "correlation_repeated"),
+                                       (query, [(key, "X2")], "correlation_in_body")):  # fmt: skip
+            url = f"{API_BASE}{STATUS_ROUTE}?{changed}"
+            params = status_params(status="delivered") + extra
+            service, store = make_service()
+            with pytest.raises(InvalidPayload) as raised:
+                service.accept_status(request_for(url, params, signed_headers(url, params)))
+            assert (key, raised.value.reason) == (key, reason)
+            assert not store.status
 
 
 def test_unknown_fields_twilio_may_add_are_still_accepted() -> None:

@@ -103,6 +103,11 @@ EVENT_ATTRIBUTES: dict[str, tuple[str, str, tuple[EventKind, ...]]] = {
 }
 
 _CORRELATION_VALUE = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
+# The keys of the StatusCallback query that carries a message's correlation: ``connector_body`` writes them,
+# ``parse_correlation`` reads them, and the webhook refuses a request that repeats one or has one in its body
+# (``domain/ingress.py``).
+DATAHUB_KEY, TASK_KEY, TRACKING_KEY = "dh", "tc", "rtc"
+CORRELATION_KEYS = (DATAHUB_KEY, TASK_KEY, TRACKING_KEY)
 _STATUS_KINDS = {kind.value: kind for kind in _STATUS}
 
 
@@ -134,9 +139,19 @@ def parse_correlation(query: str) -> Correlation | None:
     Values outside the unreserved URL characters are ignored: CI360 substituted something it should not have.
     """
     values = {name: value for name, value in parse_qsl(query or "") if _CORRELATION_VALUE.match(value)}
-    if not values.get("dh"):
+    if not values.get(DATAHUB_KEY):
         return None
-    return Correlation(values["dh"], values.get("tc", ""), values.get("rtc", ""))
+    return Correlation(values[DATAHUB_KEY], values.get(TASK_KEY, ""), values.get(TRACKING_KEY, ""))
+
+
+def callback_query(correlation: Correlation) -> str:
+    """The StatusCallback query carrying ``correlation``, its keys in alphabetical order (Twilio may sort them)."""
+    values = {
+        DATAHUB_KEY: correlation.datahub_id,
+        TASK_KEY: correlation.task_code,
+        TRACKING_KEY: correlation.response_tracking_code,
+    }
+    return "&".join(f"{key}={values[key]}" for key in sorted(values))
 
 
 def connector_body(status_url: str, *, messaging_service: str | None = "{{$messagingServiceSid}}",
@@ -151,7 +166,8 @@ def connector_body(status_url: str, *, messaging_service: str | None = "{{$messa
     alphabetical order (Twilio may sort them) and the ids it carries are plain identifiers, so the URL Twilio signs
     is the one smsbridge checks; ``fragment`` (Twilio's connection overrides) follows it after ``#``.
     """
-    callback = f"{status_url}?dh={{{{$datahubId}}}}&rtc={{{{$responseTrackingCode}}}}&tc={{{{$taskCode}}}}"
+    variables = Correlation("{{$datahubId}}", "{{$taskCode}}", "{{$responseTrackingCode}}")
+    callback = f"{status_url}?{callback_query(variables)}"
     if fragment.strip("#"):
         callback += "#" + fragment.lstrip("#")
     encoded = quote(callback, safe="{}$")

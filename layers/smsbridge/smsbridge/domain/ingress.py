@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from smsbridge.domain.ci360_events import CORRELATION_KEYS
 from smsbridge.domain.payloads import INBOUND_REQUIRED, STATUS_REQUIRED, TWILIO_FIELDS
 from smsbridge.domain.privacy import mask_secret
 from smsbridge.domain.signature import (
@@ -43,7 +44,6 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 MAX_FIELDS = 1000
 INBOUND, STATUS = "inbound", "status"
-CORRELATION_KEYS = ("dh", "tc", "rtc")  # the StatusCallback query smsbridge builds (ci360_events.connector_body)
 _FIELD_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")  # Twilio's form: MessageSid, MediaUrl0, ReferralCtwaClid
 Pairs = list[tuple[str, str]]
 

@@ -3,7 +3,8 @@ hand batches to the forwarder the way Lambda does, at least once, with its retry
 
 Settings come from template.yaml (``local/template.py``), so the local stack cannot drift from the deployed one:
 
-- Streams: records read from the start (``TRIM_HORIZON``) and filtered by ``FilterCriteria``; batches of up to
+- Streams: records read from ``StartingPosition`` (``TRIM_HORIZON``: the oldest record in the shard; ``LATEST``:
+  those written after the mapping first read the shard) and filtered by ``FilterCriteria``; batches of up to
   ``BatchSize`` once full or ``MaximumBatchingWindowInSeconds`` after the first record waited; up to
   ``ParallelizationFactor`` batches per shard at once, each item's records in order; a partial batch response
   checkpoints before the first failed record and retries from it; a function error or timeout retries the whole
@@ -16,6 +17,9 @@ Settings come from template.yaml (``local/template.py``), so the local stack can
 - The function: each concurrent invocation has its own execution environment (a fresh load of the handler); an
   invocation gets the template's ``Timeout``, a context whose remaining time is true, and one still running at the
   deadline is a timeout: its batch is retried although its side effects happened, and its environment is dropped.
+  Lambda stops a timed-out invocation; a Python thread cannot be stopped, so the mapping waits for it to end (its
+  context says no time is left, which the forwarder heeds) before its records are handed over again: two
+  invocations of the same records never run at once, except the copies chaos hands over side by side on purpose.
 
 ``time_scale`` compresses the mapping's waits (batching windows, record age, visibility timeout of failed messages)
 for tests; 1.0 (``smsbridge serve``) waits as Lambda does.
@@ -47,12 +51,13 @@ from smsbridge.local.template import (
     queue_sources,
     stream_sources,
 )
+from smsbridge.text import counted
 
 if TYPE_CHECKING:
     from smsbridge.local.chaos import Chaos
 
 Handler = Callable[[dict[str, Any], Any], Any]
-REGION = "us-east-1"
+REGION = "us-east-1"  # the local stack's region (moto's resources, ARNs, records' awsRegion)
 ACCOUNT = "000000000000"
 DEFAULT_SQS_CONCURRENCY = 5  # Lambda starts an SQS mapping with five concurrent batches (services-sqs-scaling)
 
@@ -68,7 +73,7 @@ class LambdaContext:
 
     function_name: str = "smsbridge-local-webhook"
     memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:smsbridge-local-webhook"
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:smsbridge-local-webhook"
     aws_request_id: str = ""
     deadline: float | None = None
 
@@ -92,7 +97,8 @@ class Invocation:
 
 class LocalFunction:
     """One Lambda function: a pool of execution environments (each a fresh ``load()`` of the handler, reused when
-    idle, dropped after an error or a timeout) and the template's timeout."""
+    idle, dropped after an error or a timeout) and the template's timeout. It counts its invocations, function
+    errors and timeouts (``summary()``)."""
 
     def __init__(self, name: str, load: Callable[[], Handler], timeout: float, echo: Callable[[str], None] = print):
         self.name, self.load, self.timeout, self.echo = name, load, timeout, echo
@@ -125,10 +131,14 @@ class LocalFunction:
         worker.start()
         worker.join(self.timeout)
         if worker.is_alive() or ended.get("error") == "TimedOut":
-            # Lambda stops the invocation at the deadline; here the thread runs on, and its environment is dropped.
             with self._lock:
                 self.timeouts += 1
-            self.echo(f"{time.strftime('%H:%M:%S')} {self.name}: timed out after {self.timeout:g} s")
+            waiting = "; its records wait for it to end (Lambda would stop it)" if worker.is_alive() else ""
+            self.echo(f"{time.strftime('%H:%M:%S')} {self.name}: timed out after {self.timeout:g} s{waiting}")
+            # Lambda stops the invocation at the deadline. A thread cannot be stopped: its records are not handed
+            # over again (returning is what lets the mapping retry them) until it has ended. Its environment is
+            # dropped.
+            worker.join()
             return Invocation(error="TimedOut")
         if "error" in ended:
             with self._lock:
@@ -139,8 +149,16 @@ class LocalFunction:
             self._idle.append(handler)
         return Invocation(response=ended.get("response"))
 
+    def summary(self) -> str:
+        with self._lock:
+            invocations, errors, timeouts = self.invocations, self.errors, self.timeouts
+        return (f"{self.name}: {counted(invocations, 'invocation')} ({counted(errors, 'function error')}, "
+                f"{counted(timeouts, 'timeout')})")  # fmt: skip
+
 
 class _Source(Protocol):
+    function: LocalFunction
+
     def read(self) -> None: ...
     def jobs(self) -> list[Callable[[], int]]: ...
     def pending(self) -> int: ...
@@ -226,17 +244,19 @@ class StreamSource:
         self.chaos, self.time_scale, self.echo = chaos, time_scale, echo
         self.stream_arn = ""
         self._shards: dict[str, _Shard] = {}
-        self.discarded: list[dict[str, Any]] = []  # the descriptions sent to the on-failure destination
+        self.skipped = 0  # records given up on (described on the on-failure destination)
 
     def read(self) -> None:
         """Read every new record of every shard into its lane (after filtering)."""
         if not self.stream_arn:  # fixed while the table lives (describing a table counts its items on moto)
             self.stream_arn = self.dynamodb.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
         for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
-            state = self._shards.setdefault(
-                shard["ShardId"],
-                _Shard(shard["ShardId"], lanes=[_Lane() for _ in range(max(1, self.settings.parallelization_factor))]),
-            )
+            state = self._shards.get(shard["ShardId"])
+            if state is None:
+                lanes = [_Lane() for _ in range(max(1, self.settings.parallelization_factor))]
+                state = self._shards[shard["ShardId"]] = _Shard(shard["ShardId"], lanes=lanes)
+                if self.settings.starting_position == "LATEST":
+                    self._skip_to_the_end(state)
             for record in self._new_records(state):
                 if self.settings.filters and not any(matches(p, record) for p in self.settings.filters):
                     continue
@@ -256,6 +276,11 @@ class StreamSource:
         for record in page.get("Records", []):
             shard.last_sequence = record["dynamodb"]["SequenceNumber"]
             yield {**record, "eventSourceARN": self.stream_arn}
+
+    def _skip_to_the_end(self, shard: _Shard) -> None:
+        """``LATEST``: start just after the shard's most recent record (those already there are not handed over)."""
+        while list(self._new_records(shard)):  # a page at a time, until none is left
+            pass
 
     @staticmethod
     def _lane_of(record: dict[str, Any], lanes: int) -> int:
@@ -371,7 +396,7 @@ class StreamSource:
             },
         }
         lane.failed_invocations, lane.last_error = 0, ""
-        self.discarded.append(description)
+        self.skipped += len(skipped)
         self.echo(f"{time.strftime('%H:%M:%S')} {self.settings.name}: {len(skipped)} records skipped ({condition})")
         if self.destination_url:
             self.sqs.send_message(QueueUrl=self.destination_url, MessageBody=json.dumps(description))
@@ -536,6 +561,23 @@ class LocalEventSources:
     def pending(self) -> int:
         """Records read and not yet done with (gathering, or waiting to be retried)."""
         return sum(source.pending() for source in self.sources)
+
+    def _functions(self) -> list[LocalFunction]:
+        return list({id(source.function): source.function for source in self.sources}.values())
+
+    def _skipped(self) -> int:
+        return sum(source.skipped for source in self.sources if isinstance(source, StreamSource))
+
+    @property
+    def went_wrong(self) -> bool:
+        """True once an invocation failed or timed out, or stream records were given up on."""
+        return self._skipped() > 0 or any(function.errors or function.timeouts for function in self._functions())
+
+    def summary(self) -> str:
+        """One console line: each function's invocations, function errors and timeouts, and the stream records
+        given up on."""
+        described = f"{counted(self._skipped(), 'stream record')} skipped (described on the on-failure destination)"
+        return "; ".join([*(function.summary() for function in self._functions()), described])
 
     def poll_once(self) -> int:
         """Read every source, then run every batch that is ready, concurrently as Lambda would; returns how many

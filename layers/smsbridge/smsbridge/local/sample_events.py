@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from boto3.dynamodb.types import TypeSerializer
 
+from smsbridge.domain.ci360_events import Correlation, callback_query
 from smsbridge.local.server import http_api_event
 from smsbridge.ops.simulate import (
     DEFAULT_CUSTOMER,
@@ -28,6 +30,7 @@ from smsbridge.ops.simulate import (
 )
 
 SAMPLE_HOST = "abc123def4.execute-api.us-east-1.amazonaws.com"
+SAMPLE_CORRELATION = Correlation("sample-datahub-id", "TSK_1", "RTC1")
 SAMPLE_TIME = 1795785000000  # 2026-11-27T13:10:00Z
 
 
@@ -110,7 +113,7 @@ def forwarder_events() -> dict[str, dict[str, Any]]:
         "status": "delivered",
         "status_rank": 4,
         "updated_at": "2026-11-27T13:10:00+00:00",
-        "callback_query": "dh=sample-datahub-id&rtc=RTC1&tc=TSK_1",
+        "callback_query": callback_query(SAMPLE_CORRELATION),
     }
     opted_out = {
         "pk": f"PHONE#{DEFAULT_CUSTOMER}",
@@ -133,7 +136,7 @@ def forwarder_events() -> dict[str, dict[str, Any]]:
             "phone": DEFAULT_CUSTOMER,
             "scope": DEFAULT_SENDER,
             "attributes": {"message_sid": "SM" + "3" * 32, "status": "delivered"},
-            "correlation": {"datahub_id": "sample-datahub-id", "task_code": "TSK_1", "response_tracking_code": "RTC1"},
+            "correlation": asdict(SAMPLE_CORRELATION),
         },
         "attempt": 1,
         "reason": "503 from the gateway",

@@ -31,7 +31,6 @@ from moto.server import ThreadedMotoServer
 from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, PendingEvent
-from smsbridge.domain.delivery import explain_check
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
 from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import NotReachable, UsageError
@@ -39,13 +38,12 @@ from smsbridge.local import data_file
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests, throttle_writes
 from smsbridge.local.chaos import Chaos
 from smsbridge.local.ci360_stub import Ci360Stub
-from smsbridge.local.event_sources import Every, Handler, LambdaContext, LocalEventSources
+from smsbridge.local.event_sources import REGION, Every, Handler, LambdaContext, LocalEventSources
 from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
 from smsbridge.ops.local_state import LOCAL_STATE, process_alive, project_root, read_state
 from smsbridge.text import counted
 
 __all__ = ["LambdaContext", "LocalStack", "http_api_event"]
-REGION = "us-east-1"
 TIME_SCALE_VARIABLE = "SMSBRIDGE_TIME_SCALE"  # compresses the event sources' waits (tests); default 1
 SERVER_NAME = "smsbridge-local"  # the Server header: how a second `serve` recognises a running one on its port
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -325,8 +323,7 @@ class LocalStack:
         if self.ci360 is None:
             return False, "no gateway"
         credentials = Ci360Credentials(self.ci360.url.rstrip("/"), self.ci360.tenant_id, self.ci360.secret)
-        status, body, error = Ci360Gateway(credentials, timeout=5).check()
-        return explain_check(status, body, error, credentials.gateway_url)
+        return Ci360Gateway(credentials, timeout=5).check()
 
     def data_description(self) -> str:
         """Where the stack keeps its records, for the banner."""
@@ -369,6 +366,8 @@ class LocalStack:
             self._schedule.stop()
         if self._sources is not None:
             self._sources.stop()
+            if self._sources.went_wrong or self.chaos is not None:  # a calm run that went well says nothing
+                self.echo(self._sources.summary())
             self._save_data()
         if self.chaos is not None:
             throttle_writes(None)

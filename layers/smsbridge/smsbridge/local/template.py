@@ -191,6 +191,7 @@ def create_resources(resources: LocalResources, session: Any) -> None:
 # -- event sources: what Lambda's event source mappings are told in the template (SAM ``Events``) ------------------
 
 LAMBDA_DEFAULT_TIMEOUT = 3  # seconds, when neither the function nor Globals set Timeout (Lambda's default)
+STREAM_STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")  # a DynamoDB stream's (AT_TIMESTAMP is Kinesis's and Kafka's)
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ class StreamSourceSettings:
 
     name: str
     table: str  # logical ID of the table whose stream is read
+    starting_position: str = "TRIM_HORIZON"  # or LATEST; the template must say (Lambda requires it for a stream)
     batch_size: int = 100
     batching_window: float = 0.0
     report_batch_item_failures: bool = False
@@ -262,6 +264,7 @@ def stream_sources(template: dict[str, Any], logical_id: str) -> list[StreamSour
             StreamSourceSettings(
                 name=name,
                 table=_logical_target(properties["Stream"], "StreamArn"),
+                starting_position=_starting_position(name, properties),
                 batch_size=int(properties.get("BatchSize", 100)),
                 batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
                 report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
@@ -276,6 +279,16 @@ def stream_sources(template: dict[str, Any], logical_id: str) -> list[StreamSour
             )
         )
     return found
+
+
+def _starting_position(name: str, properties: dict[str, Any]) -> str:
+    """A stream event's ``StartingPosition``: required, and TRIM_HORIZON or LATEST for a DynamoDB stream."""
+    position = properties.get("StartingPosition")
+    if position not in STREAM_STARTING_POSITIONS:
+        raise ConfigurationError(
+            f"template.yaml: the DynamoDB event {name} needs StartingPosition TRIM_HORIZON or LATEST, not {position!r}"
+        )
+    return str(position)
 
 
 def queue_sources(template: dict[str, Any], logical_id: str) -> list[QueueSourceSettings]:
