@@ -24,20 +24,12 @@ ANALYSIS = """
   conditional write (the rest). The signature check itself costs about what the baseline's does. Closing it would
   mean logging accepted webhooks at DEBUG and routing the two paths without the resolver; both trade away
   operability the README promises, for ~0.1 ms on a function billed by the millisecond. Left as is, on purpose.
-- **Cold import, about 1.6-1.9x the baseline (boto3 + a DynamoDB client + twilio's RequestValidator; goal 1.3x).**
-  The webhook adds pydantic and its payload models (~90 ms CPU), Powertools' event handler (~40 ms: its package
-  imports every resolver) and Logger/Metrics, and smsbridge's own modules (~25 ms); see "The layer and the
-  webhook's cold start" below. Meeting the goal would mean a webhook without pydantic models and without the
-  resolver; building the models lazily would only move the time into the first webhook.
-- **Forwarder cold import, about 1.6x (goal 1.3x; 1.30x on 2026-11-27).** It imports the webhook's pydantic
-  payload models (about 75 ms) through the messages table adapter (`adapters.message_table` -> `consent_table` ->
-  `domain.consent` -> `domain.payloads`), though it reads no webhook. Splitting the consent ledger's models from
-  the payload models would close most of it. The forwarder is off the webhook's path (stream and queue batches),
-  so a cold start delays CI360 events by a fraction of a second and answers no one; not done.
-- **`smsbridge --help`, about 3.1-3.3x a bare `import argparse` (goal 3x; the issue's goal, under 300 ms, is met
-  at 70-95 ms).** Both run with bytecode cached. Importing the CLI module takes about 10 ms; building its 31
-  argparse parsers, about 20 ms (argparse calls gettext for every help string). Building only the parser a
-  command needs would close it; not done.
+- **Webhook cold import, about 1.7-1.8x the baseline (boto3 + a DynamoDB client + twilio's RequestValidator; goal
+  1.3x).** The webhook adds pydantic and its payload models (~90 ms CPU), Powertools' event handler (~40 ms: its
+  package imports every resolver) and Logger/Metrics, a Secrets Manager client (~8 ms), and smsbridge's own modules
+  (~25 ms); see "The layer and the webhook's cold start" below. Meeting the goal would mean a webhook without pydantic
+  models and without the resolver; building the models lazily would only move the time into the first webhook. The
+  forwarder, which reads no webhook, no longer imports them (1.22x since issue 23, below).
 """
 
 
