@@ -10,6 +10,11 @@ from smsbridge.cli.options import NEW_FILE, json_flag, stuck_after
 from smsbridge.cli.output import as_json, print_json
 from smsbridge.cli.parsing import Commands, actions, command
 
+RECONCILE_EXAMPLES = (
+    "smsbridge consent reconcile --stack smsbridge --write-fix twilio-blocks.csv",
+    "smsbridge consent reconcile --local --json",
+)
+
 
 def add(commands: Commands, summary: str) -> None:
     consent = command(commands, "consent", summary, "smsbridge consent reconcile --stack smsbridge")
@@ -17,8 +22,7 @@ def add(commands: Commands, summary: str) -> None:
         actions(consent),
         "reconcile",
         "print the drift between ledger, CI360 and Twilio, with fixes",
-        "smsbridge consent reconcile --stack smsbridge --write-fix twilio-blocks.csv",
-        "smsbridge consent reconcile --local --json",
+        *RECONCILE_EXAMPLES,
         parents=[location_options(*TABLES)],
     )
     reconcile.add_argument(

@@ -11,17 +11,15 @@ from smsbridge.cli.options import ACCOUNT_SID, json_flag
 from smsbridge.cli.output import print_json
 from smsbridge.cli.parsing import Commands, command
 
+MIGRATE_EXAMPLES = (
+    "smsbridge migrate --local --dry-run",
+    "smsbridge migrate --stack smsbridge --dry-run",
+    "smsbridge migrate --stack smsbridge",
+)
+
 
 def add(commands: Commands, summary: str) -> None:
-    migrate = command(
-        commands,
-        "migrate",
-        summary,
-        "smsbridge migrate --local --dry-run",
-        "smsbridge migrate --stack smsbridge --dry-run",
-        "smsbridge migrate --stack smsbridge",
-        parents=[location_options(*TABLES)],
-    )
+    migrate = command(commands, "migrate", summary, *MIGRATE_EXAMPLES, parents=[location_options(*TABLES)])
     migrate.add_argument(
         "--account-sid",
         type=ACCOUNT_SID,

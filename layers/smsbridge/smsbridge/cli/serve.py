@@ -11,16 +11,15 @@ from smsbridge.cli.exits import EXIT_OK
 from smsbridge.cli.options import COUNT, PORT, SECONDS, TEST_TOKEN_HELP, URL
 from smsbridge.cli.parsing import Commands, command
 
+SERVE_EXAMPLES = (
+    "smsbridge serve",
+    "smsbridge serve --port 8080 --log-level INFO",
+    'smsbridge serve --auth-token "$TWILIO_AUTH_TOKEN" --public-url https://abc.ngrok.app',
+)
+
 
 def add(commands: Commands, summary: str) -> None:
-    serve = command(
-        commands,
-        "serve",
-        summary,
-        "smsbridge serve",
-        "smsbridge serve --port 8080 --log-level INFO",
-        'smsbridge serve --auth-token "$TWILIO_AUTH_TOKEN" --public-url https://abc.ngrok.app',
-    )
+    serve = command(commands, "serve", summary, *SERVE_EXAMPLES)
     serve.add_argument("--port", type=PORT, default=3000, help="port of the webhook server (default 3000; 0 = any)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument(

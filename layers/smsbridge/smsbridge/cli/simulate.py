@@ -8,15 +8,14 @@ from smsbridge.cli.exits import EXIT_FOUND_PROBLEM, EXIT_OK
 from smsbridge.cli.options import ERROR_CODE, TEST_TOKEN_HELP, URL
 from smsbridge.cli.parsing import Commands, command
 
+SIMULATE_EXAMPLES = (
+    "smsbridge simulate inbound --url http://127.0.0.1:3000/twilio/inbound --body STOP",
+    "smsbridge simulate status --url http://127.0.0.1:3000/twilio/status --status undelivered --error-code 30006",
+)
+
 
 def add(commands: Commands, summary: str) -> None:
-    simulate = command(
-        commands,
-        "simulate",
-        summary,
-        "smsbridge simulate inbound --url http://127.0.0.1:3000/twilio/inbound --body STOP",
-        "smsbridge simulate status --url http://127.0.0.1:3000/twilio/status --status undelivered --error-code 30006",
-    )
+    simulate = command(commands, "simulate", summary, *SIMULATE_EXAMPLES)
     simulate.add_argument("kind", choices=["inbound", "status"], help="inbound (an SMS to us) or status (a callback)")
     simulate.add_argument("--url", type=URL, required=True, help="the webhook URL, exactly as configured in Twilio")
     simulate.add_argument("--auth-token", default=None, help=f"token to sign with (default: {TEST_TOKEN_HELP})")

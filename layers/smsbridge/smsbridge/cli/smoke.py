@@ -9,16 +9,14 @@ from smsbridge.cli.location import location_options
 from smsbridge.cli.options import FRAGMENT, SECONDS, default_fragment
 from smsbridge.cli.parsing import Commands, command
 
+SMOKE_EXAMPLES = (
+    "smsbridge smoke --stack smsbridge",
+    "smsbridge smoke --local",
+)
+
 
 def add(commands: Commands, summary: str) -> None:
-    smoke = command(
-        commands,
-        "smoke",
-        summary,
-        "smsbridge smoke --stack smsbridge",
-        "smsbridge smoke --local",
-        parents=[location_options()],
-    )
+    smoke = command(commands, "smoke", summary, *SMOKE_EXAMPLES, parents=[location_options()])
     smoke.add_argument("--identity", default="", help="a real test customer's datahub id (default: smsbridge-smoke, "
                        "which CI360 has no identity for)")  # fmt: skip
     smoke.add_argument("--auth-token", default="", help="sign with this token (default: the one in the stack's secret)")

@@ -10,14 +10,18 @@ from smsbridge.cli.options import MESSAGE_SID, json_flag
 from smsbridge.cli.output import print_json
 from smsbridge.cli.parsing import Commands, command
 
+TRACE_EXAMPLES = (
+    "smsbridge trace SM0123456789abcdef0123456789abcdef --local",
+    "smsbridge trace SM0123456789abcdef0123456789abcdef --stack smsbridge --json",
+)
+
 
 def add(commands: Commands, summary: str) -> None:
     trace = command(
         commands,
         "trace",
         summary,
-        "smsbridge trace SM0123456789abcdef0123456789abcdef --local",
-        "smsbridge trace SM0123456789abcdef0123456789abcdef --stack smsbridge --json",
+        *TRACE_EXAMPLES,
         parents=[location_options(*TABLES, ("--dead-letter-queue-url", "the dead-letter queue"))],
     )
     trace.add_argument("message_sid", type=MESSAGE_SID, metavar="MESSAGE_SID", help="the Twilio MessageSid (SM…)")

@@ -11,6 +11,11 @@ from smsbridge.cli.options import FRAGMENT, PHONE, SERVICE_SID, URL, default_fra
 from smsbridge.cli.parsing import Commands, actions, command, old_name
 from smsbridge.ops import inputs
 
+CONFIGURE_EXAMPLES = (
+    "smsbridge twilio configure --stack smsbridge --phone +14155550199",
+    "smsbridge twilio configure --stack smsbridge --messaging-service MG… --apply",
+)
+
 
 def add(commands: Commands, summary: str) -> None:
     twilio = command(commands, "twilio", summary, "smsbridge twilio configure --stack smsbridge --phone +14155550199")
@@ -18,8 +23,7 @@ def add(commands: Commands, summary: str) -> None:
         actions(twilio),
         "configure",
         "point a number or Messaging Service at the deployed webhooks (dry run unless --apply)",
-        "smsbridge twilio configure --stack smsbridge --phone +14155550199",
-        "smsbridge twilio configure --stack smsbridge --messaging-service MG… --apply",
+        *CONFIGURE_EXAMPLES,
         parents=[location_options()],
     )
     target = configure.add_mutually_exclusive_group(required=True)

@@ -97,12 +97,17 @@ def scope(text: str) -> str:
     return value
 
 
+def _matching(text: str, pattern: re.Pattern[str], problem: str) -> str:
+    """``text`` without surrounding blanks when ``pattern`` matches it; else an ``InputError`` (not ``problem``)."""
+    value = text.strip()
+    if not pattern.match(value):
+        raise InputError(f"{text!r} is not {problem}")
+    return value
+
+
 def message_sid(text: str) -> str:
     """A Twilio message SID: SM (or MM) and 32 hex digits."""
-    value = text.strip()
-    if not _MESSAGE_SID.match(value):
-        raise InputError(f"{text!r} is not a message SID (SM and 32 hex digits, e.g. from `simulate` or Twilio)")
-    return value
+    return _matching(text, _MESSAGE_SID, "a message SID (SM and 32 hex digits, e.g. from `simulate` or Twilio)")
 
 
 def not_in_future(moment: datetime, *, now: datetime, what: str) -> datetime:
@@ -169,18 +174,12 @@ def local_host_problem(url: str) -> str | None:
 
 def service_sid(text: str) -> str:
     """A Messaging Service SID: MG and 32 hex digits."""
-    value = text.strip()
-    if not _SERVICE_SID.match(value):
-        raise InputError(f"{text!r} is not a Messaging Service SID (MG and 32 hex digits, from the Twilio console)")
-    return value
+    return _matching(text, _SERVICE_SID, "a Messaging Service SID (MG and 32 hex digits, from the Twilio console)")
 
 
 def account_sid(text: str) -> str:
     """A Twilio account SID: AC and 32 hex digits."""
-    value = text.strip()
-    if not _ACCOUNT_SID.match(value):
-        raise InputError(f"{text!r} is not an account SID (AC and 32 hex digits, from the Twilio console)")
-    return value
+    return _matching(text, _ACCOUNT_SID, "an account SID (AC and 32 hex digits, from the Twilio console)")
 
 
 def error_code(text: str) -> str:
