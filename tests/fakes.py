@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from smsbridge.adapters.queues import parked_message
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
-from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, Lane, LaneAnswer, enter_lane, may_claim
+from smsbridge.domain.claims import (
+    ClaimAnswer,
+    ClaimRecord,
+    ClaimState,
+    Lane,
+    LaneAnswer,
+    LaneEntry,
+    LaneWaiter,
+    enter_lane,
+    may_claim,
+    next_waiter,
+)
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Outcome, Verdict
 from smsbridge.domain.keywords import ReplyClassification
@@ -156,40 +168,71 @@ class FakeSentLedger:
     def state_of(self, key: str) -> ClaimRecord | None:
         return self.claims.get(key)
 
+    def claims_of(self, keys: list[str]) -> dict[str, ClaimRecord]:
+        return {key: self.claims[key] for key in keys if key in self.claims}
+
 
 class FakeLanes:
-    """``ConsentLanes`` in memory with the rule of ``domain/claims.enter_lane``."""
+    """``ConsentLanes`` in memory with the rules of ``domain/claims`` (``enter_lane``, ``next_waiter``), each write
+    atomic under a lock. ``writes`` counts the writes by operation; ``fail_leaves`` refuses that many ``leave``s as
+    a throttled DynamoDB would (the invocation that settled an event then wakes nobody)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_leaves: int = 0) -> None:
         self.lanes: dict[str, Lane] = {}
+        self.writes: Counter[str] = Counter()
+        self.fail_leaves = fail_leaves
         self._lock = threading.Lock()
 
     def register(self, lane: str, order: str) -> None:
         with self._lock:
-            found = self.lanes.get(lane, Lane())
-            self.lanes[lane] = replace(found, pending=found.pending | {order})
+            self._write("register", lane, pending=self._get(lane).pending | {order})
 
-    def forget(self, lane: str, order: str) -> None:
-        with self._lock:
-            found = self.lanes.get(lane, Lane())
-            self.lanes[lane] = replace(found, pending=found.pending - {order})
-
-    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer:
+    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneEntry:
         with self._lock:
             found = self.lanes.get(lane)
             answer = enter_lane(found, order=order, now=now)
             if answer is LaneAnswer.ENTERED:
-                self.lanes[lane] = replace(found or Lane(), holder=owner, lease_until=lease_until)
-            return answer
+                found = found or Lane()
+                waiting = {key: waiter for key, waiter in found.waiting.items() if key != order}
+                self._write("enter", lane, holder=owner, lease_until=lease_until, pending=found.pending | {order},
+                            waiting=waiting)  # fmt: skip
+            return LaneEntry(answer, found.version if found else 0)
 
-    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> None:
+    def wait(self, lane: str, waiter: LaneWaiter, *, seen: int) -> bool:
         with self._lock:
-            found = self.lanes.get(lane, Lane())
+            found = self._get(lane)
+            if found.version != seen:
+                return False
+            self._write("wait", lane, pending=found.pending | {waiter.order},
+                        waiting={**found.waiting, waiter.order: waiter})  # fmt: skip
+            return True
+
+    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> LaneWaiter | None:
+        with self._lock:
+            if self.fail_leaves:
+                self.fail_leaves -= 1
+                raise StoreUnavailable("DynamoDB refused the write: ProvisionedThroughputExceededException")
+            found = self._get(lane)
+            holder = ("", None) if found.holder == owner else (found.holder, found.lease_until)
             last = max(found.last_order, settled) if accepted else found.last_order
-            pending = found.pending - {settled}
-            if found.holder == owner:
-                found = replace(found, holder="", lease_until=None)
-            self.lanes[lane] = replace(found, last_order=last, pending=pending)
+            written = self._write("leave", lane, holder=holder[0], lease_until=holder[1], last_order=last,
+                                  pending=found.pending - {settled})  # fmt: skip
+            return next_waiter(written)
+
+    def forget(self, lane: str, order: str) -> LaneWaiter | None:
+        with self._lock:
+            found = self._get(lane)
+            waiting = {key: waiter for key, waiter in found.waiting.items() if key != order}
+            return next_waiter(self._write("forget", lane, pending=found.pending - {order}, waiting=waiting))
+
+    def _get(self, lane: str) -> Lane:
+        return self.lanes.get(lane, Lane())
+
+    def _write(self, operation: str, lane: str, **changes: Any) -> Lane:
+        found = self._get(lane)
+        self.lanes[lane] = replace(found, version=found.version + 1, **changes)
+        self.writes[operation] += 1
+        return self.lanes[lane]
 
 
 class FakeContacts:

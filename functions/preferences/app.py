@@ -22,6 +22,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         metrics.add_metric(name="PreferencesSynced", unit=MetricUnit.Count, value=len(report.preferences))
     if report.lag_seconds is not None:
         metrics.add_metric(name="PreferenceSyncLag", unit=MetricUnit.Seconds, value=report.lag_seconds)
+    if report.backlog_seconds is not None:  # changes recorded and not yet in CI360 (beyond the settle time)
+        metrics.add_metric(name="PreferenceSyncBacklog", unit=MetricUnit.Seconds, value=report.backlog_seconds)
     if report.unknown_status:
         metrics.add_metric(name="PreferenceJobStatusUnknown", unit=MetricUnit.Count, value=1)
     if report.pending_seconds is not None:
@@ -32,5 +34,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     log("preference sync", outcome=report.outcome, job=report.job, numbers=len(report.preferences),
         through=report.through, status=report.status, status_description=report.description,
         unknown_status=report.unknown_status, pending_seconds=report.pending_seconds, stuck=report.stuck,
-        earlier_failure=report.earlier_failure)  # fmt: skip
+        earlier_failure=report.earlier_failure, backlog_seconds=report.backlog_seconds)  # fmt: skip
     return {"outcome": report.outcome, "numbers": len(report.preferences), "job": report.job}

@@ -10,7 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from tests.bench import bench_ambiguous, bench_cli, bench_cold_start, bench_forwarder, bench_load, bench_webhook, sizes
+from tests.bench import (
+    bench_ambiguous,
+    bench_capacity,
+    bench_cli,
+    bench_cold_start,
+    bench_forwarder,
+    bench_load,
+    bench_reads,
+    bench_webhook,
+    sizes,
+)
 from tests.bench.harness import table
 from tests.conftest import ROOT
 
@@ -68,7 +78,7 @@ class Progress:
 def main() -> int:
     quick = "--quick" in sys.argv or bool(os.environ.get("QUICK"))  # small sizes; docs/benchmarks.md left alone
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    progress = Progress(9)
+    progress = Progress(11)
     progress.step(f"webhook warm cost ({500 if quick else 5000} requests)")
     rows = bench_webhook.run(500 if quick else 5000)
     progress.step(f"cold imports ({3 if quick else 9} rounds)")
@@ -86,6 +96,10 @@ def main() -> int:
     chaos = bench_load.run(*sizes_of_load, chaos=CHAOS_SEED, wait=1200)
     progress.step(f"ambiguous CI360 answers ({100 if quick else 1000} events)")
     ambiguous = bench_ambiguous.run(100 if quick else 1000)
+    progress.step("items read by one sweep run and one sync run, with 10x the stored history")
+    rows += bench_reads.run(quick)
+    progress.step(f"DynamoDB units per message ({3 if quick else 20} of each kind)")
+    capacity = bench_capacity.run(3 if quick else 20)
     progress.step("sam build and artifact sizes" + (" (skipped: quick)" if quick else ""))
     if not quick:
         subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
@@ -140,6 +154,7 @@ def main() -> int:
         f"- baseline, the same faults with a lost answer retried like any other: up to "
         f"{ambiguous['baseline_max_copies']} copies of such an event (mean {ambiguous['baseline_mean_copies']:.2f})",
         "",
+        *capacity,
         "## Artifacts (`sam build`)",
         "",
         *([f"- {name}: {size / 1024:.0f} KiB" for name, size in artifacts.items()] or ["- (not built: quick run)"]),

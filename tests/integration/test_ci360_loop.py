@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from smsbridge.cli import main
 from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES
+from smsbridge.domain.delivery import FIRST_DELAY_SECONDS
 from smsbridge.domain.status import MessageStatus, advances
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests, throttle_writes
 from smsbridge.local.chaos import Chaos, ChaosRates
@@ -138,9 +139,20 @@ class CompressedDelays:
 
 @pytest.fixture
 def loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Loop]:
-    """The loop on moto's server; with ``indirect`` parametrization, a chaos seed (None: no chaos)."""
-    stack = server_stack
-    seed = getattr(request, "param", None)
+    """The loop on moto's server, time compressed; with ``indirect`` parametrization, a chaos seed (None: none)."""
+    yield from open_loop(server_stack, monkeypatch, seed=getattr(request, "param", None))
+
+
+@pytest.fixture
+def deployed_loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
+    """The loop in real time with the deployed retry delay (``RETRY_BASE_SECONDS`` unset: 30 s): what it shows
+    is the latency a deployment has."""
+    yield from open_loop(server_stack, monkeypatch, seed=None, deployed=True)
+
+
+def open_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed: int | None,
+              deployed: bool = False) -> Iterator[Loop]:  # fmt: skip
+    """The loop on moto's server: compressed time and a 1 s retry delay, or (``deployed``) neither."""
     # lost answers three times as often as by default, so that each run meets some (the fast clock keeps it quick)
     chaos = None if seed is None else Chaos(seed, ChaosRates(lost_answer=0.3))
     serialise_dynamodb_requests()
@@ -148,7 +160,7 @@ def loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch, request: pytest.F
     stub.start()
     env = {
         **stack.resources.function_environment("ForwarderFunction"),
-        "RETRY_BASE_SECONDS": "1",
+        "RETRY_BASE_SECONDS": str(FIRST_DELAY_SECONDS if deployed else 1),
         "CI360_TIMEOUT_SECONDS": "1",
         "EVENT_NAME_SENT": "SMS Sent",
     }
@@ -167,6 +179,8 @@ def loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch, request: pytest.F
     def compressed(module: ModuleType) -> ModuleType:
         """One world, compressed: a claim's lease (up to 90 s) passes in ~2 s, and so do the queue delays the
         forwarder asks for by that clock (a copy waiting for a lease to end)."""
+        if deployed:
+            return module
         module.forwarder.clock = fast_clock
         module.forwarder.parking = CompressedDelays(module.forwarder.parking)
         return module
@@ -181,7 +195,12 @@ def loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch, request: pytest.F
 
     unused = [compressed(forwarder)]
     sources = LocalEventSources.from_template(
-        stack.resources, "ForwarderFunction", environment, chaos=chaos, time_scale=TIME_SCALE, echo=lambda _: None
+        stack.resources,
+        "ForwarderFunction",
+        environment,
+        chaos=chaos,
+        time_scale=1.0 if deployed else TIME_SCALE,
+        echo=lambda _: None,
     )
     if chaos is not None:
         throttle_writes(chaos.throttles)
@@ -513,6 +532,31 @@ def test_stop_start_stop_races_for_30_numbers_end_with_ci360_matching_the_ledger
             last[str(body["datahub_id"])] = str(body["eventName"])
     assert last == {f"DH{number[1:]}": names[ledger[number]] for number in numbers}
     assert set(ledger.values()) == {"opted_out"}
+
+
+def test_a_stop_start_stop_burst_reaches_ci360_in_seconds_with_the_deployed_retry_delay(deployed_loop: Loop) -> None:
+    loop = deployed_loop
+    # GIVEN a number CI360 messaged, and the deployed retry delay (30 s), in real time
+    loop.post("/twilio/status", status_params(status="queued", recipient=CUSTOMER, sender=OURS), correlation("DH20"))
+    # WHEN it sends STOP, START, STOP, the forwarder's event sources running between the webhooks
+    sids = ["SM" + uuid.uuid4().hex for _ in range(3)]
+    posted: dict[str, float] = {}
+    for body, sid in zip(("STOP", "START", "STOP"), sids, strict=True):
+        loop.post("/twilio/inbound", inbound_params(body=body, sender=CUSTOMER, recipient=OURS, message_sid=sid))
+        posted[sid] = time.time()
+        loop.sources.poll_once()
+    # THEN the last STOP reaches CI360 within 5 s of its webhook
+    last_stop = f"opt_out:{sids[2]}"
+    loop.poll_until(lambda: any(event.body["event_id"] == last_stop for event in loop.stub.events()), timeout=60)
+    [arrived] = [event.received_at for event in loop.stub.events() if event.body["event_id"] == last_stop]
+    latency = arrived - posted[sids[2]]
+    print(f"the last STOP of the burst reached CI360 {latency:.2f} s after its webhook")  # seen with pytest -s
+    assert latency <= 5.0, f"the last STOP reached CI360 {latency:.1f} s after its webhook"
+    # AND CI360's last consent event is the ledger's (an opt-out), each consent event received once and in order
+    [state] = [item for item in loop.stack.consent_items() if item["record_type"] == "state"]
+    consent = [body for body in loop.received() if body["eventName"] in ("SMS Opt-Out", "SMS Opt-In")]
+    assert state["status"] == "opted_out" and consent[-1]["eventName"] == "SMS Opt-Out"
+    assert [body["event_id"] for body in consent] == [f"opt_out:{sids[0]}", f"opt_in:{sids[1]}", last_stop]
 
 
 # -- no loss when the stream's retries run out: the sweep re-reads the tables

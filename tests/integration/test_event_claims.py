@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from smsbridge.adapters.event_claims import DynamoConsentLanes, DynamoSentEvents
-from smsbridge.domain.claims import ClaimState, LaneAnswer, may_claim
+from smsbridge.domain.ci360_events import EventKind, PendingEvent
+from smsbridge.domain.claims import ClaimState, LaneAnswer, LaneWaiter, may_claim
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(seconds=40)
@@ -87,20 +89,69 @@ def test_a_consent_lane_lets_one_event_in_in_ledger_order_and_never_an_older_one
     lane = "+14155550100|+14155550199"
     for order in ("k1", "k2", "k3"):
         lanes.register(lane, order)
+
+    def enter(owner: str, order: str, now: datetime = NOW) -> LaneAnswer:
+        return lanes.enter(lane, owner=owner, order=order, now=now, lease_until=LEASE).answer
+
     # a later event waits while an earlier one is unsettled
-    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BEHIND
-    assert lanes.enter(lane, owner="a", order="k1", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
-    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BUSY
+    assert enter("b", "k2") is LaneAnswer.BEHIND
+    assert enter("a", "k1") is LaneAnswer.ENTERED
+    assert enter("b", "k2") is LaneAnswer.BUSY
     lanes.leave(lane, owner="a")  # parked, not settled: k1 still holds the others back
-    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.BEHIND
-    assert lanes.enter(lane, owner="a", order="k1", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    assert enter("b", "k2") is LaneAnswer.BEHIND
+    assert enter("a", "k1") is LaneAnswer.ENTERED
     lanes.leave(lane, owner="a", settled="k1", accepted=True)
-    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE) is LaneAnswer.ENTERED
+    assert enter("b", "k2") is LaneAnswer.ENTERED
     # a holder that died is passed after its lease; what it settled late still counts
     later = LEASE + timedelta(seconds=1)
     lanes.forget(lane, "k2")
-    assert lanes.enter(lane, owner="c", order="k3", now=later, lease_until=later) is LaneAnswer.ENTERED
+    assert enter("c", "k3", later) is LaneAnswer.ENTERED
     lanes.leave(lane, owner="c", settled="k3", accepted=True)
     lanes.leave(lane, owner="b", settled="k2", accepted=True)  # too late: k3 is newer and stays the last
-    assert lanes.enter(lane, owner="d", order="k2", now=later, lease_until=later) is LaneAnswer.SUPERSEDED
-    assert lanes.enter(lane, owner="d", order="k3", now=later, lease_until=later) is LaneAnswer.SUPERSEDED
+    assert enter("d", "k2", later) is LaneAnswer.SUPERSEDED
+    assert enter("d", "k3", later) is LaneAnswer.SUPERSEDED
+
+
+def requests_made(client: Any) -> list[tuple[str, str]]:
+    """Every DynamoDB request ``client`` makes from now on: (operation, partition key)."""
+    made: list[tuple[str, str]] = []
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        made.append((model.name, str(params.get("Key", {}).get("pk", {}).get("S", ""))))
+
+    client.meta.events.register("provide-client-params.dynamodb", note)
+    return made
+
+
+def test_entering_a_free_lane_is_one_write_and_no_read(claims: DynamoSentEvents) -> None:
+    # GIVEN a number's lane, used before (CI360 has an earlier consent event of it)
+    lanes = DynamoConsentLanes("messages", client=claims.client)
+    lane = "+14155550100|+14155550199"
+    assert lanes.enter(lane, owner="a", order="k1", now=NOW, lease_until=LEASE).answer is LaneAnswer.ENTERED
+    lanes.leave(lane, owner="a", settled="k1", accepted=True)
+    made = requests_made(claims.client)
+    # WHEN the next consent event of the number goes through it
+    assert lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE).answer is LaneAnswer.ENTERED
+    assert lanes.leave(lane, owner="b", settled="k2", accepted=True) is None
+    # THEN that is two writes: entering and leaving (no read, no registration beforehand)
+    assert made == [("UpdateItem", f"LANE#{lane}")] * 2
+
+
+def test_a_waiting_event_is_handed_to_the_one_settling_ahead_of_it(claims: DynamoSentEvents) -> None:
+    lanes = DynamoConsentLanes("messages", client=claims.client)
+    lane = "+14155550100|+14155550199"
+    stop = PendingEvent(EventKind.OPT_OUT, "opt_out:SM2", "+14155550100", "+14155550199", {"intent": "opt_out"},
+                        order="k2")  # fmt: skip
+    assert lanes.enter(lane, owner="a", order="k1", now=NOW, lease_until=LEASE).answer is LaneAnswer.ENTERED
+    busy = lanes.enter(lane, owner="b", order="k2", now=NOW, lease_until=LEASE)
+    assert busy.answer is LaneAnswer.BUSY
+    # a note written on a lane that moved on since it was read is refused (its writer looks again)
+    assert not lanes.wait(lane, LaneWaiter("k2", stop, 0, "T1"), seen=busy.version - 1)
+    assert lanes.wait(lane, LaneWaiter("k2", stop, 0, "T1"), seen=busy.version)
+    # the one ahead settles: the lane hands over the waiting event, whole, with its ticket
+    assert lanes.leave(lane, owner="a", settled="k1", accepted=True) == LaneWaiter("k2", stop, 0, "T1")
+    # it enters (its note is gone) and, settled, hands over nobody
+    assert lanes.enter(lane, owner="c", order="k2", now=NOW, lease_until=LEASE).answer is LaneAnswer.ENTERED
+    assert lanes.leave(lane, owner="c", settled="k2", accepted=True) is None
+    item = claims.client.get_item(TableName="messages", Key={"pk": {"S": f"LANE#{lane}"}, "sk": {"S": "CONSENT"}})
+    assert not [name for name in item["Item"] if name.startswith("waiting#")] and "pending" not in item["Item"]

@@ -84,13 +84,14 @@ def write(stack: Stack, *numbers: int, item: str = "", kind: str = "inbound") ->
 
 def messages_stream(stack: Stack, fake: FakeFunction, *, timeout: float = 5.0, time_scale: float = 1.0,
                     **changes: Any) -> tuple[LocalEventSources, StreamSource]:  # fmt: skip
-    """The template's MessagesStream mapping (with ``changes``) handing batches to ``fake``."""
+    """The template's MessagesStream mapping (with ``changes``; one batch per shard at a time unless they say
+    otherwise, so batches come in order) handing batches to ``fake``."""
     [settings] = [
         s for s in stream_sources(stack.resources.template, "ForwarderFunction") if s.table == "MessagesTable"
     ]
     function = LocalFunction("test-forwarder", lambda: fake, timeout, echo=lambda _: None)
     source = StreamSource(
-        replace(settings, **changes),
+        replace(settings, **{"parallelization_factor": 1, **changes}),
         function,
         table=stack.messages_table,
         destination_url=stack.resources.refs["DeadLetterQueue"],
@@ -141,7 +142,7 @@ def test_settings_are_read_from_the_template(template: dict[str, Any]) -> None:
     assert messages.report_batch_item_failures and messages.bisect_on_error
     assert (messages.on_failure, messages.parallelization_factor, messages.maximum_record_age) == (
         "DeadLetterQueue",
-        1,
+        2,  # the StreamParallelizationFactor parameter's default
         3600,
     )
     assert messages.filters == ({"dynamodb": {"NewImage": {"kind": {"S": ["inbound", "status"]}}}},)
@@ -154,6 +155,9 @@ def test_settings_are_read_from_the_template(template: dict[str, Any]) -> None:
         5,
     )
     assert retries.report_batch_item_failures
+    # settings given as parameters follow the deployment's overrides (serve --parameter-overrides)
+    [overridden] = queue_sources(template, "ForwarderFunction", {"RetryQueueMaximumConcurrency": "9"})
+    assert overridden.maximum_concurrency == 9
     assert function_timeout(template, "ForwarderFunction") == 60
     assert function_timeout(template, "WebhookFunction") == 10  # from Globals
 

@@ -192,7 +192,7 @@ def test_a_newer_v02_state_is_never_overwritten_and_the_number_is_synced_again(s
     [record] = ledger(stack).get(ALICE)
     assert (record.status, [e["event_id"] for e in record.history]) == (ConsentStatus.OPTED_IN, [sid(1), sid(2)])
     # AND the number's status changed (no v0.1 opt-out holds it any more): the preference sync sends it again
-    assert ledger(stack).changed_states(T2.isoformat(), NOW.isoformat())[0]["phone"] == ALICE
+    assert next(iter(ledger(stack).changed_states(T2.isoformat(), NOW.isoformat())))["phone"] == ALICE
 
 
 def test_what_cannot_be_placed_is_left_as_it_is_and_said(stack: Stack) -> None:

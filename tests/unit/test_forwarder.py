@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -339,38 +341,114 @@ def test_a_batch_against_a_slow_gateway_ends_inside_the_deadline_with_the_rest_p
 # -- consent in ledger order per number
 
 
+def consent_events(number: str, statuses: list[str], mapping: EventMapping | None = None) -> list[PendingEvent]:
+    """The consent events of ``number`` changing to each of ``statuses`` in turn, a second apart."""
+    mapping = mapping or EventMapping()
+    events: list[PendingEvent] = []
+    old: dict[str, Any] | None = None
+    for step, status in enumerate(statuses):
+        new = {"record_type": "state", "phone": number, "scope": OURS, "status": status, "source": "reply_keyword",
+               "order_key": f"2026-11-27T13:00:0{step}+00:00#SM{number}{step}", "event_id": f"SM{number}{step}",
+               "updated_at": f"2026-11-27T13:00:0{step}+00:00"}  # fmt: skip
+        events += mapping.consent_change(new, old)
+        old = new
+    return events
+
+
 def test_stop_start_stop_races_leave_ci360s_last_consent_event_matching_the_ledger() -> None:
-    # GIVEN 30 numbers each sending STOP, START, STOP; their consent events handled side by side, CI360 refusing
-    # some at random so that later ones overtake earlier ones
+    # GIVEN 30 numbers each sending STOP, START, STOP; their consent events handled in two batches side by side, CI360
+    # refusing some at random so that later ones overtake earlier ones
     import random
+    from concurrent.futures import ThreadPoolExecutor
 
     from smsbridge.domain.delivery import Outcome as O
 
     rng = random.Random(12)
     numbers = [f"+1415555{n:04d}" for n in range(30)]
-    mapping = EventMapping()
-    events: list[PendingEvent] = []
-    for number in numbers:
-        old: dict[str, Any] | None = None
-        for step, status in enumerate(["opted_out", "opted_in", "opted_out"]):
-            new = {"record_type": "state", "phone": number, "scope": OURS, "status": status, "source": "reply_keyword",
-                   "order_key": f"2026-11-27T13:00:0{step}+00:00#SM{number}{step}", "event_id": f"SM{number}{step}",
-                   "updated_at": f"2026-11-27T13:00:0{step}+00:00"}  # fmt: skip
-            events += mapping.consent_change(new, old)
-            old = new
+    events = [event for number in numbers for event in consent_events(number, ["opted_out", "opted_in", "opted_out"])]
     answers = [Verdict(O.RETRY, "503") if rng.random() < 0.3 else Verdict(O.ACCEPTED, "201") for _ in range(2000)]
     contacts = FakeContacts({(number, OURS): Correlation(f"DH{number}") for number in numbers})
     forwarder, gateway, parking, _ = build(FakeGateway(*answers), contacts=contacts, lanes=FakeLanes(), max_workers=16)
     rng.shuffle(events)
-    outcomes = forwarder.handle(sqs_batch(*events)).outcomes
-    while parking.messages:
-        batch = parking.take()
-        rng.shuffle(batch["Records"])
-        outcomes += forwarder.handle(batch).outcomes
-    # THEN for every number the last consent event CI360 accepted is the ledger's last state
+    outcomes: Counter[str] = Counter()
+    batches = [sqs_batch(*events[:45]), sqs_batch(*events[45:])]
+    while batches:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for report in pool.map(forwarder.handle, batches):
+                outcomes += report.outcomes
+        records = parking.take()["Records"]
+        rng.shuffle(records)
+        batches = [{"Records": part} for part in (records[::2], records[1::2]) if part]
+    # THEN for every number the last consent event CI360 accepted is the ledger's last state; each was accepted once,
+    # and in ledger order
     last = {body["datahub_id"]: body["eventName"] for body in gateway.accepted}
     assert len(last) == 30 and set(last.values()) == {"SMS Opt-Out"}
+    accepted = [(str(body["datahub_id"]), str(body["occurred_at"])) for body in gateway.accepted]
+    assert len(accepted) == len(set(accepted))
+    for number in numbers:
+        times = [at for datahub, at in accepted if datahub == f"DH{number}"]
+        assert times == sorted(times), number
     assert outcomes["waiting"] > 0  # the race happened: later events waited for earlier ones
+
+
+def test_a_consent_event_waiting_for_its_lane_goes_as_soon_as_the_one_ahead_settles() -> None:
+    # GIVEN a STOP that CI360 refused (parked for a retry), and the START after it, which must wait for the STOP
+    stop, start = consent_events(CUSTOMER, ["opted_out", "opted_in"])
+    lanes = FakeLanes()
+    forwarder, gateway, parking, _ = build(FakeGateway(Verdict(Outcome.RETRY, "503")), lanes=lanes)
+    assert forwarder.deliver_all([stop]) == {"retrying": 1}
+    assert forwarder.deliver_all([start]) == {"waiting": 1}
+    [(_, _, start_delay, _)] = [retry for retry in parking.retries if retry[0] == start]
+    assert start_delay == 30  # its own way out, should nobody wake it: the ordinary retry delay
+    stop_retry = [message for message in parking.messages if message["event"]["key"] == stop.key]
+    start_parked = [message for message in parking.messages if message["event"]["key"] == start.key]
+    # WHEN the STOP's retry is delivered and CI360 takes it
+    report = forwarder.handle(sqs_records(stop_retry))
+    # THEN the same invocation sends the START at once, after the STOP: no retry delay
+    assert report.outcomes == {"sent": 2} and not report.failed_records
+    assert [body["eventName"] for body in gateway.accepted] == ["SMS Opt-Out", "SMS Opt-In"]
+    # AND the START's own parked message, when it comes, sends nothing again
+    assert forwarder.handle(sqs_records(start_parked)).outcomes == {"duplicate": 1}
+    assert len(gateway.accepted) == 2 and not lanes.lanes[f"{CUSTOMER}|{OURS}"].pending
+
+
+def test_a_batchs_consent_events_for_one_number_go_in_ledger_order_without_waiting() -> None:
+    # GIVEN STOP, START, STOP from one number in one batch (in any order), CI360 slow to answer
+    lanes = FakeLanes()
+    forwarder, gateway, parking, _ = build(FakeGateway(delay=0.02), lanes=lanes, max_workers=8)
+    events = consent_events(CUSTOMER, ["opted_out", "opted_in", "opted_out"])
+    # WHEN the forwarder handles them
+    outcomes = forwarder.deliver_all([events[2], events[0], events[1]])
+    # THEN all three reach CI360 now, in ledger order, none parked to wait for another
+    assert outcomes == {"sent": 3} and not parking.retries
+    assert [body["eventName"] for body in gateway.accepted] == ["SMS Opt-Out", "SMS Opt-In", "SMS Opt-Out"]
+    # AND each cost two lane writes (entering, leaving) and no registration; a reply costs none
+    assert forwarder.deliver(reply()) == "sent"
+    assert lanes.writes == {"enter": 3, "leave": 3}
+
+
+def test_if_the_invocation_settling_the_one_ahead_dies_the_waiting_event_goes_after_its_retry_delay() -> None:
+    # GIVEN a START waiting for its lane behind a STOP that CI360 refused
+    stop, start = consent_events(CUSTOMER, ["opted_out", "opted_in"])
+    forwarder, gateway, parking, _ = build(FakeGateway(Verdict(Outcome.RETRY, "503")), lanes=FakeLanes())
+    assert forwarder.deliver_all([stop]) == {"retrying": 1}
+    assert forwarder.deliver_all([start]) == {"waiting": 1}
+    stop_retry = [message for message in parking.messages if message["event"]["key"] == stop.key]
+    start_parked = [message for message in parking.messages if message["event"]["key"] == start.key]
+
+    # WHEN the invocation sending the STOP dies once it is settled, before it can send the START
+    def die_after_the_stop(event: PendingEvent, outcome: str) -> None:
+        if event == stop:
+            raise RuntimeError("the invocation died")
+
+    forwarder.observer = die_after_the_stop
+    with pytest.raises(RuntimeError):
+        forwarder.handle(sqs_records(stop_retry))
+    forwarder.observer = None
+    assert [body["eventName"] for body in gateway.accepted] == ["SMS Opt-Out"]
+    # THEN the START's parked message, after its ordinary retry delay, sends it
+    assert forwarder.handle(sqs_records(start_parked)).outcomes == {"sent": 1}
+    assert [body["eventName"] for body in gateway.accepted] == ["SMS Opt-Out", "SMS Opt-In"]
 
 
 def test_a_function_timeout_shorter_than_one_send_does_not_defer_forever() -> None:

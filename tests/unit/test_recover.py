@@ -17,6 +17,7 @@ from smsbridge.app.recover import (
 )
 from smsbridge.domain.ci360_events import EventKind, EventMapping
 from smsbridge.domain.delivery import Outcome, Verdict
+from smsbridge.ports import FactPage
 from tests.fakes import FakeContacts, FakeGateway
 from tests.unit.test_forwarder import KNOWN, OURS, build
 
@@ -63,14 +64,22 @@ def test_the_window_of_a_stream_batch_description() -> None:
 
 
 class ListedFacts:
+    """``FactSource``: the given message records, one page each; ``checkpoint`` what was saved."""
+
     def __init__(self, messages: list[dict[str, Any]]) -> None:
         self.messages = messages
+        self.saved: dict[str, str] = {}
 
-    def messages_between(self, window: Window) -> Any:
-        return iter(self.messages)
+    def pages(self, window: Window, start: str = "") -> Any:
+        for index in range(int(start or 0), len(self.messages)):
+            after = str(index + 1) if index + 1 < len(self.messages) else ""
+            yield FactPage("messages", [self.messages[index]], after)
 
-    def consent_between(self, window: Window) -> Any:
-        return iter([])
+    def checkpoint(self) -> dict[str, str]:
+        return dict(self.saved)
+
+    def save_checkpoint(self, values: dict[str, str]) -> None:
+        self.saved = {name: value for name, value in values.items() if value}
 
 
 def test_recover_sends_what_has_no_claim_once_however_often_it_runs() -> None:
@@ -79,7 +88,7 @@ def test_recover_sends_what_has_no_claim_once_however_often_it_runs() -> None:
     window = Window(datetime(2026, 11, 30, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
     assert recover(forwarder, ListedFacts([item]), [window], dry_run=True).outcomes == {"would_send": 1}
     assert recover(forwarder, ListedFacts([item]), [window, window]).outcomes == {"sent": 1}  # SENT is off
-    assert recover(forwarder, ListedFacts([item]), [window]).outcomes == {"duplicate": 1}
+    assert recover(forwarder, ListedFacts([item]), [window]).outcomes == {"on_record": 1}  # read, not claimed
     assert len(gateway.bodies) == 1 and list(sent.sent) == ["delivered:SM1"]
 
 
@@ -90,6 +99,6 @@ def test_recover_leaves_parked_events_to_their_queue() -> None:
     window = Window(datetime(2026, 11, 30, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
     assert recover(forwarder, ListedFacts([item]), [window]).outcomes == {"retrying": 1}
     # THEN the next sweep leaves it to the retry queue, which sends it
-    assert recover(forwarder, ListedFacts([item]), [window]).outcomes == {"duplicate": 1}
+    assert recover(forwarder, ListedFacts([item]), [window]).outcomes == {"on_record": 1}
     assert forwarder.handle(parking.take()).outcomes == {"sent": 1}
     assert len(gateway.bodies) == 2  # the 503, then the one accepted

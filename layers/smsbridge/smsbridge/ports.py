@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
-from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, LaneAnswer
+from smsbridge.domain.claims import ClaimAnswer, ClaimRecord, ClaimState, LaneEntry, LaneWaiter
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.delivery import Verdict
 from smsbridge.domain.keywords import ReplyClassification
@@ -82,23 +82,37 @@ class SentLedger(Protocol):
         """The event's claim, if it has one (a strongly consistent read)."""
         ...
 
+    def claims_of(self, keys: list[str]) -> dict[str, ClaimRecord]:
+        """The claims on record for ``keys``, by key, in one batched read (a key with no claim is absent)."""
+        ...
+
 
 class ConsentLanes(Protocol):
-    """Consent events of one number and sender sent one at a time, in ledger order (``enter_lane``)."""
+    """Consent events of one number and sender sent one at a time, in ledger order (``enter_lane``); an event that
+    must wait leaves a note, and the one settling ahead of it hands it on (``next_waiter``)."""
 
     def register(self, lane: str, order: str) -> None:
-        """Note a consent event as pending, before any of its batch is sent (the stream hands them over in order)."""
+        """Note a consent event as pending without entering (one put off to a later invocation): later ones wait."""
         ...
 
-    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer: ...
+    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneEntry:
+        """Hold the lane for ``owner`` until ``lease_until`` if ``enter_lane`` lets the event in; it is then pending
+        (until settled) and its note, if it had one, is gone."""
+        ...
 
-    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> None:
+    def wait(self, lane: str, waiter: LaneWaiter, *, seen: int) -> bool:
+        """Note the parked ``waiter`` (pending from now on) for whoever settles the event ahead of it, if the lane's
+        version is still ``seen``; False when the lane has moved on since (the event should look again now)."""
+        ...
+
+    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> LaneWaiter | None:
         """Free the lane; ``settled``: the order key of an event settled for good (``accepted`` by CI360, or given
-        up), no longer pending."""
+        up), no longer pending. Returns the waiter to send next (``next_waiter``), if any."""
         ...
 
-    def forget(self, lane: str, order: str) -> None:
-        """The event with this order key is settled (found so by a later copy): no longer pending."""
+    def forget(self, lane: str, order: str) -> LaneWaiter | None:
+        """The event with this order key is settled (found so by a later copy): no longer pending. Returns the
+        waiter to send next, if any."""
         ...
 
 
@@ -128,11 +142,24 @@ class Window:
     end: datetime
 
 
+@dataclass(frozen=True)
+class FactPage:
+    """One page of the facts recorded in a window: message records (``table`` "messages": replies, statuses) or
+    consent items ("consent": states, HELP entries); ``after``: where the next page starts ("": none is left)."""
+
+    table: str
+    items: list[dict[str, Any]]
+    after: str
+
+
 class FactSource(Protocol):
-    def messages_between(self, window: Window) -> Iterator[dict[str, Any]]:
-        """Message records (replies, statuses) recorded or changed in the window."""
+    def pages(self, window: Window, start: str = "") -> Iterator[FactPage]:
+        """The facts recorded or changed in the window, page by page, from ``start`` (a page's ``after``; "": the
+        beginning): a sweep stopped at its deadline goes on from where it stopped."""
         ...
 
-    def consent_between(self, window: Window) -> Iterator[dict[str, Any]]:
-        """Consent states changed, and HELP entries recorded, in the window."""
+    def checkpoint(self) -> dict[str, str]:
+        """What the scheduled sweep saved: ``swept_through`` and the window it stopped in (start, end, after)."""
         ...
+
+    def save_checkpoint(self, values: dict[str, str]) -> None: ...

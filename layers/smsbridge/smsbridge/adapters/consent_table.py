@@ -14,11 +14,15 @@ A history entry is written only if it is new; the state only if the event is new
 are written in one atomic request, with the webhook's message record when the event came with a webhook, and an
 entry already in the history cancels the whole request: evidence (a MessageSid) on record changes nothing again,
 whatever has happened to the message record since (the messages table's TTL). The history never expires.
-States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index.
+States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index, and states and HELP entries
+``change_slot`` / ``changed_at`` for the ``ByChange`` index (``change_index.py``), which the preference sync and the
+recovery sweep read instead of scanning. Items written before the indexes lack ``change_slot`` and are not in
+them (``smsbridge migrate`` adds it to the v0.1 states it moves).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from smsbridge.adapters.change_index import CONSENT_BUCKET, CONSENT_INDEX, SHARDS, change_slot, slots_between
 from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, paged, plain, translated_errors, write_once
 from smsbridge.domain.consent import ConsentEvent, ConsentStatus, scoped
 
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BY_SCOPE_INDEX = "ByScope"
+CHANGES_PAGE = 500  # index entries per page of a changes read
 
 
 def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime) -> list[Write]:
@@ -56,6 +62,11 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "sender": event.sender,
         "recorded_at": recorded_at.isoformat(),
     }
+    if event.action.value == "help":  # a HELP entry is an event of its own: in the change index, for the sweep
+        entry |= {
+            "changed_at": recorded_at.isoformat(),
+            "change_slot": change_slot(recorded_at, event.phone, CONSENT_BUCKET),
+        }
     history = Write(
         "Put",
         {
@@ -81,6 +92,7 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "state_scope": event.scope,
         "state_updated_at": event.occurred_at.isoformat(),
         "changed_at": recorded_at.isoformat(),  # when the ledger changed: what a sync to CI360 follows
+        "change_slot": change_slot(recorded_at, event.phone, CONSENT_BUCKET),  # ... through the ByChange index
     }
     present = {name: value for name, value in state.items() if value is not None}
     update = Write(
@@ -109,6 +121,11 @@ def entry_key(phone: str, scope_key: str, event_id: str, action: str) -> dict[st
 def state_key(phone: str, scope_key: str) -> dict[str, Any]:
     """The key of the state of (phone, scope key)."""
     return _key(phone, f"SCOPE#{scope_key}")
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _key(phone: str, sort_key: str) -> dict[str, Any]:
@@ -184,18 +201,35 @@ class ConsentLedger:
             }
             yield from self._pages("scan", request)
 
-    def changed_states(self, after: str, until: str) -> list[dict[str, Any]]:
-        """States the ledger changed in (``after``, ``until``] (ISO times), oldest change first."""
+    def changed_states(self, after: str, until: str) -> Iterator[dict[str, Any]]:
+        """States the ledger changed in (``after``, ``until``] (ISO times), oldest change first, read lazily through
+        the ``ByChange`` index (each shard of each day, merged): ``phone``, ``changed_at`` and the keys only. Reads
+        what it yields and a page more, whatever the ledger holds."""
+        for day in _chunks(slots_between(after, until, CONSENT_BUCKET), SHARDS):
+            shards = [self._changes(slot, after, until) for slot in day]
+            yield from heapq.merge(*shards, key=lambda state: str(state["changed_at"]))
+
+    def _changes(self, slot: str, after: str, until: str) -> Iterator[dict[str, Any]]:
         request = {
             "TableName": self.table_name,
-            "FilterExpression": "record_type = :state AND changed_at > :after AND changed_at <= :until",
-            "ExpressionAttributeValues": {":state": {"S": "state"}, ":after": {"S": after}, ":until": {"S": until}},
-        }
-        return sorted(self._pages("scan", request), key=lambda state: str(state["changed_at"]))
+            "IndexName": CONSENT_INDEX,
+            "KeyConditionExpression": "change_slot = :slot AND changed_at BETWEEN :after AND :until",
+            "FilterExpression": "record_type = :state",
+            "ExpressionAttributeValues": {":slot": {"S": slot}, ":after": {"S": after}, ":until": {"S": until},
+                                          ":state": {"S": "state"}},
+            "Limit": CHANGES_PAGE,
+        }  # fmt: skip
+        return (state for state in self._pages("query", request) if state["changed_at"] != after)
 
     def states_of(self, phone: str) -> list[dict[str, Any]]:
-        """Every current state of ``phone`` (one per sender)."""
-        return [item for item in self._query_phone(phone) if item["record_type"] == "state"]
+        """Every current state of ``phone`` (one per sender): its states only, not its history."""
+        request = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :state)",
+            "ExpressionAttributeValues": {":pk": {"S": f"PHONE#{phone}"}, ":state": {"S": "SCOPE#"}},
+            "ConsistentRead": True,
+        }
+        return list(self._pages("query", request))
 
     def _query_phone(self, phone: str) -> Iterator[dict[str, Any]]:
         request = {

@@ -20,9 +20,11 @@ from smsbridge.errors import StoreUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# Twilio waits 15 s for an answer and the webhook function 10 s: a slow write must fail early enough to answer 5xx
-# within both. ``client_worst_case_seconds`` is what a template test holds against the functions' timeouts.
-CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 1, 2, 2
+# Twilio reads the webhook's answer for the fragment's `rt` (5 s in the one smsbridge prints) and then retries
+# (`rp=5xx,ct,rt`): a throttled or unreachable DynamoDB must end, retries and all, early enough for the webhook to
+# answer 503 inside it. ``client_worst_case_seconds`` is what tests/template holds against `rt` and the functions'
+# timeouts (docs/capacity.md shows the sum). DynamoDB answers in milliseconds: 0.5 s is tens of times its p99.
+CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 0.5, 0.5, 2
 CLIENT_CONFIG = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
                        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS})  # fmt: skip
 THROTTLE_BACKOFF_BASE, MAX_BACKOFF = 1.0, 20.0  # botocore's standard retry mode: base x 2**i, jittered, capped
@@ -46,8 +48,9 @@ class LazyClient:
 
 
 def client_worst_case_seconds() -> float:
-    """The longest one AWS call through ``CLIENT_CONFIG`` can take: every attempt timing out, with the longest
-    back-off between attempts (botocore's standard mode, throttling: up to 1 s, 2 s, ...)."""
+    """The longest one AWS call through ``CLIENT_CONFIG`` can take: every attempt timing out (connect, then read),
+    with the longest back-off between attempts (botocore's standard mode, throttling: up to 1 s, 2 s, ...; other
+    errors back off 25-50 ms). 2 x (0.5 + 0.5) + 1 = 3 s."""
     backoff = sum(min(THROTTLE_BACKOFF_BASE * 2**attempt, MAX_BACKOFF) for attempt in range(MAX_ATTEMPTS - 1))
     return float(MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + backoff)
 
@@ -165,6 +168,29 @@ def paged(client: Any, operation: str, request: dict[str, Any]) -> Iterator[dict
         if "LastEvaluatedKey" not in page:
             return
         request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+BATCH_GET_KEYS = 100  # BatchGetItem's most keys per request
+
+
+def read_many(client: Any, table: str, keys: list[dict[str, Any]], *, projection: str = "") -> list[dict[str, Any]]:
+    """The items found under ``keys`` (typed key maps), as plain values, in no order: BatchGetItem, 100 keys per
+    request, asking again for the keys DynamoDB left unprocessed (it does under throttling) after a short wait."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        wanted: dict[str, Any] = {"Keys": keys[start : start + BATCH_GET_KEYS]}
+        if projection:
+            wanted |= {"ProjectionExpression": projection}
+        attempt = 0
+        while wanted:
+            with translated_errors(f"read {table}"):
+                answer = client.batch_get_item(RequestItems={table: wanted})
+            found += [plain(item) for item in answer.get("Responses", {}).get(table, [])]
+            wanted = answer.get("UnprocessedKeys", {}).get(table, {})
+            if wanted:
+                attempt += 1
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+    return found
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,16 @@
 ::
 
     pk = SENT#<event key>    sk = CI360     the claim on one CI360 event: who sends it, and what became of it
-    pk = LANE#<lane>         sk = CONSENT   the consent events of one number and sender, sent one at a time
+    pk = LANE#<lane>         sk = CONSENT   the consent events of one number and sender, sent one at a time, and
+                                            the ones waiting their turn
 
 Rules in ``domain/claims.py``; every write is conditional.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +25,23 @@ from smsbridge.adapters.dynamodb import (
     attribute,
     attributes,
     plain,
+    read_many,
     translated_errors,
     write_once,
 )
-from smsbridge.domain.claims import TICKETED, ClaimAnswer, ClaimRecord, ClaimState, Lane, LaneAnswer, enter_lane
+from smsbridge.adapters.queues import parked_event, parked_message
+from smsbridge.domain.claims import (
+    TICKETED,
+    ClaimAnswer,
+    ClaimRecord,
+    ClaimState,
+    Lane,
+    LaneAnswer,
+    LaneEntry,
+    LaneWaiter,
+    enter_lane,
+    next_waiter,
+)
 from smsbridge.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -105,11 +121,24 @@ class DynamoSentEvents:
             found = self.client.get_item(TableName=self.table_name, Key=_sent_key(key), ConsistentRead=True)
         return _claim_record(plain(found["Item"])) if "Item" in found else None
 
+    def claims_of(self, keys: list[str]) -> dict[str, ClaimRecord]:
+        """The claims on record for ``keys`` (BatchGetItem, eventually consistent: the recovery sweep's look, which
+        a claim then settles), by event key; a key with no claim is absent."""
+        found = read_many(self.client, self.table_name, [_sent_key(key) for key in dict.fromkeys(keys)])
+        return {str(item["pk"]).removeprefix("SENT#"): _claim_record(item) for item in found}
+
 
 class DynamoConsentLanes:
-    """``ConsentLanes`` on the messages table: one ``LANE#<number>|<sender>`` / ``CONSENT`` item per lane (rule:
-    ``domain/claims.enter_lane``): its pending order keys (a string set), holder, lease, last accepted order key
-    and a version that every write moves on, so that entering is read, decide, write-if-unchanged."""
+    """``ConsentLanes`` on the messages table: one ``LANE#<number>|<sender>`` / ``CONSENT`` item per lane (rules:
+    ``domain/claims.enter_lane`` and ``next_waiter``): its pending order keys (a string set), holder, lease, last
+    accepted order key, a version that every write moves on, and one ``waiting#<order key>`` attribute
+    per waiting event (the parked message, as the retry queue holds it).
+
+    Entering is one conditional write when the lane is free and nothing else is pending (the usual case: no read);
+    otherwise the refused write's old item (``ReturnValuesOnConditionCheckFailure``) is decided on and the entry
+    written only if the version is unchanged. Leaving and forgetting return the lane as written, so the caller
+    learns in the same request whom to send next.
+    """
 
     def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
@@ -118,23 +147,39 @@ class DynamoConsentLanes:
     def register(self, lane: str, order: str) -> None:
         self._update(lane, "ADD #pending :orders, #version :one", {":orders": {"SS": [order]}})
 
-    def forget(self, lane: str, order: str) -> None:
-        self._update(lane, "DELETE #pending :orders ADD #version :one", {":orders": {"SS": [order]}})
-
-    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneAnswer:
-        found = self._read(lane)
+    def enter(self, lane: str, *, owner: str, order: str, now: datetime, lease_until: datetime) -> LaneEntry:
+        take = "SET #holder = :owner, #lease_until = :lease REMOVE #note ADD #version :one, #pending :orders"
+        values: dict[str, Any] = {":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)),
+                                  ":orders": {"SS": [order]}, ":order": {"S": order},
+                                  ":now": attribute(_millis(now))}  # fmt: skip
+        free = (
+            "(attribute_not_exists(#holder) OR #lease_until < :now)"
+            " AND (attribute_not_exists(#last_order) OR #last_order < :order)"
+            " AND (attribute_not_exists(#pending) OR (size(#pending) = :one AND contains(#pending, :order)))"
+        )
+        entered, old = self._update(lane, take, values, condition=free, note=order)
+        if entered:
+            return LaneEntry(LaneAnswer.ENTERED)
+        found = _lane(old) if old is not None else self._read(lane)
         answer = enter_lane(found, order=order, now=now)
+        seen = found.version if found else 0
         if answer is not LaneAnswer.ENTERED:
-            return answer
-        condition = "#version = :seen" if found else "attribute_not_exists(#version)"
-        seen = {":seen": attribute(found.version)} if found else {}
-        entered = self._update(lane, "SET #holder = :owner, #lease_until = :lease ADD #version :one",
-                               {":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)), **seen},
-                               condition=condition)  # fmt: skip
-        return LaneAnswer.ENTERED if entered else LaneAnswer.BUSY  # changed meanwhile: look again shortly
+            return LaneEntry(answer, seen)
+        # The rule lets it in though the quick condition did not (only later events pending): enter if unchanged.
+        unchanged = "#version = :seen" if found else "attribute_not_exists(#version)"
+        entered, _ = self._update(lane, take, {**values, ":seen": attribute(seen)}, condition=unchanged, note=order)
+        return LaneEntry(LaneAnswer.ENTERED if entered else LaneAnswer.BUSY, seen)  # changed: the note will fail
 
-    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> None:
-        update, condition = "REMOVE #holder, #lease_until ADD #version :one", ""
+    def wait(self, lane: str, waiter: LaneWaiter, *, seen: int) -> bool:
+        message = parked_message(waiter.event, attempt=waiter.attempt, reason="waiting for its lane",
+                                 ticket=waiter.ticket)  # fmt: skip
+        values = {":waiter": {"S": json.dumps(message)}, ":orders": {"SS": [waiter.order]}, ":seen": attribute(seen)}
+        noted, _ = self._update(lane, "SET #note = :waiter ADD #pending :orders, #version :one", values,
+                                condition="#version = :seen", note=waiter.order)  # fmt: skip
+        return noted
+
+    def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> LaneWaiter | None:
+        update, condition = "REMOVE #holder, #lease_until ADD #version :one", "#holder = :owner"
         values: dict[str, Any] = {":owner": {"S": owner}}
         if settled:
             update += " DELETE #pending :orders"
@@ -142,45 +187,76 @@ class DynamoConsentLanes:
         if settled and accepted:
             update = "SET #last_order = :order " + update
             values[":order"] = {"S": settled}
-            condition = " AND (attribute_not_exists(#last_order) OR #last_order < :order)"
-        if self._update(lane, update, values, condition="#holder = :owner" + condition):
-            return
+            condition += " AND (attribute_not_exists(#last_order) OR #last_order < :order)"
+        left, item = self._update(lane, update, values, condition=condition)
+        if left:
+            return next_waiter(_lane(item or {}))
         # Its lease ran out and another event holds the lane now: still record what is settled.
-        if settled:
-            self.forget(lane, settled)
+        waiter = self.forget(lane, settled) if settled else None
         if settled and accepted:
             self._update(lane, "SET #last_order = :order", {":order": {"S": settled}},
                          condition="attribute_not_exists(#last_order) OR #last_order < :order")  # fmt: skip
+        return waiter
 
-    def _update(self, lane: str, update: str, values: dict[str, Any], *, condition: str = "") -> bool:
-        names = {f"#{name}": name for name in ("pending", "version", "holder", "lease_until", "last_order")
-                 if f"#{name}" in update + condition}  # fmt: skip
+    def forget(self, lane: str, order: str) -> LaneWaiter | None:
+        _, item = self._update(lane, "DELETE #pending :orders REMOVE #note ADD #version :one",
+                               {":orders": {"SS": [order]}}, note=order)  # fmt: skip
+        return next_waiter(_lane(item or {}))
+
+    def _update(self, lane: str, update: str, values: dict[str, Any], *, condition: str = "",
+                note: str = "") -> tuple[bool, dict[str, Any] | None]:  # fmt: skip
+        """One UpdateItem: (True, the item as written), or (False, the item as it was) when ``condition`` failed.
+        ``note``: the order key whose waiting attribute ``#note`` names."""
+        text = update + " " + condition
+        names = {name: _LANE_ATTRIBUTES.get(name, "") for name in set(re.findall(r"#\w+", text))}
+        if "#note" in names:
+            names["#note"] = WAITING + note
+        every = {":one": {"N": "1"}, **values}
+        used = {key: every[key] for key in set(re.findall(r":\w+", text))}
         request: dict[str, Any] = {"TableName": self.table_name, "Key": _lane_key(lane), "UpdateExpression": update,
-                                   "ExpressionAttributeNames": names,
-                                   "ExpressionAttributeValues": {":one": {"N": "1"}, **values}}  # fmt: skip
-        if ":one" not in update:
-            del request["ExpressionAttributeValues"][":one"]
+                                   "ExpressionAttributeNames": names, "ExpressionAttributeValues": used,
+                                   "ReturnValues": "ALL_NEW"}  # fmt: skip
         if condition:
             request["ConditionExpression"] = condition
-        unused = [key for key in request["ExpressionAttributeValues"] if key not in update + condition]
-        for key in unused:
-            del request["ExpressionAttributeValues"][key]
-        return write_once(self.client, [Write("Update", request)])
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            answer = self.client.update_item(**request)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            if code == "ConditionalCheckFailedException":
+                return False, exc.response.get("Item")  # type: ignore[return-value]
+            raise StoreUnavailable(f"DynamoDB refused the lane write: {code}") from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailable(f"DynamoDB could not be reached to write a lane: {type(exc).__name__}") from exc
+        return True, dict(answer.get("Attributes") or {})
 
     def _read(self, lane: str) -> Lane | None:
         with translated_errors(f"read {self.table_name}"):
             found = self.client.get_item(TableName=self.table_name, Key=_lane_key(lane), ConsistentRead=True)
-        if "Item" not in found:
-            return None
-        item = plain(found["Item"])
-        lease = item.get("lease_until")
-        return Lane(
-            holder=str(item.get("holder", "")),
-            lease_until=datetime.fromtimestamp(int(lease) / 1000, UTC) if lease is not None else None,
-            last_order=str(item.get("last_order", "")),
-            pending=frozenset(str(order) for order in item.get("pending", set())),
-            version=int(item.get("version", 0)),
-        )
+        return _lane(found["Item"]) if "Item" in found else None
+
+
+WAITING = "waiting#"  # the attribute holding a waiting event's note: this prefix, then its order key
+_LANE_ATTRIBUTES = {f"#{name}": name for name in ("pending", "version", "holder", "lease_until", "last_order")}
+
+
+def _lane(item: dict[str, Any]) -> Lane:
+    """A lane item (DynamoDB JSON) as the rules see it."""
+    plain_item = plain(item)
+    lease = plain_item.get("lease_until")
+    waiting = {}
+    for name, value in plain_item.items():
+        if name.startswith(WAITING):
+            order, parked = name.removeprefix(WAITING), parked_event(str(value))
+            waiting[order] = LaneWaiter(order, parked.event, parked.attempt, parked.ticket)
+    return Lane(
+        holder=str(plain_item.get("holder", "")),
+        lease_until=datetime.fromtimestamp(int(lease) / 1000, UTC) if lease is not None else None,
+        last_order=str(plain_item.get("last_order", "")),
+        pending=frozenset(str(order) for order in plain_item.get("pending", set())),
+        version=int(plain_item.get("version", 0)),
+        waiting=waiting,
+    )
 
 
 def _lane_key(lane: str) -> dict[str, Any]:

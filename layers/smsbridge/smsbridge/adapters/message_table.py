@@ -7,7 +7,8 @@ lanes (``event_claims.py``).
 
 Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not rank above
 the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
-facts (consent_table) are written in the same atomic request.
+facts (consent_table) are written in the same atomic request. The contact memory is written once per message,
+before its record (``_contact_memory_due``), in writes of its own: a transaction costs twice the units.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from smsbridge.adapters.change_index import MESSAGE_BUCKET, change_slot
 from smsbridge.adapters.consent_table import consent_writes
 from smsbridge.adapters.contacts import contact_key
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, write_once
-from smsbridge.domain.ci360_events import Correlation
+from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, plain, translated_errors, write_once
+from smsbridge.domain.ci360_events import Correlation, parse_correlation
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
@@ -59,6 +61,7 @@ class DynamoMessageStore:
         received_at: datetime,
         delivery_id: str,
     ) -> bool:
+        replied = reading.intent.value == "reply"
         item = {
             **_common(message, received_at, self.retention),
             "kind": "inbound",
@@ -74,6 +77,8 @@ class DynamoMessageStore:
             "opt_in_suspected": reading.opt_in_suspected or None,
             "received_at": received_at.isoformat(),
             "delivery_id": delivery_id or None,
+            # the sweep's index, for a reply only: a keyword's record carries no event (its consent state does)
+            "change_slot": change_slot(received_at, message.message_sid, MESSAGE_BUCKET) if replied else None,
         }
         put = Write(
             "Put",
@@ -105,21 +110,46 @@ class DynamoMessageStore:
             "callback_query": callback_query or None,
             "updated_at": received_at.isoformat(),
             "delivery_id": delivery_id or None,
+            # the sweep's index: unchanged (no index write) while the callbacks stay in one 10-minute bucket
+            "change_slot": change_slot(received_at, callback.message_sid, MESSAGE_BUCKET),
         }
         update = Write("Update", {"TableName": self.table_name, **_status_update(callback, values, received_at)})
-        writes = [update, *consent_writes(self.consent_table, consent, received_at)]
-        if correlation:
-            labels = dict.fromkeys(label for label in (callback.sender, callback.messaging_service_sid) if label)
-            writes += [self._contact_write(callback, label, correlation, received_at) for label in labels]
-        return write_once(self.client, writes)
+        if correlation and self._contact_memory_due(callback, correlation):
+            write_once(self.client, [self._contact_write(callback, correlation, received_at)])  # False: a newer one
+        return write_once(self.client, [update, *consent_writes(self.consent_table, consent, received_at)])
 
-    def _contact_write(
-        self, callback: StatusCallback, label: str, correlation: Correlation, seen_at: datetime
-    ) -> Write:
-        """Remember who this number is in CI360 and which task last messaged it from this account's number (and
-        Messaging Service, when the send went through one), so a later reply can be attributed whichever way
-        Twilio labels its scope (only ever moved forward in time)."""
+    def _contact_memory_due(self, callback: StatusCallback, correlation: Correlation) -> bool:
+        """Whether this callback writes the contact memory: once per message, not once per callback.
+
+        The memory is written before the message record that carries its correlation, so a record holding this
+        callback's correlation, number and Messaging Service says the memory was written (by this message's first
+        callback, or a copy of it). A callback that finds no such record writes it: one retried after a failure
+        half-way, one overtaken by a later callback of its message, copies side by side. The read may be stale
+        (eventually consistent, half the units): a stale answer only writes the memory once more.
+        """
+        names = {"#query": "callback_query", "#sender": "sender", "#service": "messaging_service_sid"}
+        with translated_errors(f"read {self.table_name}"):
+            found = self.client.get_item(
+                TableName=self.table_name,
+                Key=message_key(callback.message_sid, "STATUS"),
+                ProjectionExpression=", ".join(names),
+                ExpressionAttributeNames=names,
+            ).get("Item")
+        if not found:
+            return True
+        stored = plain(found)
+        return (
+            parse_correlation(stored.get("callback_query", "")) != correlation
+            or stored.get("sender", "") != callback.sender
+            or stored.get("messaging_service_sid", "") != (callback.messaging_service_sid or "")
+        )
+
+    def _contact_write(self, callback: StatusCallback, correlation: Correlation, seen_at: datetime) -> Write:
+        """Remember who this number is in CI360 and which task last messaged it from this account's number, with
+        the Messaging Service the send went through (one item: ``DynamoContacts.latest`` finds it by either), so
+        a later reply can be attributed whichever way Twilio labels its scope (only ever moved forward in time)."""
         values = {
+            "messaging_service_sid": callback.messaging_service_sid or None,
             "datahub_id": correlation.datahub_id,
             "task_code": correlation.task_code or None,
             "response_tracking_code": correlation.response_tracking_code or None,
@@ -132,7 +162,9 @@ class DynamoMessageStore:
             "Update",
             {
                 "TableName": self.table_name,
-                "Key": contact_key(callback.recipient, label, callback.account_sid),
+                "Key": contact_key(
+                    callback.recipient, callback.sender or callback.messaging_service_sid or "", callback.account_sid
+                ),
                 "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in present),
                 "ConditionExpression": "attribute_not_exists(#seen_at) OR #seen_at <= :seen_at",
                 "ExpressionAttributeNames": {f"#{name}": name for name in present},

@@ -12,6 +12,13 @@ delay), ``deferred`` (too little of the invocation left to finish a send: on the
 CI360 identity and the policy is to hold: kept in the dead-letter queue for replay) or ``superseded`` (a consent
 event older than one CI360 already accepted for the number: not sent, so CI360's last one matches the ledger).
 A record fails, and Lambda retries it, only when its event could not be put anywhere (SQS or DynamoDB failing).
+
+Consent events (opt-out, opt-in: those with a ledger ``order``) go through their number's lane, one at a time and in
+ledger order. A batch's consent events for one number are sent one after another, in that order, so none waits for
+another of its batch. One that must wait (an earlier one is being sent, or parked after a refusal) parks on the
+retry queue with the ordinary retry delay and leaves a note in the lane; the invocation that settles the event ahead
+of it sends it at once (``next_waiter``), and so on down the lane. If that invocation dies first, the parked message
+still sends it after its retry delay. Other events carry no lane bookkeeping.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from smsbridge.adapters.queues import SqsParking, parked_event
 from smsbridge.clock import utc_now
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import EventKind, EventMapping, PendingEvent, with_identity
-from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, lane_key
+from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, LaneEntry, LaneWaiter, lane_key
 from smsbridge.domain.delivery import (
     FIRST_DELAY_SECONDS,
     MAX_ATTEMPTS,
@@ -50,7 +57,6 @@ from smsbridge.ports import ConsentLanes, ContactDirectory, EventGateway, Parkin
 
 # What this module offers, the names its handler imports from elsewhere included (the handler's one import).
 __all__ = [
-    "LANE_WAIT_SECONDS",
     "LEASE_MARGIN",
     "BatchReport",
     "Forwarder",
@@ -76,10 +82,10 @@ class Work:
     ticket: str = ""  # the claim ticket a parked message carries (domain/claims.py)
     accepted: bool = False  # CI360 has it; only the claim's outcome is left to record
     fresh: bool = False  # first seen (a stream record, or found by the sweep), not a parked copy
+    woken: bool = False  # a waiting consent event this invocation sends because the one ahead of it settled
 
 
 LEASE_MARGIN = timedelta(seconds=30)  # a claim outlives its invocation by this much before another copy may take it
-LANE_WAIT_SECONDS = 2  # a consent event waiting for an earlier one of its number looks again after this long
 
 
 @dataclass
@@ -143,9 +149,9 @@ class Forwarder:
                 report.failed_records.append(record_id)
         if remaining_ms is not None and remaining_ms() < self.send_reserve_ms:
             remaining_ms = None  # not one send fits even in a fresh invocation: deferring would never end
-        for item, outcome in zip(work, self._run(work, remaining_ms), strict=True):
+        for item, outcome in self._run(work, remaining_ms):
             report.outcomes[outcome] += 1
-            if outcome == "failed":
+            if outcome == "failed" and not item.woken:  # a woken event that failed is still parked: nothing lost
                 report.failed_records.append(item.record_id)
             if outcome == "sent" and item.event.kind is EventKind.OPT_OUT:
                 report.opt_out_seconds.append(self._age_seconds(item.event))
@@ -162,27 +168,22 @@ class Forwarder:
     def deliver_all(self, events: list[PendingEvent], remaining_ms: Callable[[], int] | None = None) -> Counter[str]:
         """Deliver events found outside a batch (the recovery sweep) as a batch's are: claimed, concurrently, within
         the deadline. Outcomes by name."""
-        return Counter(self._run([Work("", event, fresh=True) for event in events], remaining_ms))
+        return Counter(outcome for _, outcome in self._run([Work("", e, fresh=True) for e in events], remaining_ms))
 
-    def _run(self, work: list[Work], remaining_ms: Callable[[], int] | None) -> list[str]:
-        unregistered = self._register_consent(work)
-        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(work)))) as pool:
-            return list(pool.map(lambda item: "failed" if id(item) in unregistered
-                                 else self._deliver_safely(item, remaining_ms), work))  # fmt: skip
+    def _run(self, work: list[Work], remaining_ms: Callable[[], int] | None) -> list[tuple[Work, str]]:
+        """Deliver ``work`` concurrently, each event with the ones its settling woke. The consent events of one lane
+        make one task, in ledger order: sent one after another, none waits for another of the batch."""
+        tasks: dict[str, list[Work]] = {}
+        for index, item in enumerate(work):
+            ordered = self.lanes is not None and item.event.order
+            tasks.setdefault(lane_key(item.event.phone, item.event.scope) if ordered else f"#{index}", []).append(item)
+        in_order = [sorted(items, key=lambda item: item.event.order) for items in tasks.values()]
 
-    def _register_consent(self, work: list[Work]) -> set[int]:
-        """Note every fresh consent event as pending in its number's lane, in batch order, before any is sent: the
-        stream hands one number's changes over in ledger order, so no later one can overtake an earlier one.
-        Returns the work items that could not be noted (their records fail, and Lambda retries them)."""
-        failed: set[int] = set()
-        for item in work:
-            if self.lanes is None or not item.fresh or not item.event.order:
-                continue
-            try:
-                self.lanes.register(lane_key(item.event.phone, item.event.scope), item.event.order)
-            except RetryableError:
-                failed.add(id(item))
-        return failed
+        def run_task(items: list[Work]) -> list[tuple[Work, str]]:
+            return [done for item in items for done in self._deliver_safely(item, remaining_ms)]
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(in_order)))) as pool:
+            return [done for task in pool.map(run_task, in_order) for done in task]
 
     def _work_of(self, record: Mapping[str, Any], record_id: str) -> Iterator[Work]:
         if record.get("eventSource") == "aws:sqs":
@@ -196,75 +197,108 @@ class Forwarder:
         for pending in mapper(change.new, change.old):
             yield Work(record_id, pending, fresh=True)
 
-    def _deliver_safely(self, work: Work, remaining_ms: Callable[[], int] | None = None) -> str:
-        try:
-            if remaining_ms is not None and remaining_ms() < self.send_reserve_ms:
-                reason = "deferred: too little of the invocation was left to finish sending it"
-                self.parking.retry_later(work.event, attempt=work.attempt, delay=1, reason=reason, ticket=work.ticket,
-                                         accepted=work.accepted)  # fmt: skip
-                outcome = "deferred"
-            elif work.accepted:
-                self.sent.settle(work.event.key, owner="", state=ClaimState.ACCEPTED, at=self.clock(),
-                                 event_name=self.mapping.name_for(work.event.kind))  # fmt: skip
-                outcome = "recorded"
-            else:
-                outcome = self.deliver(work.event, work.attempt, ticket=work.ticket, remaining_ms=remaining_ms)
-        except RetryableError:
-            outcome = "failed"
-        if self.observer:
-            self.observer(work.event, outcome)
-        return outcome
+    def _deliver_safely(self, work: Work, remaining_ms: Callable[[], int] | None = None) -> list[tuple[Work, str]]:
+        """Deliver one event, then each consent event its settling woke, in turn: (event, outcome) for each."""
+        done: list[tuple[Work, str]] = []
+        current: Work | None = work
+        while current is not None:
+            try:
+                outcome, woken = self._deliver_one(current, remaining_ms)
+            except RetryableError:
+                outcome, woken = "failed", None
+            done.append((current, outcome))
+            if self.observer:
+                self.observer(current.event, outcome)
+            current = woken
+        return done
+
+    def _deliver_one(self, work: Work, remaining_ms: Callable[[], int] | None) -> tuple[str, Work | None]:
+        if remaining_ms is not None and remaining_ms() < self.send_reserve_ms:
+            if work.fresh and work.event.order and self.lanes is not None:  # hold its number's later ones back
+                self.lanes.register(lane_key(work.event.phone, work.event.scope), work.event.order)
+            reason = "deferred: too little of the invocation was left to finish sending it"
+            self.parking.retry_later(work.event, attempt=work.attempt, delay=1, reason=reason, ticket=work.ticket,
+                                     accepted=work.accepted)  # fmt: skip
+            return "deferred", None
+        if work.accepted:
+            self.sent.settle(work.event.key, owner="", state=ClaimState.ACCEPTED, at=self.clock(),
+                             event_name=self.mapping.name_for(work.event.kind))  # fmt: skip
+            return "recorded", None
+        return self._deliver(work.event, work.attempt, work.ticket, remaining_ms, woken=work.woken)
 
     def deliver(self, event: PendingEvent, attempt: int = 0, *, ticket: str = "",
                 remaining_ms: Callable[[], int] | None = None) -> str:  # fmt: skip
         """Claim the event and send it, unless CI360 has it already or another copy owns it; park it when it cannot
-        be sent now. The outcome is recorded on the claim."""
+        be sent now. The outcome is recorded on the claim. A consent event whose turn its settling brings is sent
+        next (its outcome goes to the observer)."""
+        outcome, woken = self._deliver(event, attempt, ticket, remaining_ms)
+        if woken is not None:
+            self._deliver_safely(woken, remaining_ms)
+        return outcome
+
+    def _deliver(self, event: PendingEvent, attempt: int, ticket: str, remaining_ms: Callable[[], int] | None, *,
+                 woken: bool = False) -> tuple[str, Work | None]:  # fmt: skip
+        """``deliver`` for one event: its outcome, and the waiting consent event to send next, if any."""
         now = self.clock()
         owner = uuid.uuid4().hex
         left_ms = remaining_ms() if remaining_ms is not None else self.send_reserve_ms
         lease_until = now + timedelta(milliseconds=max(left_ms, self.send_reserve_ms)) + LEASE_MARGIN
         answer = self.sent.claim(event.key, owner=owner, ticket=ticket, now=now, lease_until=lease_until)
         if not answer.granted:
-            return self._not_claimed(event, attempt, ticket, answer.record, now)
+            return self._not_claimed(event, attempt, ticket, answer.record, now, woken=woken)
         if not event.order or self.lanes is None:
-            return self._send_claimed(event, attempt, owner, answer.ambiguous)
+            return self._send_claimed(event, attempt, owner, answer.ambiguous), None
         return self._send_in_lane(event, attempt, owner, answer.ambiguous, now=now, lease_until=lease_until)
 
     def _send_in_lane(self, event: PendingEvent, attempt: int, owner: str, ambiguous: int, *, now: datetime,
-                      lease_until: datetime) -> str:  # fmt: skip
-        """A consent event: sent only inside its number's lane, one at a time and never after a later one."""
+                      lease_until: datetime) -> tuple[str, Work | None]:  # fmt: skip
+        """A consent event: sent only inside its number's lane, one at a time and never after a later one. Settling
+        it hands the lane to the next event waiting there."""
         assert self.lanes is not None
         lane = lane_key(event.phone, event.scope)
         entry = self.lanes.enter(lane, owner=owner, order=event.order, now=now, lease_until=lease_until)
-        if entry is LaneAnswer.SUPERSEDED:
+        if entry.answer is LaneAnswer.SUPERSEDED:
             reason = "superseded: CI360 already has a later consent event for this number"
             self.sent.settle(event.key, owner=owner, state=ClaimState.SUPERSEDED, at=self.clock(), reason=reason)
-            self.lanes.forget(lane, event.order)
-            return "superseded"
-        if entry is not LaneAnswer.ENTERED:
-            busy = entry is LaneAnswer.BUSY
-            reason = ("waiting: another consent event for this number is being sent" if busy
-                      else "waiting: an earlier consent event for this number is not settled yet")  # fmt: skip
-            delay = LANE_WAIT_SECONDS if busy else self.retry_base_seconds
-            return self._park(event, owner, attempt, reason, "waiting", ambiguous=ambiguous, next_attempt=attempt,
-                              delay=delay)  # fmt: skip
-        outcome = "failed"
+            return "superseded", _woken(self.lanes.forget(lane, event.order))
+        if entry.answer is not LaneAnswer.ENTERED:
+            return self._wait_in_lane(event, attempt, owner, ambiguous, lane=lane, entry=entry)
+        outcome, waiter = "failed", None
         try:
             outcome = self._send_claimed(event, attempt, owner, ambiguous)
         finally:
             settled = event.order if outcome in ("sent", "dead_lettered", "held") else ""
             try:
-                self.lanes.leave(lane, owner=owner, settled=settled, accepted=outcome == "sent")
+                waiter = self.lanes.leave(lane, owner=owner, settled=settled, accepted=outcome == "sent")
             except RetryableError:
-                pass  # the lane's lease runs out; the sweep or a later copy settles it
-        return outcome
+                pass  # the lane's lease runs out; the one waiting goes after its retry delay
+        return outcome, _woken(waiter)
+
+    def _wait_in_lane(self, event: PendingEvent, attempt: int, owner: str, ambiguous: int, *, lane: str,
+                      entry: LaneEntry) -> tuple[str, Work | None]:  # fmt: skip
+        """Park the event with the ordinary retry delay (its way out if nobody wakes it), then note it in the lane
+        for the event ahead of it to send on settling. If the lane moved on since it was read (that event may have
+        settled without seeing the note), look again at once."""
+        assert self.lanes is not None
+        reason = ("waiting: another consent event for this number is being sent" if entry.answer is LaneAnswer.BUSY
+                  else "waiting: an earlier consent event for this number is not settled yet")  # fmt: skip
+        ticket = uuid.uuid4().hex
+        self._park(event, owner, attempt, reason, "waiting", ambiguous=ambiguous, next_attempt=attempt,
+                   delay=self.retry_base_seconds, ticket=ticket)  # fmt: skip
+        try:
+            noted = self.lanes.wait(lane, LaneWaiter(event.order, event, attempt, ticket), seen=entry.version)
+        except RetryableError:
+            noted = True  # not noted, but parked: it goes after its retry delay
+        return "waiting", None if noted else Work("", event, attempt, ticket, woken=True)
 
     def _not_claimed(self, event: PendingEvent, attempt: int, ticket: str, found: ClaimRecord | None,
-                     now: datetime) -> str:  # fmt: skip
+                     now: datetime, *, woken: bool = False) -> tuple[str, Work | None]:  # fmt: skip
         if found is not None and found.state is not ClaimState.CLAIMED:
-            if self.lanes and event.order and found.state is not ClaimState.PARKED:
-                self.lanes.forget(lane_key(event.phone, event.scope), event.order)  # settled: pending no more
-            return "duplicate"  # accepted, given up, or parked under another copy's ticket
+            if self.lanes and event.order and found.state is not ClaimState.PARKED:  # settled: pending no more
+                return "duplicate", _woken(self.lanes.forget(lane_key(event.phone, event.scope), event.order))
+            return "duplicate", None  # accepted, given up, or parked under another copy's ticket
+        if woken:
+            return "duplicate", None  # its own parked message is being sent now (if that copy dies, SQS retries it)
         # Another copy is sending it now. Wait on the retry queue, keeping this copy's ticket, and look again when
         # its lease ends: if that copy died, this one takes over; if it settled, this one falls away. Looking any
         # earlier can only find it still held, and each look is a write and a queue message (under duplicate
@@ -273,7 +307,7 @@ class Forwarder:
         wait = min(lease_left, MAX_DELAY_SECONDS)
         self.parking.retry_later(event, attempt=attempt, delay=max(1, wait),
                                  reason="waiting: another copy holds the claim", ticket=ticket)  # fmt: skip
-        return "waiting"
+        return "waiting", None
 
     def _send_claimed(self, event: PendingEvent, attempt: int, owner: str, ambiguous: int) -> str:
         try:
@@ -319,11 +353,11 @@ class Forwarder:
                                      reason="accepted by CI360; recording that failed")  # fmt: skip
 
     def _park(self, event: PendingEvent, owner: str, attempt: int, reason: str, outcome: str, *, ambiguous: int,
-              next_attempt: int | None = None, delay: int | None = None) -> str:  # fmt: skip
+              next_attempt: int | None = None, delay: int | None = None, ticket: str = "") -> str:  # fmt: skip
         """On the retry queue under a new ticket first, then the claim says so (a crash in between leaves a claim
         whose lease runs out, which the parked message then takes over). By default it counts as an attempt and
         waits the growing retry delay."""
-        ticket = uuid.uuid4().hex
+        ticket = ticket or uuid.uuid4().hex
         next_attempt = attempt + 1 if next_attempt is None else next_attempt
         delay = retry_delay(attempt + 1, first=self.retry_base_seconds) if delay is None else delay
         self.parking.retry_later(event, attempt=next_attempt, delay=delay, reason=reason, ticket=ticket)
@@ -337,6 +371,12 @@ class Forwarder:
         self.parking.dead_letter(event, reason=reason, attempts=attempts, ticket=ticket)
         self.sent.settle(event.key, owner=owner, state=state, at=self.clock(), reason=reason, ticket=ticket)
         return outcome
+
+
+def _woken(waiter: LaneWaiter | None) -> Work | None:
+    """The waiting consent event a lane handed on, as work for this invocation (its parked message stays as the
+    fallback: whichever copy claims it first under its ticket sends it)."""
+    return Work("", waiter.event, waiter.attempt, waiter.ticket, woken=True) if waiter else None
 
 
 def _record_id(record: Any) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -51,12 +51,17 @@ SETTLE_SECONDS = 30.0
 # Longer than any run (the function's timeout is 120 s; the CLI polls for about 10 s) so a live run never loses it.
 LEASE_SECONDS = 600.0
 STUCK_AFTER_SECONDS = 2 * 3600.0
+# A sync with no checkpoint yet (a new deployment's first run) reads the changes of this long back.
+FIRST_SYNC_LOOKBACK = timedelta(days=31)
 
 
 class ConsentChanges(Protocol):
     """What the sync reads of the ledger (``ConsentLedger``)."""
 
-    def changed_states(self, after: str, until: str) -> list[dict[str, Any]]: ...
+    def changed_states(self, after: str, until: str) -> Iterable[dict[str, Any]]:
+        """States changed in (``after``, ``until``], oldest change first, read as they are taken."""
+        ...
+
     def states_of(self, phone: str) -> list[dict[str, Any]]: ...
 
 
@@ -91,6 +96,7 @@ class SyncReport:
     pending_seconds: float | None = None  # running: how long the job has been waiting for CI360
     stuck: bool = False  # running longer than the bound
     earlier_failure: str = ""  # the pending job found failed at the start of this run (its numbers are in this job)
+    backlog_seconds: float | None = None  # after this run: how far CI360 trails the ledger's settled changes
 
     def lines(self) -> list[str]:
         if self.outcome == "busy":
@@ -156,9 +162,13 @@ class PreferenceSync:
         if not self.records.take_lease(owner, now=now, until=now + self.lease):
             return SyncReport("busy")
         try:
-            return self._run(dry_run=False, since=since, phones=phones)
+            report = self._run(dry_run=False, since=since, phones=phones)
         finally:
             self.records.release_lease(owner)
+        if report.through:
+            settled = self.clock() - self.settle
+            report.backlog_seconds = max(0.0, (settled - datetime.fromisoformat(report.through)).total_seconds())
+        return report
 
     def _run(self, *, dry_run: bool, since: str | None, phones: list[str] | None) -> SyncReport:
         checkpoint, pending = self.records.checkpoint()
@@ -169,8 +179,9 @@ class PreferenceSync:
                 return earlier
             earlier_failure = f"job {earlier.job} {earlier.status}: {earlier.description or 'no statusDescription'}"
             checkpoint = self.records.checkpoint()[0]  # it failed: send its window again, now
-        until = (self.clock() - self.settle).isoformat()
-        preferences, through, oldest = self._collect(since if since is not None else checkpoint.through, until, phones)
+        settled = self.clock() - self.settle
+        after = (since if since is not None else checkpoint.through) or (settled - FIRST_SYNC_LOOKBACK).isoformat()
+        preferences, through, oldest = self._collect(after, settled.isoformat(), phones)
         if dry_run:
             return SyncReport("dry_run", through=through, preferences=preferences, oldest_change=oldest)
         if not preferences:
@@ -194,7 +205,8 @@ class PreferenceSync:
         """The numbers to send, the time the job covers changes through, and the oldest change in it.
 
         At most ``max_numbers`` numbers go in one job. The cut falls between two change times, never inside one,
-        so the checkpoint cannot pass a change that was left out.
+        so the checkpoint cannot pass a change that was left out; the changes after it wait for the next run, which
+        starts from them (a backlog of any size drains, ``max_numbers`` a run). Reads stop at the cut.
         """
         if phones is not None:
             return [preference_of(p, self.ledger.states_of(p)) for p in phones], after, ""

@@ -3,14 +3,18 @@
 The tables are the source of truth, not the stream: when Lambda gives up on a stream batch (``MaximumRetryAttempts``
 or ``MaximumRecordAgeInSeconds`` reached, e.g. after a bad deploy), the records are lost to the forwarder, and only a
 *description* of the batch (shard, sequence numbers, arrival times) reaches the dead-letter queue. The sweep reads
-the facts recorded in a time window back from the tables, maps them to their events as the stream would have
-(every status in a message's history, the current consent state, HELP entries) and delivers each through the same
-claim as the forwarder (``domain/claims.py``): an event already accepted, parked, held or dead-lettered is left as
-it is, so a sweep can run any number of times, beside the forwarder, and sends nothing twice.
+the facts recorded in a time window back from the tables through their change indexes (``adapters/fact_tables.py``:
+never a Scan, reads in proportion to the window), maps them to their events as the stream would have (every status
+in a message's history, the current consent state, HELP entries), reads their claims in one batched read a page,
+and delivers only the events with no claim, through the same claim as the forwarder (``domain/claims.py``): an
+event already accepted, parked, held or dead-lettered costs a read and no write, so a sweep can run any number of
+times, beside the forwarder, and sends nothing twice.
 
 Windows come from the stream-batch descriptions in the dead-letter queue (each is deleted once its window is
-swept), from the scheduled run's recent window (``[now - lookback, now - grace]``: facts younger than the grace
-period are still on their way through the stream), or from ``smsbridge recover --since``.
+swept), from the scheduled run's recent window (``[now - lookback, now - grace]``, from where the last run got to:
+facts younger than the grace period are still on their way through the stream), or from ``smsbridge recover
+--since``. A scheduled run that reaches its deadline saves a checkpoint (the window and the page it stopped at) and
+the next run goes on from it.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from smsbridge.app.forwarder import Forwarder, build_forwarder
 from smsbridge.clock import utc_now
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import EventMapping, PendingEvent
+from smsbridge.domain.claims import may_claim
 from smsbridge.ports import FactSource, Window
 
 DESCRIPTION_SLACK = timedelta(minutes=2)  # a fact is written a little before its stream record's arrival time
 SWEEP_LOOKBACK = timedelta(hours=2)  # the scheduled sweep looks this far back ...
 SWEEP_GRACE = timedelta(minutes=10)  # ... at facts at least this old (younger ones are still on their way)
+PAGE_RESERVE_MS = 5_000  # reading one page of facts and their claims, and saving the checkpoint
 
 
 @dataclass
@@ -101,29 +107,55 @@ def recover(
     remaining_ms: Callable[[], int] | None = None,
     summary: RecoverySummary | None = None,
 ) -> RecoverySummary:
-    """Deliver, through the claim, every event of the facts recorded in ``windows`` (each event at most once
-    however the windows overlap). ``dry_run``: only count the events that have no claim yet."""
+    """Deliver, through the claim, every event of the facts recorded in ``windows`` that has no claim yet (each at
+    most once however the windows overlap). ``dry_run``: only count them."""
     summary = summary or RecoverySummary()
     seen: set[str] = set()
     for window in windows:
-        events: list[PendingEvent] = []
-        for item in facts.messages_between(window):
-            summary.facts += 1
-            events += events_of_message(forwarder.mapping, item)
-        for item in facts.consent_between(window):
-            summary.facts += 1
-            events += events_of_consent(forwarder.mapping, item)
-        fresh = [event for event in events if event.key not in seen]
-        seen.update(event.key for event in fresh)
-        if dry_run:
-            summary.outcomes.update("would_send" if forwarder.sent.state_of(e.key) is None else "on_record"
-                                    for e in fresh)  # fmt: skip
-            continue
-        summary.outcomes.update(forwarder.deliver_all(fresh, remaining_ms))
-        if summary.outcomes["deferred"]:
-            summary.unfinished = True
+        if sweep_window(forwarder, facts, window, summary, seen, dry_run=dry_run, remaining_ms=remaining_ms):
             break
     return summary
+
+
+def sweep_window(
+    forwarder: Forwarder,
+    facts: FactSource,
+    window: Window,
+    summary: RecoverySummary,
+    seen: set[str],
+    *,
+    start: str = "",
+    dry_run: bool = False,
+    remaining_ms: Callable[[], int] | None = None,
+) -> str:
+    """Sweep one window from ``start``, page by page: the events of a page's facts are looked up in one batched read
+    of their claims, and only those with none (or an abandoned one, ``may_claim``) are delivered; an event on record
+    costs that read and no write. Returns "" when the window is done, else where to go on from (the deadline came
+    first: ``summary.unfinished``)."""
+    for page in facts.pages(window, start):
+        summary.facts += len(page.items)
+        events_of = events_of_message if page.table == "messages" else events_of_consent
+        events = {e.key: e for item in page.items for e in events_of(forwarder.mapping, item) if e.key not in seen}
+        seen.update(events)
+        unsent = _without_claim(forwarder, list(events.values()))
+        if len(events) > len(unsent):
+            summary.outcomes["on_record"] += len(events) - len(unsent)
+        if unsent and dry_run:
+            summary.outcomes["would_send"] += len(unsent)
+        elif unsent:
+            summary.outcomes.update(forwarder.deliver_all(unsent, remaining_ms))
+        out_of_time = remaining_ms is not None and remaining_ms() < forwarder.send_reserve_ms + PAGE_RESERVE_MS
+        if page.after and (out_of_time or summary.outcomes["deferred"]):
+            summary.unfinished = True
+            return page.after
+    return ""
+
+
+def _without_claim(forwarder: Forwarder, events: list[PendingEvent]) -> list[PendingEvent]:
+    if not events:
+        return []
+    claims, now = forwarder.sent.claims_of([event.key for event in events]), forwarder.clock()
+    return [event for event in events if may_claim(claims.get(event.key), ticket="", now=now)]
 
 
 def sweep_dead_letter_descriptions(
@@ -135,23 +167,73 @@ def sweep_dead_letter_descriptions(
     extra: Iterable[Window] = (),
     remaining_ms: Callable[[], int] | None = None,
 ) -> RecoverySummary:
-    """The scheduled sweep: the windows of the stream-batch descriptions in the dead-letter queue (each deleted once
-    its window is swept whole) and ``extra`` windows. Other dead letters are left for ``smsbridge replay``."""
-    summary = recover(forwarder, facts, extra, remaining_ms=remaining_ms)
+    """The scheduled sweep: the window a previous run stopped in (from where it stopped), then the windows of the
+    stream-batch descriptions in the dead-letter queue (each deleted once its window is swept, or once the
+    checkpoint holds it), then the ``extra`` windows (the recent window) from where the last sweep got to. At the
+    deadline it saves a checkpoint, which the next run goes on from. Other dead letters are left for
+    ``smsbridge replay``."""
+    summary, seen = RecoverySummary(), set[str]()
+    sweep = Sweep(forwarder, facts, summary, seen, remaining_ms)
+    if not sweep.resume():
+        return summary
     handled: list[str] = []
-    messages = each_message(sqs, dead_letter_queue_url, visibility_timeout=60) if not summary.unfinished else ()
-    for message in messages:
+    for message in each_message(sqs, dead_letter_queue_url, visibility_timeout=60):
         window = stream_description_window(message["Body"])
         if window is None:
             continue  # an event for `smsbridge replay`: it becomes visible again after the visibility timeout
-        recover(forwarder, facts, [window], remaining_ms=remaining_ms, summary=summary)
-        if summary.unfinished:
+        handled.append(message["ReceiptHandle"])  # swept whole, or held by the checkpoint
+        if not sweep.window(window, recent=False):
             break
-        handled.append(message["ReceiptHandle"])
         summary.descriptions += 1
     for handle in handled:
         sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle)
+    for window in extra if not summary.unfinished else ():
+        if not sweep.window(window, recent=True):
+            break
     return summary
+
+
+@dataclass
+class Sweep:
+    """The scheduled sweep's windows, with its checkpoint (``FactSource.checkpoint``): ``swept_through``, the end of
+    the last recent window swept whole, and the window a run stopped in with where to go on."""
+
+    forwarder: Forwarder
+    facts: FactSource
+    summary: RecoverySummary
+    seen: set[str]
+    remaining_ms: Callable[[], int] | None
+    swept_through: str = ""
+
+    def resume(self) -> bool:
+        """Finish the window the last run stopped in; False when the deadline came first again."""
+        saved = self.facts.checkpoint()
+        self.swept_through = saved.get("swept_through", "")
+        if not saved.get("window_start"):
+            return True
+        window = Window(datetime.fromisoformat(saved["window_start"]), datetime.fromisoformat(saved["window_end"]))
+        return self._sweep(window, recent=bool(saved.get("window_recent")), start=saved.get("window_after", ""))
+
+    def window(self, window: Window, *, recent: bool) -> bool:
+        """Sweep ``window`` (a recent one from ``swept_through`` on); False when the deadline came first."""
+        if recent and self.swept_through:
+            window = Window(max(window.start, datetime.fromisoformat(self.swept_through)), window.end)
+            if window.start >= window.end:
+                return True
+        return self._sweep(window, recent=recent)
+
+    def _sweep(self, window: Window, *, recent: bool, start: str = "") -> bool:
+        after = sweep_window(self.forwarder, self.facts, window, self.summary, self.seen, start=start,
+                             remaining_ms=self.remaining_ms)  # fmt: skip
+        if recent and not after:
+            self.swept_through = max(self.swept_through, window.end.isoformat())
+        stopped = {"window_start": window.start.isoformat(), "window_end": window.end.isoformat(),
+                   "window_after": after, "window_recent": "yes" if recent else ""}  # fmt: skip
+        if after or start:  # stopped, or finished what a previous run stopped in
+            self.facts.save_checkpoint({"swept_through": self.swept_through, **(stopped if after else {})})
+        elif recent:
+            self.facts.save_checkpoint({"swept_through": self.swept_through})
+        return not after
 
 
 def recent_window(now: datetime, *, lookback: timedelta, grace: timedelta) -> Window:

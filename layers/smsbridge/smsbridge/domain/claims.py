@@ -20,9 +20,12 @@ Claims carry no expiry (no TTL): a webhook replayed at any age must not send a s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from smsbridge.domain.ci360_events import PendingEvent
 
 
 class ClaimState(StrEnum):
@@ -83,23 +86,45 @@ def may_claim(found: ClaimRecord | None, *, ticket: str, now: datetime) -> bool:
 
 
 @dataclass(frozen=True)
+class LaneWaiter:
+    """A consent event parked on the retry queue to wait for its lane, as the lane notes it: whoever settles the
+    event ahead of it sends it at once (claiming it with ``ticket``), instead of leaving it to its retry delay."""
+
+    order: str
+    event: PendingEvent
+    attempt: int
+    ticket: str
+
+
+@dataclass(frozen=True)
 class Lane:
     """The consent lane of one (number, sender): the ledger order keys of its consent events not yet settled
-    (``pending``, registered as the stream hands them over, in order), who is sending one now (until when), and
-    the order key of the last one CI360 accepted. ``version`` changes with every write (optimistic locking)."""
+    (``pending``: each is added as it enters the lane or waits for it, and stays while it is parked), who is sending
+    one now (until when), the order key of the last one CI360 accepted, and the events waiting for their turn
+    (``waiting``, by order key). ``version`` changes with every write (optimistic locking)."""
 
     holder: str = ""
     lease_until: datetime | None = None
     last_order: str = ""
     pending: frozenset[str] = frozenset()
     version: int = 0
+    waiting: Mapping[str, LaneWaiter] = field(default_factory=dict)
 
 
 class LaneAnswer(StrEnum):
     ENTERED = "entered"  # this event may be sent now
-    BUSY = "busy"  # another consent event of the number is being sent now: wait a moment
+    BUSY = "busy"  # another consent event of the number is being sent now: wait for it
     BEHIND = "behind"  # an earlier consent event of the number is unsettled (parked): wait for it
     SUPERSEDED = "superseded"  # CI360 already accepted a later consent event for the number: send nothing
+
+
+@dataclass(frozen=True)
+class LaneEntry:
+    """The answer to entering a lane, and the lane's ``version`` it was decided on: a waiter's note is kept only if
+    the lane has not changed since, so that an event settling meanwhile cannot leave without seeing it."""
+
+    answer: LaneAnswer
+    version: int = 0
 
 
 def enter_lane(found: Lane | None, *, order: str, now: datetime) -> LaneAnswer:
@@ -118,6 +143,14 @@ def enter_lane(found: Lane | None, *, order: str, now: datetime) -> LaneAnswer:
     if any(earlier < order for earlier in found.pending):
         return LaneAnswer.BEHIND
     return LaneAnswer.ENTERED
+
+
+def next_waiter(lane: Lane) -> LaneWaiter | None:
+    """The event to send next once the lane is free: the earliest unsettled one, if it is waiting on the retry
+    queue (else it is on its way, or parked after a refusal, and comes by itself). None while the lane is held."""
+    if lane.holder or not lane.pending:
+        return None
+    return lane.waiting.get(min(lane.pending))
 
 
 def lane_key(phone: str, scope: str) -> str:

@@ -537,7 +537,7 @@ class LocalEventSources:
                 echo=echo,
                 **common,
             )
-            for settings in stream_sources(template, function)
+            for settings in stream_sources(template, function, resources.parameters)
         ]
         sources += [
             QueueSource(
@@ -547,7 +547,7 @@ class LocalEventSources:
                 queue_arn=resources.arns[settings.queue],
                 **common,
             )
-            for settings in queue_sources(template, function)
+            for settings in queue_sources(template, function, resources.parameters)
         ]
         return cls(sources, interval, echo)
 

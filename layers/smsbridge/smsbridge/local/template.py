@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,8 +255,22 @@ def function_timeout(template: dict[str, Any], logical_id: str) -> int:
     return int(own or globals_timeout or LAMBDA_DEFAULT_TIMEOUT)
 
 
-def stream_sources(template: dict[str, Any], logical_id: str) -> list[StreamSourceSettings]:
-    """The function's DynamoDB stream event sources, in template order."""
+def _number(template: dict[str, Any], value: Any, parameters: Mapping[str, str]) -> int:
+    """An event source's numeric setting: a number, or ``!Ref`` to a parameter (its override, else its default)."""
+    if isinstance(value, dict) and "Ref" in value:
+        name = value["Ref"]
+        declared = (template.get("Parameters") or {}).get(name)
+        if declared is None:
+            raise ConfigurationError(f"template.yaml: an event source setting refers to {name}, not a parameter")
+        return int(parameters.get(name, declared.get("Default", 0)))
+    return int(value)
+
+
+def stream_sources(
+    template: dict[str, Any], logical_id: str, parameters: Mapping[str, str] | None = None
+) -> list[StreamSourceSettings]:
+    """The function's DynamoDB stream event sources, in template order (``parameters``: deployment overrides)."""
+    parameters = parameters or {}
     found = []
     for name, properties in _events(template, logical_id, "DynamoDB"):
         destination = ((properties.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
@@ -271,7 +285,7 @@ def stream_sources(template: dict[str, Any], logical_id: str) -> list[StreamSour
                 bisect_on_error=bool(properties.get("BisectBatchOnFunctionError", False)),
                 maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
                 maximum_record_age=int(properties.get("MaximumRecordAgeInSeconds", -1)),
-                parallelization_factor=int(properties.get("ParallelizationFactor", 1)),
+                parallelization_factor=_number(template, properties.get("ParallelizationFactor", 1), parameters),
                 filters=tuple(
                     json.loads(item["Pattern"]) for item in (properties.get("FilterCriteria") or {}).get("Filters", [])
                 ),
@@ -291,8 +305,11 @@ def _starting_position(name: str, properties: dict[str, Any]) -> str:
     return str(position)
 
 
-def queue_sources(template: dict[str, Any], logical_id: str) -> list[QueueSourceSettings]:
-    """The function's SQS event sources, in template order."""
+def queue_sources(
+    template: dict[str, Any], logical_id: str, parameters: Mapping[str, str] | None = None
+) -> list[QueueSourceSettings]:
+    """The function's SQS event sources, in template order (``parameters``: deployment overrides)."""
+    parameters = parameters or {}
     found = []
     for name, properties in _events(template, logical_id, "SQS"):
         found.append(
@@ -302,7 +319,9 @@ def queue_sources(template: dict[str, Any], logical_id: str) -> list[QueueSource
                 batch_size=int(properties.get("BatchSize", 10)),
                 batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
                 report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
-                maximum_concurrency=int((properties.get("ScalingConfig") or {}).get("MaximumConcurrency", 0)),
+                maximum_concurrency=_number(
+                    template, (properties.get("ScalingConfig") or {}).get("MaximumConcurrency", 0), parameters
+                ),
             )
         )
     return found

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from smsbridge.adapters.change_index import CONSENT_BUCKET, SLOT_ATTRIBUTE, change_slot
 from smsbridge.adapters.consent_table import entry_key, state_key
 from smsbridge.adapters.contacts import contact_key
 from smsbridge.adapters.dynamodb import attribute, attributes, paged, plain, translated_errors
@@ -174,16 +175,21 @@ class _Migration:
             writes = [_delete(self.consent_table, item)]
             if current.get("status") != item.get("status"):  # the number's status changes: sync it to CI360 again
                 writes.append({"Update": {
-                    "TableName": self.consent_table, "Key": new_key, "UpdateExpression": "SET #changed_at = :now",
+                    "TableName": self.consent_table, "Key": new_key,
+                    "UpdateExpression": "SET #changed_at = :now, #slot = :slot",
                     "ConditionExpression": "#order_key = :seen",
-                    "ExpressionAttributeNames": {"#changed_at": "changed_at", "#order_key": "order_key"},
-                    "ExpressionAttributeValues": {":now": {"S": self.now}, ":seen": attribute(current["order_key"])},
+                    "ExpressionAttributeNames": {"#changed_at": "changed_at", "#order_key": "order_key",
+                                                 "#slot": SLOT_ATTRIBUTE},
+                    "ExpressionAttributeValues": {":now": {"S": self.now}, ":seen": attribute(current["order_key"]),
+                                                  ":slot": {"S": change_slot(self.now, phone, CONSENT_BUCKET)}},
                 }})  # fmt: skip
             self._move("superseded", writes)
             return
         moved = {**item, "account_sid": account, **_plain_key(new_key)}
         if current is not None and current.get("status") != item.get("status"):
             moved["changed_at"] = self.now  # as above: the preference sync sends the number again
+        if moved.get("changed_at"):  # in the ByChange index from now on, as states written since v0.3 are
+            moved[SLOT_ATTRIBUTE] = change_slot(str(moved["changed_at"]), phone, CONSENT_BUCKET)
         newer = _put(self.consent_table, moved, "attribute_not_exists(#order_key) OR #order_key < :order_key")
         self._move("states", [newer, _delete(self.consent_table, item)], moved)
 
