@@ -16,11 +16,12 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smsbridge.adapters.dynamodb import CLIENT_CONFIG
-from smsbridge.domain.signature import AuthTokens
 from smsbridge.errors import ConfigurationError, NotConfigured, RetryableError
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from smsbridge.domain.signature import AuthTokens
 
 T = TypeVar("T")
 RECHECK_SECONDS = 30
@@ -86,6 +87,8 @@ class CachedSecret(Generic[T]):
 
 
 def _auth_tokens(text: str) -> AuthTokens:
+    from smsbridge.domain.signature import AuthTokens  # noqa: PLC0415 - the webhook's: the forwarder never loads it
+
     tokens = AuthTokens.parse(text)
     if tokens.is_empty:
         raise ValueError("no Twilio auth token is configured in it")
