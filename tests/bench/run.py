@@ -18,6 +18,7 @@ from tests.bench import (
     bench_forwarder,
     bench_load,
     bench_reads,
+    bench_stop_latency,
     bench_webhook,
     sizes,
 )
@@ -78,7 +79,7 @@ class Progress:
 def main() -> int:
     quick = "--quick" in sys.argv or bool(os.environ.get("QUICK"))  # small sizes; docs/benchmarks.md left alone
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    progress = Progress(11)
+    progress = Progress(12)
     progress.step(f"webhook warm cost ({500 if quick else 5000} requests)")
     rows = bench_webhook.run(500 if quick else 5000)
     progress.step(f"cold imports ({3 if quick else 9} rounds)")
@@ -100,6 +101,10 @@ def main() -> int:
     rows += bench_reads.run(quick)
     progress.step(f"DynamoDB units per message ({3 if quick else 20} of each kind)")
     capacity = bench_capacity.run(3 if quick else 20)
+    progress.step(
+        f"STOP → CI360 latency, deployed retry delay ({5 if quick else 50} STOPs, {3 if quick else 20} bursts)"
+    )
+    stop_latency = bench_stop_latency.run(quick)
     progress.step("sam build and artifact sizes" + (" (skipped: quick)" if quick else ""))
     if not quick:
         subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
@@ -155,6 +160,7 @@ def main() -> int:
         f"{ambiguous['baseline_max_copies']} copies of such an event (mean {ambiguous['baseline_mean_copies']:.2f})",
         "",
         *capacity,
+        *stop_latency,
         "## Artifacts (`sam build`)",
         "",
         *([f"- {name}: {size / 1024:.0f} KiB" for name, size in artifacts.items()] or ["- (not built: quick run)"]),

@@ -95,9 +95,9 @@ def stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator
         yield build_stack(template, monkeypatch)
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """moto in server mode on 127.0.0.1: DynamoDB Streams are only served this way."""
+@contextlib.contextmanager
+def running_moto_server() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1 (DynamoDB Streams are only served this way): its URL, until the end."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -108,9 +108,21 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def server_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, moto_server: str) -> Stack:
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    with running_moto_server() as url:
+        yield url
+
+
+def build_server_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, moto_server: str) -> Stack:
+    """``build_stack`` on the moto server at ``moto_server``, emptied first (also usable outside pytest, with
+    ``pytest.MonkeyPatch.context()``)."""
     with urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")):
         pass
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return build_stack(template, monkeypatch)
+
+
+@pytest.fixture
+def server_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, moto_server: str) -> Stack:
+    return build_server_stack(template, monkeypatch, moto_server)
