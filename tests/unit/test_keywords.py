@@ -52,7 +52,7 @@ CASES = [
     ("START", IN, IN, False),
     ("start", IN, IN, False),
     ("Yes", IN, IN, False),
-    ("YES!", IN, IN, False),
+    ("YES!", REPLY, REPLY, False),  # Twilio counts only a body that is the keyword: opt_in_suspected (below)
     ("unstop", IN, IN, False),
     ("Alta", REPLY, REPLY, False),  # an opt-in word Twilio does not act on: opt_in_suspected (below)
     ("HELP", HELP, HELP, False),
@@ -195,3 +195,30 @@ def test_unknown_language_is_refused() -> None:
 def test_normalise() -> None:
     assert normalise("  Arrêt !  ") == "ARRET"
     assert normalise("don\u2019t  STOP") == "DONT STOP"
+
+
+@pytest.mark.parametrize("body", ["Start!", "yes.", "START ", " start", "yes please", "Start Fresh", "\uff33tart"])
+def test_an_opt_in_is_only_a_body_that_is_the_keyword_anything_else_is_suspected(body: str) -> None:
+    # Twilio: "only when the full message body matches the keyword ... not case sensitive" (support 31560110671259)
+    reading = classify_reply(body, KeywordRules(), sender=LONG_CODE)
+    assert reading.intent is REPLY
+    assert reading.opt_in_suspected and reading.rule == "opt_in_not_whole_body"
+
+
+@pytest.mark.parametrize("body", ["START", "start", "sTaRt", "UNSTOP", "yes"])
+def test_the_whole_body_as_the_keyword_in_any_case_is_an_opt_in(body: str) -> None:
+    assert classify_reply(body, KeywordRules(), sender=LONG_CODE).intent is IN
+
+
+def test_opt_out_type_decides_over_the_body() -> None:
+    assert classify_reply("Start!", KeywordRules(), "START", sender=LONG_CODE).intent is IN
+    assert classify_reply("yes please", KeywordRules(), "STOP", sender=LONG_CODE).intent is OUT
+
+
+@pytest.mark.parametrize(
+    ("body", "starts"),
+    [("Start Fresh", True), ("stopping by", True), ("Yesterday", True), ("START", True), ("Hello", False),
+     ("", False), ("a stop", False)],
+)  # fmt: skip
+def test_a_body_that_begins_like_a_keyword_is_marked_for_a_tombstone(body: str, starts: bool) -> None:
+    assert classify_reply(body, KeywordRules(), sender=LONG_CODE).starts_like_keyword is starts

@@ -96,5 +96,16 @@ def test_declared_field_given_twice_is_refused() -> None:
 def test_missing_fields_are_all_named() -> None:
     with pytest.raises(InvalidPayload) as raised:
         parse_webhook(StatusCallback, [("ApiVersion", "2010-04-01")])
-    for name in ("MessageSid", "AccountSid", "From", "To", "MessageStatus"):
+    for name in ("MessageSid", "AccountSid", "To", "MessageStatus"):
         assert f"{name} is required" in str(raised.value)
+
+
+def test_a_status_callback_without_from_is_read_with_the_messaging_service_as_its_scope() -> None:
+    # a Messaging Service message that failed before a sender was chosen (21610 at service level): no From
+    service = "MG" + "c" * 32
+    params = [pair for pair in status_params(status="failed", error_code="21610", messaging_service_sid=service)
+              if pair[0] != "From"]  # fmt: skip
+    callback = parse_webhook(StatusCallback, params)
+    assert callback.sender == "" and callback.scope == service
+    with pytest.raises(InvalidPayload, match="From is required when there is no MessagingServiceSid"):
+        parse_webhook(StatusCallback, [pair for pair in status_params(status="failed") if pair[0] != "From"])

@@ -15,9 +15,12 @@ def stack() -> SimpleNamespace:
     )  # fmt: skip
 
 
-def test_with_another_token_the_hint_carries_it() -> None:
-    lines = serve_banner(stack(), "f" * 32, default_token=False)
-    assert lines[-1].endswith("/twilio/inbound --body STOP --auth-token " + "f" * 32)
+def test_with_another_token_the_banner_shows_only_its_last_four_characters() -> None:
+    token = "f" * 28 + "c0de"
+    lines = serve_banner(stack(), token, default_token=False)
+    assert lines[-1].endswith('/twilio/inbound --body STOP --auth-token "$TWILIO_AUTH_TOKEN"')
+    assert "  auth token:       …c0de (the token given with --auth-token)" in lines
+    assert not any(token in line for line in lines)
     assert not any("documented test token" in line for line in lines)
 
 

@@ -96,7 +96,7 @@ class Write:
     Otherwise a failed condition only leaves this write out (a newer state already stored, say).
     """
 
-    kind: Literal["Put", "Update"]
+    kind: Literal["Put", "Update", "ConditionCheck"]  # a ConditionCheck only in a request of several
     request: dict[str, Any]
     required: bool = False
 

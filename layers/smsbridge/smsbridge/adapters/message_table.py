@@ -6,9 +6,19 @@ the CI360 identity last seen for a number, from status callback URLs) and the fo
 lanes (``event_claims.py``).
 
 Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not rank above
-the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
-facts (consent_table) are written in the same atomic request. The contact memory is written once per message,
-before its record (``_contact_memory_due``), in writes of its own: a transaction costs twice the units.
+the stored status, changes nothing, so the table's stream carries no duplicate. A webhook flagged ``unverified``
+(``domain/field_forms.py``: perhaps a re-cut copy) is recorded only where nothing is, with the flag, and never
+stands in the way of the request Twilio sent: a verified copy replaces it (its consent facts written then), and a
+callback's query (CI360 correlation) and contact memory are taken from verified callbacks only.
+
+A message record expires (TTL); a consent fact's history entry never does, and cancels any later copy of its
+message. A reply that left no consent fact but begins like a keyword (``Start Fresh``, ``Yes please``) could be
+re-cut into one (``Body=Start `` + ``Fresh=``) once its record has expired, so it leaves a tombstone
+(``sk = SEEN``: the MessageSid and a date, no text or number, no TTL) that any later copy of it must not find.
+
+A webhook's consent facts (consent_table) are written in the same atomic request. The contact memory is written
+once per message, before its record (``_contact_memory_due``), in writes of its own: a transaction costs twice
+the units.
 """
 
 from __future__ import annotations
@@ -62,6 +72,7 @@ class DynamoMessageStore:
         delivery_id: str,
     ) -> bool:
         replied = reading.intent.value == "reply"
+        unverified = ",".join(message.unverified) or None
         item = {
             **_common(message, received_at, self.retention),
             "kind": "inbound",
@@ -79,16 +90,32 @@ class DynamoMessageStore:
             "delivery_id": delivery_id or None,
             # the sweep's index, for a reply only: a keyword's record carries no event (its consent state does)
             "change_slot": change_slot(received_at, message.message_sid, MESSAGE_BUCKET) if replied else None,
+            "unverified": unverified,
         }
         put = Write(
             "Put",
             {
                 "TableName": self.table_name,
                 "Item": {**message_key(message.message_sid, "INBOUND"), **attributes(item)},
-                "ConditionExpression": "attribute_not_exists(pk)",
+                # a verified copy replaces an unverified one; an unverified one is recorded only where nothing is
+                "ConditionExpression": "attribute_not_exists(pk)"
+                + ("" if unverified else " OR attribute_exists(unverified)"),
             },
         )
-        return write_once(self.client, [put, *consent_writes(self.consent_table, consent, received_at)])
+        writes = [put, *consent_writes(self.consent_table, consent, received_at)]
+        if consent is None and reading.starts_like_keyword:
+            writes.append(self._tombstone(message.message_sid, received_at, check_only=bool(unverified)))
+        return write_once(self.client, writes)
+
+    def _tombstone(self, message_sid: str, received_at: datetime, *, check_only: bool) -> Write:
+        """The message's tombstone, required absent: written by a verified record, checked by an unverified one
+        (which must not stand in the way of the verified request that may follow)."""
+        key = message_key(message_sid, "SEEN")
+        condition = {"TableName": self.table_name, "ConditionExpression": "attribute_not_exists(pk)"}
+        if check_only:
+            return Write("ConditionCheck", {**condition, "Key": key}, required=True)
+        item = {**key, **attributes({"seen_at": received_at.date().isoformat()})}
+        return Write("Put", {**condition, "Item": item}, required=True)
 
     def record_status(
         self,
@@ -100,6 +127,7 @@ class DynamoMessageStore:
         callback_query: str,
         correlation: Correlation | None = None,
     ) -> bool:
+        unverified = ",".join(callback.unverified) or None
         values = {
             **_common(callback, received_at, self.retention),
             "kind": "status",
@@ -107,14 +135,15 @@ class DynamoMessageStore:
             "status_rank": int(StatusRank.of(callback.status)),
             "error_code": callback.error_code,
             "raw_dlr_done_date": callback.raw_dlr_done_date,
-            "callback_query": callback_query or None,
+            "callback_query": None if unverified else (callback_query or None),
             "updated_at": received_at.isoformat(),
             "delivery_id": delivery_id or None,
             # the sweep's index: unchanged (no index write) while the callbacks stay in one 10-minute bucket
             "change_slot": change_slot(received_at, callback.message_sid, MESSAGE_BUCKET),
+            "unverified": unverified,
         }
         update = Write("Update", {"TableName": self.table_name, **_status_update(callback, values, received_at)})
-        if correlation and self._contact_memory_due(callback, correlation):
+        if correlation and not unverified and self._contact_memory_due(callback, correlation):
             write_once(self.client, [self._contact_write(callback, correlation, received_at)])  # False: a newer one
         return write_once(self.client, [update, *consent_writes(self.consent_table, consent, received_at)])
 
@@ -181,12 +210,14 @@ def _status_update(callback: StatusCallback, values: dict[str, Any], received_at
     update += ", #history = list_append(if_not_exists(#history, :empty), :entry)"
     if absent:
         update += " REMOVE " + ", ".join(f"#{name}" for name in absent)
-    condition = "attribute_not_exists(#status_rank) OR #status_rank < :status_rank"
-    corrected = CORRECTIONS.get(callback.status)
+    condition = "attribute_not_exists(#status_rank)"  # an unverified callback: recorded only where nothing is
     extra: dict[str, Any] = {}
-    if corrected:  # a delivered correcting an undelivered (domain/status.py)
-        condition += " OR #status = :corrected"
-        extra[":corrected"] = {"S": corrected.value}
+    if not callback.unverified:  # ranks above the stored status, or replaces an unverified copy
+        condition += " OR #status_rank < :status_rank OR attribute_exists(#unverified)"
+        corrected = CORRECTIONS.get(callback.status)
+        if corrected:  # a delivered correcting an undelivered (domain/status.py)
+            condition += " OR #status = :corrected"
+            extra[":corrected"] = {"S": corrected.value}
     return {
         "Key": message_key(callback.message_sid, "STATUS"),
         "UpdateExpression": update,
@@ -205,7 +236,7 @@ def _common(message: InboundMessage | StatusCallback, received_at: datetime, ret
     return {
         "message_sid": message.message_sid,
         "account_sid": message.account_sid,
-        "sender": message.sender,
+        "sender": message.sender or None,  # none: a status callback of a Messaging Service without a sender
         "recipient": message.recipient,
         "messaging_service_sid": message.messaging_service_sid,
         "scope": message.scope,

@@ -14,6 +14,7 @@ from smsbridge.clock import utc_now
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import parse_correlation
 from smsbridge.domain.consent import ConsentEvent
+from smsbridge.domain.field_forms import unverified_reasons
 from smsbridge.domain.ingress import (
     INBOUND,
     INBOUND_ROUTE,
@@ -23,13 +24,15 @@ from smsbridge.domain.ingress import (
     WebhookRequest,
     verified_params,
 )
-from smsbridge.domain.keywords import KeywordRules, ReplyClassification, classify_reply
+from smsbridge.domain.keywords import KeywordRules, ReplyClassification
 from smsbridge.domain.payloads import (
     InboundMessage,
     StatusCallback,
     consent_from_reply,
     consent_from_status,
+    held_for_verification,
     parse_webhook,
+    reading_of,
 )
 from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import RejectedRequest, RetryableError
@@ -79,6 +82,9 @@ class Accepted(Generic[W]):
                           error_code=self.webhook.error_code)  # fmt: skip
         if self.reading:
             fields.update(intent=self.reading.intent.value, rule=self.reading.rule)
+        if self.webhook.unverified:
+            fields.update(unverified=",".join(self.webhook.unverified),
+                          consent_held=held_for_verification(self.webhook))  # fmt: skip
         if self.consent:
             fields.update(consent=self.consent.action.value, consent_source=self.consent.source.value)
         return fields
@@ -93,6 +99,8 @@ class Accepted(Generic[W]):
             names.append("OptOutSuspected")
         if self.reading and self.reading.opt_in_suspected:
             names.append("OptInSuspected")
+        if self.webhook.unverified:  # alarmed (template.yaml UnverifiedWebhookAlarm)
+            names += ["Unverified", *(f"Unverified_{reason}" for reason in self.webhook.unverified)]
         return names
 
 
@@ -118,9 +126,10 @@ class WebhookService:
         self.clock = clock
 
     def accept_inbound(self, request: WebhookRequest) -> Accepted[InboundMessage]:
-        message = parse_webhook(InboundMessage, verified_params(request, self.policy, self.tokens.current(), INBOUND))
+        params = verified_params(request, self.policy, self.tokens.current(), INBOUND)
+        message = parse_webhook(InboundMessage, params).flagged(unverified_reasons(params))
         received_at = self.clock()
-        reading = classify_reply(message.body, self.keywords, message.opt_out_type, sender=message.recipient)
+        reading = reading_of(message, self.keywords)
         consent = consent_from_reply(message, reading, received_at)
         recorded = self.store.record_inbound(
             message, reading, consent, received_at=received_at, delivery_id=_delivery_id(request)
@@ -128,7 +137,8 @@ class WebhookService:
         return Accepted(message, recorded, consent, reading)
 
     def accept_status(self, request: WebhookRequest) -> Accepted[StatusCallback]:
-        callback = parse_webhook(StatusCallback, verified_params(request, self.policy, self.tokens.current(), STATUS))
+        params = verified_params(request, self.policy, self.tokens.current(), STATUS)
+        callback = parse_webhook(StatusCallback, params).flagged(unverified_reasons(params))
         received_at = self.clock()
         consent = consent_from_status(callback, received_at, suppress_on_30004=self.suppress_on_30004)
         recorded = self.store.record_status(

@@ -10,6 +10,7 @@ from typing import Any
 from smsbridge.cli.exits import EXIT_OK
 from smsbridge.cli.options import COUNT, PORT, SECONDS, TEST_TOKEN_HELP, URL
 from smsbridge.cli.parsing import Commands, command
+from smsbridge.domain.privacy import mask_secret
 
 SERVE_EXAMPLES = (
     "smsbridge serve",
@@ -28,7 +29,7 @@ def add(commands: Commands, summary: str) -> None:
     serve.add_argument(
         "--public-url",
         type=URL,
-        default="",
+        default=None,
         help="public URL that reaches this server (e.g. a tunnel), if Twilio itself is to call it",
     )
     serve.add_argument(
@@ -113,7 +114,7 @@ def run_serve(args: argparse.Namespace) -> int:
         auth_token=token,
         port=args.port,
         host=args.host,
-        public_url=args.public_url,
+        public_url=args.public_url or "",
         log_level=args.log_level,
         state_file=args.state_file,
         ci360=ci360,
@@ -153,14 +154,16 @@ def _interrupt(*_: object) -> None:
 def serve_banner(stack: Any, token: str, *, default_token: bool) -> list[str]:
     """What ``serve`` prints once it listens: where everything is, the gateway check, and a command to try."""
     target = stack.ci360.url if stack.ci360 else ""
-    token_flag = "" if default_token else " --auth-token " + token
+    # a real token is never printed whole: its last four characters say which one it is
+    token_flag = "" if default_token else ' --auth-token "$TWILIO_AUTH_TOKEN"'
+    shown = token if default_token else f"{mask_secret(token)} (the token given with --auth-token)"
     return [
         f"smsbridge local stack; AWS emulated by moto at {stack.aws_endpoint_url}",
         f"  CI360 gateway:    {target}" + ("  (local stub)" if stack.stub else ""),
         f"  CI360 check:      {stack.check_gateway()[1]}",
         f"  inbound webhook:  {stack.base_url}/twilio/inbound",
         f"  status callback:  {stack.base_url}/twilio/status",
-        f"  auth token:       {token}" + ("  (the documented test token)" if default_token else ""),
+        f"  auth token:       {shown}" + ("  (the documented test token)" if default_token else ""),
         f"  data:             {stack.data_description()}",
         f"  try: .venv/bin/smsbridge simulate inbound --url {stack.base_url}/twilio/inbound --body STOP{token_flag}",
     ]

@@ -103,9 +103,11 @@ def verified_params(request: WebhookRequest, policy: IngressPolicy, tokens: Auth
     text = _text(request.body)
     params = _form_pairs(text) if media_type == FORM else _json_pairs(text)
     account_sid = _account_of(params, request.raw_query, is_json=media_type == JSON)
+    if media_type == JSON and account_sid and ("AccountSid", account_sid) not in params:
+        params = [*params, ("AccountSid", account_sid)]  # named in the query only: read there (the README)
     keys, algorithm = _signing_keys(request, tokens, account_sid)
     urls = candidate_urls(policy.signed_base(request), request.raw_query, policy.url_fragment)
-    signed = params if media_type == FORM else []
+    signed = params if media_type == FORM else []  # a JSON body is signed through its bodySHA256
     content = SignedContent(urls=urls, params=signed, body=request.body, is_json=media_type == JSON)
     if not signature_matches(content, signature, keys, algorithm):
         raise ForgedRequest(
@@ -120,9 +122,9 @@ def verified_params(request: WebhookRequest, policy: IngressPolicy, tokens: Auth
 
 
 def _account_of(params: Pairs, raw_query: str, *, is_json: bool) -> str:
-    """The AccountSid the request claims: its form field, or for a JSON body the query's (if Twilio puts it there)
-    or the body's. The token checked is that account's, so a request can only speak for the account it is
-    signed by; ``canonical_problem`` refuses a second AccountSid."""
+    """The AccountSid the request claims: its form field, or for a JSON body the query's (if Twilio puts it there;
+    ``verified_params`` then adds it to the fields) or the body's. The token checked is that account's, so a
+    request can only speak for the account it is signed by; ``canonical_problem`` refuses a second AccountSid."""
     claimed = [value for name, value in params if name == "AccountSid"]
     if is_json:
         claimed = [value for name, value in parse_qsl(raw_query, keep_blank_values=True) if name == "AccountSid"]
@@ -203,7 +205,7 @@ def canonical_problem(params: Pairs, raw_query: str, kind: str) -> tuple[str, st
         for name in sorted(unknown):
             for known in sorted(TWILIO_FIELDS - present):
                 if _made_from(name, known) and _same_place(ordered, name, known):
-                    return "resplit_field", f"{_shown(name)} is present where Twilio sends {known}"
+                    return "resplit_field", f"a field named like a part of {known} is present where Twilio sends it"
     return None
 
 
@@ -229,17 +231,19 @@ def _correlation_problem(present: set[str], raw_query: str) -> tuple[str, str] |
 
 
 def _name_problem(names: list[str], present: set[str]) -> tuple[str, str] | None:
-    for name in names:
+    for position, name in enumerate(names, start=1):
         if not _FIELD_NAME.match(name):
-            return "field_name", f"the field name {_shown(name)} is not of Twilio's form (MessageSid, MediaUrl0)"
+            return "field_name", f"field {position}'s name is not of Twilio's form (MessageSid, MediaUrl0)"
     if len(present) < len(names):
-        repeated = sorted({name for name in names if names.count(name) > 1})
+        repeated = sorted({_shown(name) for name in names if names.count(name) > 1})
         return "repeated_field", f"{', '.join(repeated)} given more than once"
     return None
 
 
 def _shown(name: str) -> str:
-    return repr(name[:40] + ("…" if len(name) > 40 else ""))
+    """A field name as an answer or a log may show it: a name Twilio documents; any other name may be cut from
+    a value (message text), so it is never echoed."""
+    return name if name in TWILIO_FIELDS else "a field Twilio does not document"
 
 
 def signature_hint(request: WebhookRequest, policy: IngressPolicy) -> str:

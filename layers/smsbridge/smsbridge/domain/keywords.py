@@ -3,14 +3,17 @@
 The order of precedence:
 
 1. Twilio's ``OptOutType`` (Advanced Opt-Out) wins when present: Twilio has already acted on it.
-2. Otherwise the whole normalised body is matched against the keyword packs (Twilio's rule: the message *is*
-   the keyword). Normalising folds case, accents and compatibility forms, and drops white space, punctuation and
-   symbols (emoji) around the words, so ``" stop. "`` and ``"Stop!"`` match while ``"Stop please"`` does not.
-3. An opt-in moves consent only when it is what lifts Twilio's block: ``START`` and ``UNSTOP`` on every sender,
-   ``YES`` except on toll-free numbers (their carrier-level opt-out knows only START and UNSTOP), or
-   ``OptOutType=START``. Any other opt-in word (``ALTA``, ``REPRENDRE``, a custom one, ``YES`` on toll-free) is a
-   reply flagged ``opt_in_suspected``: Twilio still blocks the number, so the ledger must not say opted in.
-   Opt-outs in any language stand: suppressing more than Twilio does is the safe side.
+2. Otherwise the whole normalised body is matched against the keyword packs (Twilio's rule: "only when the full
+   message body matches the keyword ... not case sensitive", support article 31560110671259). Normalising folds
+   case, accents and compatibility forms, and drops white space, punctuation and symbols (emoji) around the words,
+   so ``" stop. "`` and ``"Stop!"`` opt out while ``"Stop please"`` does not: for an opt-out, suppressing more
+   than Twilio does is the safe side.
+3. An opt-in moves consent only when it is what lifts Twilio's block: the whole body is ``START`` or ``UNSTOP``
+   (any case, nothing else: not ``Start!``, not `` start``; Twilio's trimming of punctuation and white space is
+   unconfirmed) on every sender, ``YES`` likewise except on toll-free numbers (their carrier-level opt-out knows
+   only START and UNSTOP), or ``OptOutType=START``. Anything else that reads as an opt-in (``Start!``, ``yes
+   please``, ``ALTA``, ``REPRENDRE``, a custom word, ``YES`` on toll-free) is a reply flagged
+   ``opt_in_suspected``: Twilio may still block the number, so the ledger must not say opted in.
 4. With the ``contains`` policy, a short reply that contains revocation language ("pls unsubscribe me") is
    flagged ``opt_out_suspected`` for CI360 to act on; consent itself is not changed, since Twilio did not
    block the number.
@@ -23,10 +26,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-MATCHER_VERSION = "keywords-2"
+MATCHER_VERSION = "keywords-3"
 SHORT_REPLY_WORDS = 12
 
 
@@ -172,6 +175,22 @@ class KeywordRules:
                     return intent, language
         return None
 
+    def opt_in_words(self) -> frozenset[str]:
+        """Every opt-in keyword in force (the packs' and the custom ones), normalised."""
+        words = self.custom.get(Intent.OPT_IN, frozenset())
+        return words.union(*(PACKS[language].opt_in for language in self.languages))
+
+    def leading_opt_in(self, text: str) -> str | None:
+        """The opt-in keyword a longer normalised body starts with, as a word of its own (``YES PLEASE``)."""
+        return next((word for word in sorted(self.opt_in_words()) if text.startswith(word + " ")), None)
+
+    def starts_with_keyword(self, text: str) -> bool:
+        """True when a normalised body begins with an opt-in or opt-out keyword, even inside a word (``STARTING``):
+        the bodies a re-cut of the signed request (``Body=Start `` + ``Fresh=``) could turn into a keyword."""
+        words = self.opt_in_words() | self.custom.get(Intent.OPT_OUT, frozenset())
+        words = words.union(*(PACKS[language].opt_out for language in self.languages))
+        return any(text.startswith(word) for word in words)
+
     def revocation_in(self, text: str) -> str | None:
         """The first revocation word or phrase in a short reply that is not negated, if any."""
         words = text.split()
@@ -203,6 +222,7 @@ class ReplyClassification:
     opt_out_suspected: bool = False
     matcher_version: str = MATCHER_VERSION
     opt_in_suspected: bool = False
+    starts_like_keyword: bool = False  # the body begins with an opt-in or opt-out keyword (``starts_with_keyword``)
 
     @property
     def is_keyword(self) -> bool:
@@ -217,6 +237,11 @@ def classify_reply(
 ) -> ReplyClassification:
     """Decide what ``body``, sent to our number ``sender``, means under ``rules``; Twilio's ``opt_out_type`` wins
     when given. Without ``sender`` (unknown), ``YES`` is read as on a toll-free number: not an opt-in."""
+    reading = _classify(body, rules, opt_out_type, sender)
+    return replace(reading, starts_like_keyword=rules.starts_with_keyword(normalise(body)))
+
+
+def _classify(body: str, rules: KeywordRules, opt_out_type: str | None, sender: str) -> ReplyClassification:
     text = normalise(body)
     if opt_out_type in _OPT_OUT_TYPES:
         return ReplyClassification(_OPT_OUT_TYPES[opt_out_type], "twilio_opt_out_type", text or opt_out_type)
@@ -225,14 +250,31 @@ def classify_reply(
     matched = rules.keyword_intent(text)
     if matched:
         intent, language = matched
-        if intent is Intent.OPT_IN and not lifts_twilio_block(
-            text, sender_type(sender) if sender else SenderType.TOLL_FREE
-        ):
-            return ReplyClassification(Intent.REPLY, "opt_in_not_honoured_by_twilio", text, language,
-                                       opt_in_suspected=True)  # fmt: skip
+        if intent is Intent.OPT_IN:
+            return _opt_in(body, text, language, sender)
         return ReplyClassification(intent, "keyword_exact", text, language)
+    return _not_a_keyword(text, rules)
+
+
+def _not_a_keyword(text: str, rules: KeywordRules) -> ReplyClassification:
+    """A reply that is no keyword: flagged when it reads like an opt-in (``yes please``: Twilio counts only a body
+    that is the keyword) or, under the ``contains`` policy, like an opt-out."""
+    leading = rules.leading_opt_in(text)
+    if leading:
+        return ReplyClassification(Intent.REPLY, "opt_in_not_whole_body", leading, opt_in_suspected=True)
     if rules.policy is MatchPolicy.CONTAINS:
         phrase = rules.revocation_in(text)
         if phrase:
             return ReplyClassification(Intent.REPLY, "contains_revocation", phrase, opt_out_suspected=True)
     return ReplyClassification(Intent.REPLY, "no_match")
+
+
+def _opt_in(body: str, text: str, language: str, sender: str) -> ReplyClassification:
+    """An opt-in word: an opt-in only when the whole body is the word (any case, ``Start!`` is not) and the word
+    lifts Twilio's block on this sender; otherwise a reply flagged ``opt_in_suspected``."""
+    if body.upper() != text:
+        return ReplyClassification(Intent.REPLY, "opt_in_not_whole_body", text, language, opt_in_suspected=True)
+    if not lifts_twilio_block(text, sender_type(sender) if sender else SenderType.TOLL_FREE):
+        return ReplyClassification(Intent.REPLY, "opt_in_not_honoured_by_twilio", text, language,
+                                   opt_in_suspected=True)  # fmt: skip
+    return ReplyClassification(Intent.OPT_IN, "keyword_exact", text, language)

@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource
-from smsbridge.domain.keywords import Intent, ReplyClassification
+from smsbridge.domain.field_forms import ABSORBED_FIELD, FORMS, NUMBERED
+from smsbridge.domain.keywords import Intent, KeywordRules, ReplyClassification, classify_reply
 from smsbridge.domain.status import MessageStatus
 from smsbridge.errors import InvalidPayload
 
@@ -31,23 +42,15 @@ OPTED_OUT_AT_TWILIO = 21610  # "Attempt to send to unsubscribed recipient"
 BLOCKED_BY_CARRIER = 30004  # "Message blocked": the recipient or the carrier blocks us
 
 
-# The parameters Twilio sends with the two webhooks (its docs' tables and captured requests; docs/contracts.md).
-# Twilio adds parameters without notice, so an unknown name is accepted; the list serves to recognise a known
-# name whose boundary with its value was moved (``BodyS=TOP`` for ``Body=STOP``), which the signature cannot see.
-TWILIO_FIELDS = frozenset(
-    {
-        "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "MessagingServiceSid", "From", "To", "Body",
-        "NumMedia", "NumSegments", "SmsStatus", "MessageStatus", "ApiVersion", "FromCity", "FromState", "FromZip",
-        "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry", "OptOutType", "AddOns", "ErrorCode",
-        "ErrorMessage", "RawDlrDoneDate", "ChannelInstallSid", "ChannelStatusMessage", "ChannelPrefix",
-        "ChannelToAddress", "EventType", "ProfileName", "WaId", "Forwarded", "FrequentlyForwarded", "ButtonText",
-        "ButtonPayload", "Latitude", "Longitude", "Address", "Label", "ReferralNumMedia", "ReferralCtwaClid",
-        *(f"{stem}{n}" for stem in ("MediaUrl", "MediaContentType") for n in range(10)),
-    }
-)  # fmt: skip
+# The parameters Twilio sends with the two webhooks (its docs' tables and captured requests; docs/contracts.md), with
+# the numbered media fields up to 9: the names ``ingress.canonical_problem`` recognises a moved boundary by
+# (``BodyS=TOP`` for ``Body=STOP``), which the signature cannot see. Their forms: ``field_forms.FORMS``.
+TWILIO_FIELDS = frozenset(FORMS) | frozenset(f"{stem}{n}" for stem in NUMBERED for n in range(10))
 # What each webhook always carries (inbound: Twilio's messaging webhook request; status: its status callbacks).
+# A status callback may lack From when a Messaging Service message fails before a sender is chosen (a 21610 at
+# service level): MessagingServiceSid then names the scope (``StatusCallback.scope``).
 INBOUND_REQUIRED = ("MessageSid", "AccountSid", "From", "To", "Body")
-STATUS_REQUIRED = ("MessageSid", "AccountSid", "MessageStatus", "From", "To")
+STATUS_REQUIRED = ("MessageSid", "AccountSid", "MessageStatus", "To")
 
 
 def _matching(pattern: re.Pattern[str], what: str) -> BeforeValidator:
@@ -97,10 +100,25 @@ class _TwilioWebhook(BaseModel):
     recipient: Address = Field(validation_alias="To")
     messaging_service_sid: ServiceSid = Field(default=None, validation_alias="MessagingServiceSid")
 
+    _unverified: tuple[str, ...] = PrivateAttr(default=())
+
     @property
     def fields(self) -> dict[str, Any]:
         """The parameters this model does not declare, as Twilio sent them."""
         return dict(self.model_extra or {})
+
+    @property
+    def unverified(self) -> tuple[str, ...]:
+        """Why the request is not in the form Twilio documents (``field_forms`` reasons), or ``()``."""
+        return self._unverified
+
+    def flagged(self, reasons: tuple[str, ...]) -> Self:
+        """This webhook, flagged ``unverified`` for ``reasons`` (none: as it is)."""
+        if not reasons:
+            return self
+        copy = self.model_copy()
+        copy._unverified = reasons
+        return copy
 
 
 class InboundMessage(_TwilioWebhook):
@@ -122,6 +140,9 @@ class InboundMessage(_TwilioWebhook):
 class StatusCallback(_TwilioWebhook):
     """Twilio's report on a message the account sent (the ``StatusCallback`` webhook)."""
 
+    sender: Annotated[str, _matching(_ADDRESS, "a phone number, short code, sender ID or channel address")] = Field(
+        default="", validation_alias="From"
+    )  # "" only with a MessagingServiceSid (``_has_scope``)
     status: MessageStatus = Field(validation_alias=AliasChoices("MessageStatus", "SmsStatus"))
     error_code: Annotated[int | None, BeforeValidator(_blank_is_none)] = Field(
         default=None, ge=0, lt=1_000_000, validation_alias="ErrorCode"
@@ -129,6 +150,12 @@ class StatusCallback(_TwilioWebhook):
     raw_dlr_done_date: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
         default=None, max_length=32, validation_alias="RawDlrDoneDate"
     )
+
+    @model_validator(mode="after")
+    def _has_scope(self) -> StatusCallback:
+        if not self.sender and not self.messaging_service_sid:
+            raise ValueError("From is required when there is no MessagingServiceSid")
+        return self
 
     @property
     def scope(self) -> str:
@@ -157,8 +184,10 @@ def parse_webhook(model: type[M], params: Sequence[tuple[str, str]]) -> M:
 def _describe(exc: ValidationError, fields: Mapping[str, object]) -> str:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
-        name = str(error["loc"][0]) if error["loc"] else "body"
-        if error["type"] == "missing":
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if not name:  # a rule over several fields
+            problems.append(error["msg"].removeprefix("Value error, "))
+        elif error["type"] == "missing":
             problems.append(f"{name} is required")
         elif isinstance(fields.get(name), list):
             problems.append(f"{name} is given more than once")
@@ -170,12 +199,28 @@ def _describe(exc: ValidationError, fields: Mapping[str, object]) -> str:
 _ACTIONS = {Intent.OPT_OUT: ConsentAction.OPT_OUT, Intent.OPT_IN: ConsentAction.OPT_IN, Intent.HELP: ConsentAction.HELP}
 
 
+def reading_of(message: InboundMessage, rules: KeywordRules) -> ReplyClassification:
+    """What a reply means (``classify_reply``). From a request flagged ``unverified``, an opt-in does not move
+    consent until Twilio confirms it: it is a reply flagged ``opt_in_suspected`` (rule ``opt_in_unverified``)."""
+    reading = classify_reply(message.body, rules, message.opt_out_type, sender=message.recipient)
+    if message.unverified and reading.intent is Intent.OPT_IN:
+        return replace(reading, intent=Intent.REPLY, rule="opt_in_unverified", opt_in_suspected=True)
+    return reading
+
+
+def held_for_verification(webhook: InboundMessage | StatusCallback) -> bool:
+    """True when ``webhook``'s consent evidence must wait for Twilio's word: it holds another field's name and
+    value inside a value, so it is a re-cut copy whose sender is in doubt (an opt-out from a request only unusual
+    in form applies at once: no STOP waits)."""
+    return ABSORBED_FIELD in webhook.unverified
+
+
 def consent_from_reply(
     message: InboundMessage, reading: ReplyClassification, received_at: datetime
 ) -> ConsentEvent | None:
     """The consent event a reply carries (STOP, START, HELP and their kin), or None for a plain reply."""
     action = _ACTIONS.get(reading.intent)
-    if action is None:
+    if action is None or held_for_verification(message):
         return None
     source = ConsentSource.TWILIO_OPT_OUT_TYPE if reading.rule == "twilio_opt_out_type" else ConsentSource.REPLY_KEYWORD
     return ConsentEvent(
@@ -190,6 +235,8 @@ def consent_from_status(
 ) -> ConsentEvent | None:
     """A status callback's evidence: 21610 means Twilio already blocks this recipient for this sender (back-fill
     the opt-out); 30004 means the message was blocked (an opt-out only if so configured)."""
+    if held_for_verification(callback):
+        return None
     if callback.error_code == OPTED_OUT_AT_TWILIO:
         action, source, suppresses = ConsentAction.OPT_OUT, ConsentSource.TWILIO_21610, True
     elif callback.error_code == BLOCKED_BY_CARRIER:
@@ -199,5 +246,5 @@ def consent_from_status(
     return ConsentEvent(
         phone=callback.recipient, scope=callback.scope, action=action, occurred_at=received_at, source=source,
         event_id=callback.message_sid, rule=f"error_code_{callback.error_code}", account_sid=callback.account_sid,
-        suppresses=suppresses, sender=callback.sender,
+        suppresses=suppresses, sender=callback.sender or None,
     )  # fmt: skip

@@ -196,9 +196,14 @@ class AuthTokens:
         return self.by_account.get(account_sid, self.default)
 
     def shared_key(self, account_sid: str, key: str) -> tuple[str, ...]:
-        """The secrets of SharedKey ``key`` for this account (its own entry, else ``default``'s)."""
-        keys = self.shared_keys.get(account_sid, self.shared_keys.get("default", {}))
-        return keys.get(key, ())
+        """The secrets of SharedKey ``key`` for this account: its own entry; ``default``'s only for an account
+        with no auth token of its own, the rule ``for_account`` applies to tokens (an account with its own token is
+        never verified with a key that serves every account)."""
+        if account_sid in self.shared_keys:
+            return self.shared_keys[account_sid].get(key, ())
+        if account_sid in self.by_account:
+            return ()
+        return self.shared_keys.get("default", {}).get(key, ())
 
     @property
     def is_empty(self) -> bool:
