@@ -18,24 +18,38 @@ States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` ind
 ``change_slot`` / ``changed_at`` for the ``ByChange`` index (``change_index.py``), which the preference sync and the
 recovery sweep read instead of scanning. Items written before the indexes lack ``change_slot`` and are not in
 them (``smsbridge migrate`` adds it to the v0.1 states it moves).
+
+A number erased on request (``smsbridge forget``, docs/erasure.md) keeps its states and history under its keyed
+hash (``adapters/erasure_key.py``), with the same sort keys and without the number or the index attributes::
+
+    pk = ERASED#<HMAC-SHA256 of the phone>   sk = SCOPE#… | EVENT#…   record_type erased_state | erased_event
+    pk = AUDIT#erasure                       sk = <time>#<id>         record_type erasure: when, who, the counts
+
+``ConsentLedger.get`` reads the clear key first and the hashed key only when it finds nothing there. A later fact
+for the number is new data and is written in clear, as for any number; the hashed items stay, superseded for
+readers by the clear ones.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from smsbridge.adapters.change_index import CONSENT_BUCKET, CONSENT_INDEX, SHARDS, change_slot, slots_between
 from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, paged, plain, translated_errors, write_once
 from smsbridge.domain.consent import ConsentEvent, ConsentStatus, scoped
+from smsbridge.errors import NotConfigured, StoreUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from smsbridge.adapters.erasure_key import ErasureKey
 
 BY_SCOPE_INDEX = "ByScope"
 CHANGES_PAGE = 500  # index entries per page of a changes read
@@ -132,6 +146,38 @@ def _key(phone: str, sort_key: str) -> dict[str, Any]:
     return {"pk": {"S": f"PHONE#{phone}"}, "sk": {"S": sort_key}}
 
 
+ERASED = "ERASED#"  # the partition of an erased number: this prefix, then its keyed hash
+AUDIT_PK = "AUDIT#erasure"
+# What an erased item keeps (no number, no index attribute: the sync and the sweep never meet it)
+_KEPT = {
+    "state": ("scope", "status", "updated_at", "order_key", "source", "event_id", "account_sid", "sender"),
+    "event": ("scope", "action", "effect", "source", "occurred_at", "order_key", "event_id", "rule", "keyword",
+              "matcher_version", "account_sid", "sender", "recorded_at"),
+}  # fmt: skip
+
+
+def _partition(table: str, pk: str) -> dict[str, Any]:
+    return {"TableName": table, "KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ConsistentRead": True}  # fmt: skip
+
+
+def _key_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+
+
+def _erased_copy(item: dict[str, Any], digest: str, hashed: Callable[[str], str], at: datetime) -> dict[str, Any]:
+    """The hashed copy of a clear state or entry (typed). An import's id (``import-<SHA-256 of the row>``, the
+    number in it) is replaced by the keyed hash of that id, in the sort key and the order key too."""
+    values: dict[str, Any] = {name: item.get(name) for name in _KEPT[item["record_type"]]}
+    sort_key, event_id = str(item["sk"]), str(item.get("event_id", ""))
+    if event_id.startswith("import-"):
+        new_id = f"import-{hashed(event_id)[:24]}"
+        sort_key = sort_key.replace(event_id, new_id)
+        values |= {"event_id": new_id, "order_key": str(values.get("order_key", "")).replace(event_id, new_id)}
+    values |= {"record_type": f"erased_{item['record_type']}", "erased_at": at.isoformat()}
+    return {"pk": {"S": f"{ERASED}{digest}"}, "sk": {"S": sort_key}, **attributes(values)}
+
+
 @dataclass(frozen=True)
 class ConsentRecord:
     """A number's consent for one scope: its state and the history that led to it."""
@@ -143,14 +189,17 @@ class ConsentRecord:
     source: str | None
     history: list[dict[str, Any]]
     account_sid: str | None = None
+    erased: bool = False  # read from the number's keyed hash: ``smsbridge forget`` erased it
 
 
 class ConsentLedger:
     """Reads and writes the consent table (the CLI's view; the webhook writes through ``DynamoMessageStore``)."""
 
-    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None) -> None:
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None,
+                 erasure_key: ErasureKey | None = None) -> None:  # fmt: skip
         self.table_name = table_name
         self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+        self.erasure_key = erasure_key  # None: erased numbers read as unknown
 
     def record(self, event: ConsentEvent, *, recorded_at: datetime) -> bool:
         """Record one event; False when it was already on record."""
@@ -169,8 +218,11 @@ class ConsentLedger:
         return plain(found) if found else None
 
     def get(self, phone: str) -> list[ConsentRecord]:
-        """Every (account, scope) this number has consent facts for, each with its state and ordered history."""
-        items = list(self._query_phone(phone))
+        """Every (account, scope) this number has consent facts for, each with its state and ordered history; for a
+        number with none in clear, what ``smsbridge forget`` kept under its keyed hash (``erased``)."""
+        items, erased = list(self._query_phone(phone)), False
+        if not items and self.erasure_key is not None:
+            items, erased = self._erased_items(phone), True
         records = []
         for account, scope in sorted({(i.get("account_sid") or "", i["scope"]) for i in items}):
             mine = [i for i in items if (i.get("account_sid") or "", i["scope"]) == (account, scope)]
@@ -179,9 +231,78 @@ class ConsentLedger:
             records.append(ConsentRecord(
                 phone=phone, scope=scope, status=ConsentStatus(state["status"]) if state else None,
                 updated_at=state["updated_at"] if state else None, source=state["source"] if state else None,
-                history=history, account_sid=account or None,
+                history=history, account_sid=account or None, erased=erased,
             ))  # fmt: skip
         return records
+
+    def _erased_items(self, phone: str) -> list[dict[str, Any]]:
+        """The number's hashed items, shaped as clear ones; none when the deployment has no erasure key."""
+        assert self.erasure_key is not None
+        try:
+            digest = self.erasure_key.digest(phone)
+        except NotConfigured:
+            return []  # a deployment from before the key: nothing was ever erased
+        found = self._pages("query", _partition(self.table_name, f"{ERASED}{digest}"))
+        return [{**item, "record_type": item["record_type"].removeprefix("erased_"), "phone": phone} for item in found]
+
+    def clear_items(self, phone: str) -> list[dict[str, Any]]:
+        """Every item of the number in clear: its states and history entries (strongly consistent)."""
+        return list(self._query_phone(phone))
+
+    def erase(self, items: list[dict[str, Any]], digest: str, *, hashed: Callable[[str], str],
+              erased_at: datetime) -> int:  # fmt: skip
+        """Move ``items`` (``clear_items``) to the number's keyed hash ``digest``: each one written there (without
+        the number) and deleted in clear in one transaction. An entry's copy is written whatever is there (a
+        history entry never changes); a state's only when it is newer than the hashed one, and the clear state is
+        deleted only if unchanged since it was read: a webhook that changed it in between is left for the next
+        pass. ``hashed`` rewrites import ids, which are plain hashes of the number. Returns how many were moved."""
+        moved = 0
+        for item in items:
+            copy = _erased_copy(item, digest, hashed, erased_at)
+            delete: dict[str, Any] = {"TableName": self.table_name, "Key": _key_of(item)}
+            if item["record_type"] == "state":
+                delete |= {
+                    "ConditionExpression": "#order_key = :seen",
+                    "ExpressionAttributeNames": {"#order_key": "order_key"},
+                    "ExpressionAttributeValues": {":seen": {"S": item["order_key"]}},
+                }
+                put = {"TableName": self.table_name, "Item": copy, "ExpressionAttributeNames": {"#o": "order_key"},
+                       "ConditionExpression": "attribute_not_exists(#o) OR #o < :seen",
+                       "ExpressionAttributeValues": {":seen": {"S": item["order_key"]}}}  # fmt: skip
+            else:
+                put = {"TableName": self.table_name, "Item": copy}
+            moved += self._move(delete, put)
+        return moved
+
+    def _move(self, delete: dict[str, Any], put: dict[str, Any]) -> bool:
+        try:
+            self.client.transact_write_items(TransactItems=[{"Delete": delete}, {"Put": put}])  # type: ignore[typeddict-item]
+            return True
+        except ClientError as exc:
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False  # the clear state changed since it was read: the next pass moves it
+            if reasons[1:2] != ["ConditionalCheckFailed"]:
+                raise StoreUnavailable(f"DynamoDB refused the erasure: {', '.join(reasons) or exc}") from exc
+        with translated_errors(f"erase in {self.table_name}"):  # a newer state is kept hashed already
+            try:
+                self.client.delete_item(**delete)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                return False
+        return True
+
+    def record_erasure(self, audit: dict[str, Any], *, at: datetime, erasure_id: str) -> None:
+        """Keep the audit record of one erasure (no number in it)."""
+        item = {"pk": {"S": AUDIT_PK}, "sk": {"S": f"{at.isoformat()}#{erasure_id}"},
+                **attributes({**audit, "record_type": "erasure"})}  # fmt: skip
+        with translated_errors(f"write {self.table_name}"):
+            self.client.put_item(TableName=self.table_name, Item=item)
+
+    def erasures(self) -> list[dict[str, Any]]:
+        """Every erasure's audit record, oldest first."""
+        return list(self._pages("query", _partition(self.table_name, AUDIT_PK)))
 
     def states(self, *, scope: str | None = None) -> Iterator[dict[str, Any]]:
         """Every current state (of one scope, through the ByScope index, when given), page by page."""
@@ -232,13 +353,7 @@ class ConsentLedger:
         return list(self._pages("query", request))
 
     def _query_phone(self, phone: str) -> Iterator[dict[str, Any]]:
-        request = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"PHONE#{phone}"}},
-            "ConsistentRead": True,
-        }
-        yield from self._pages("query", request)
+        yield from self._pages("query", _partition(self.table_name, f"PHONE#{phone}"))
 
     def _pages(self, operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         return paged(self.client, operation, request)

@@ -127,6 +127,20 @@ class DynamoSentEvents:
         found = read_many(self.client, self.table_name, [_sent_key(key) for key in dict.fromkeys(keys)])
         return {str(item["pk"]).removeprefix("SENT#"): _claim_record(item) for item in found}
 
+    def retire_ticket(self, key: str, *, reason: str) -> bool:
+        """Give a parked, held, dead-lettered or unconfirmed claim a ticket no message carries (``smsbridge
+        forget``): every copy of its event, due on the retry queue or replayed, then falls away unsent. False when
+        the claim is in no such state."""
+        ticketed = {f":ticketed{n}": {"S": state.value} for n, state in enumerate(sorted(TICKETED))}
+        request: dict[str, Any] = {
+            "TableName": self.table_name, "Key": _sent_key(key),
+            "UpdateExpression": "SET #ticket = :retired, #reason = :reason",
+            "ConditionExpression": f"#state IN ({', '.join(ticketed)})",
+            "ExpressionAttributeNames": {"#ticket": "ticket", "#reason": "reason", "#state": "state"},
+            "ExpressionAttributeValues": {**ticketed, ":retired": {"S": "retired"}, ":reason": {"S": reason}},
+        }  # fmt: skip
+        return write_once(self.client, [Write("Update", request)])
+
 
 class DynamoConsentLanes:
     """``ConsentLanes`` on the messages table: one ``LANE#<number>|<sender>`` / ``CONSENT`` item per lane (rules:

@@ -48,6 +48,7 @@ GROUPS = {
     "twilio": "set up the Twilio side",
     "smoke": "prove a deployment hop by hop (the go-live check)",
     "migrate": "rewrite what v0.1 stored to the current keys, once after an upgrade",
+    "forget": "erase a person's number on request, keeping it suppressed (its consent kept as a keyed hash)",
 }
 
 

@@ -58,9 +58,15 @@ def locate(args: argparse.Namespace, logical_id: str, output: str, given: str, f
 
 def consent_ledger(args: argparse.Namespace) -> ConsentLedger:
     from smsbridge.adapters.consent_table import ConsentLedger  # noqa: PLC0415
+    from smsbridge.adapters.erasure_key import ErasureKey  # noqa: PLC0415
+
+    def find_key() -> tuple[str, object]:  # read only for a number with no consent in clear (smsbridge forget)
+        secret = locate(args, "ErasureKeySecret", "ErasureKeySecret", "", "--stack")
+        return secret.name, secret.client("secretsmanager")
 
     location = locate(args, "ConsentTable", "ConsentTableName", args.consent_table, "--consent-table")
-    return ConsentLedger(location.name, client=location.client())
+    erasure_key = ErasureKey(find_key) if args.local or args.stack else None
+    return ConsentLedger(location.name, client=location.client(), erasure_key=erasure_key)
 
 
 def ledger_and_sync_records(args: argparse.Namespace) -> tuple[ConsentLedger, SyncRecords]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,9 +185,19 @@ def create_resources(resources: LocalResources, session: Any) -> None:
         resources.refs[logical_id] = url
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         resources.arns[logical_id] = arn
-    secrets = session.client("secretsmanager")
+    secret_store = session.client("secretsmanager")
     for logical_id, properties in resources.resources_of(*_SECRET_TYPES).items():
-        secrets.create_secret(Name=resources.name_of(logical_id), SecretString=properties.get("SecretString", "{}"))
+        secret_store.create_secret(Name=resources.name_of(logical_id), SecretString=_secret_string(properties))
+
+
+def _secret_string(properties: Mapping[str, Any]) -> str:
+    """A secret's first value: its ``SecretString``, or one generated as CloudFormation would for
+    ``GenerateSecretString`` (letters and digits, ``PasswordLength`` long, default 32), else ``{}``."""
+    generate = properties.get("GenerateSecretString")
+    if "SecretString" in properties or not generate:
+        return str(properties.get("SecretString", "{}"))
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
 
 
 # -- event sources: what Lambda's event source mappings are told in the template (SAM ``Events``) ------------------
