@@ -21,10 +21,6 @@ HAVE_PY313 = "$(PY313_DIR)/python3.13" -c 'import sys; sys.exit(sys.version_info
 PY313_MISSING := sam build needs Python 3.13 (the Lambda runtime) and none was found on the PATH or in pyenv. \
 Install it (pyenv install 3.13, uv python install 3.13, or your system's python3.13 package) or set PY313_DIR \
 to the directory holding python3.13.
-# The stack name and region the first `sam deploy --guided` saved in samconfig.toml (nothing before it).
-SAVED_DEPLOY := $(PYTHON) -c 'import tomllib; c = tomllib.load(open("samconfig.toml", "rb")).get("default", {}); \
-p = {**c.get("global", {}).get("parameters", {}), **c.get("deploy", {}).get("parameters", {})}; \
-print(p["stack_name"], p["region"]) if p.get("region") else None'
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: serve test bench lint typecheck template-lint sam-validate build build-check deploy unit clean
@@ -86,17 +82,21 @@ build-check: $(TOOLS_STAMP)
 	elif [ "$(CI)" = "true" ]; then echo "FAILED: $(PY313_MISSING)"; exit 1; \
 	else echo "SKIPPED the sam build check: $(PY313_MISSING)"; fi
 
-deploy: build  ## deploy: guided the first time (answers saved in samconfig.toml), plain after; prints the outputs
-	@saved="$$($(SAVED_DEPLOY))"; if [ -z "$$saved" ] || [ -n "$(GUIDED)" ]; then \
-		echo "First deploy: SAM asks for the stack name, region and parameters (README: Deploy)."; \
-		echo "It asks 'WebhookFunction has no authentication. Is this okay?' once per route: answer y"; \
-		echo "(the webhook authenticates every request by Twilio's signature)."; \
-		$(SAM) deploy --guided; \
-	else \
-		$(SAM) deploy --no-fail-on-empty-changeset; \
-	fi
-	@saved="$$($(SAVED_DEPLOY))"; test -n "$$saved" || { echo "no deploy saved in samconfig.toml"; exit 1; }; \
-	set -- $$saved; $(SAM) list stack-outputs --stack-name "$$1" --region "$$2" --output table
+# make deploy: first scripts/deploy.py checks the region, AWS credentials, Python 3.13 and the SAM CLI (one line per
+# missing thing, before anything is installed or asked), then asks what has no safe default (stack name, region,
+# CI360 gateway and tenant, Twilio account SID; or STACK_NAME=, REGION=, CI360_GATEWAY_URL=, CI360_TENANT_ID=,
+# TWILIO_ACCOUNT_SID= without a terminal) and saves it in samconfig.toml. Then it installs the SAM CLI if needed,
+# builds, and deploys with every other parameter at its template default. GUIDED=1 asks again.
+DEPLOY_SCRIPT := $(PYTHON) scripts/deploy.py
+deploy:  ## check, ask what has no safe default (saved in samconfig.toml), build, deploy; prints the outputs
+	@$(DEPLOY_SCRIPT) prepare --sam "$(SAM)" --python313 "$(PY313_DIR)/python3.13" \
+		--python313-missing "$(PY313_MISSING)" $(if $(GUIDED),--ask-again,)
+	@$(MAKE) --no-print-directory build
+	@set -- $$($(DEPLOY_SCRIPT) saved) && test -n "$$2" && \
+	if [ -t 0 ]; then confirm=""; else confirm="--no-confirm-changeset"; fi && \
+	$(SAM) deploy --stack-name "$$1" --region "$$2" --no-fail-on-empty-changeset $$confirm && \
+	$(SAM) list stack-outputs --stack-name "$$1" --region "$$2" --output table
+	@$(DEPLOY_SCRIPT) next-steps
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from smsbridge.adapters.ci360 import JobTypeRefused
 from smsbridge.adapters.queues import parked_message
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
 from smsbridge.domain.claims import (
@@ -327,12 +328,15 @@ class FakeSyncLog:
 
 
 class FakePreferenceApi:
-    """``PreferenceApi`` whose jobs answer ``statuses`` in turn (then ``Imported``, SAS's done)."""
+    """``PreferenceApi`` whose jobs answer ``statuses`` in turn (then ``Imported``, SAS's done); job creation
+    refuses the job types in ``refused_job_types`` (and records every type asked for in ``job_types``)."""
 
-    def __init__(self, *statuses: str | JobStatus) -> None:
+    def __init__(self, *statuses: str | JobStatus, refused_job_types: tuple[str, ...] = ()) -> None:
         self.statuses = [JobStatus(s) if isinstance(s, str) else s for s in statuses]
         self.files: list[bytes] = []
         self.jobs: list[str] = []
+        self.refused_job_types = refused_job_types
+        self.job_types: list[str] = []
 
     def file_location(self) -> str:
         return f"https://upload.example/{len(self.files)}"
@@ -340,7 +344,10 @@ class FakePreferenceApi:
     def upload(self, signed_url: str, content: bytes) -> None:
         self.files.append(content)
 
-    def start_preference_import(self, signed_url: str) -> str:
+    def start_preference_import(self, signed_url: str, job_type: str = "CONTACT_PREFERENCE_SMS_IMPORT") -> str:
+        self.job_types.append(job_type)
+        if job_type in self.refused_job_types:
+            raise JobTypeRefused(job_type, "400: invalid jobType")
         self.jobs.append(f"job-{len(self.jobs) + 1}")
         return self.jobs[-1]
 

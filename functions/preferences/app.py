@@ -30,9 +30,12 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         metrics.add_metric(name="PreferenceJobPendingSeconds", unit=MetricUnit.Seconds, value=report.pending_seconds)
     if report.stuck:
         metrics.add_metric(name="PreferenceJobStuck", unit=MetricUnit.Count, value=1)
+    if report.job_type_refused:  # running on the fallback job type: confirm in CI360 that it applies SMS preferences
+        metrics.add_metric(name="PreferenceJobTypeFallback", unit=MetricUnit.Count, value=1)
     log = logger.warning if report.outcome == "failed" or report.stuck or report.unknown_status else logger.info
     log("preference sync", outcome=report.outcome, job=report.job, numbers=len(report.preferences),
         through=report.through, status=report.status, status_description=report.description,
         unknown_status=report.unknown_status, pending_seconds=report.pending_seconds, stuck=report.stuck,
-        earlier_failure=report.earlier_failure, backlog_seconds=report.backlog_seconds)  # fmt: skip
+        earlier_failure=report.earlier_failure, backlog_seconds=report.backlog_seconds, job_type=report.job_type,
+        job_type_refused=report.job_type_refused)  # fmt: skip
     return {"outcome": report.outcome, "numbers": len(report.preferences), "job": report.job}

@@ -46,7 +46,7 @@ def test_check_names_an_unreachable_host(capsys: pytest.CaptureFixture[str]) -> 
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     code, out = check(capsys, f"http://127.0.0.1:{port}")
-    assert code == 1 and out.startswith(f"cannot reach http://127.0.0.1:{port}")
+    assert code == 3 and out.startswith(f"cannot reach http://127.0.0.1:{port}")  # 3: cannot reach it
 
 
 def test_events_lists_each_enabled_event_with_its_attributes(

@@ -1,4 +1,4 @@
-"""Every command and flag the README shows, given wrong input: one line on stderr saying what to do, no
+"""Every command and flag the README and docs/ show, given wrong input: one line on stderr saying what to do, no
 traceback, and the exit status `smsbridge --help` documents (2: wrong usage; 3: cannot reach it)."""
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ SID = "SM" + "0" * 32
 SERVICE = "MG" + "3" * 32
 BASE = "https://abc123def4.execute-api.us-east-1.amazonaws.com"
 
-# (arguments, exit status, words the one line must contain). Each README command and flag appears in one at least.
+# (arguments, exit status, words the one line must contain). Each documented command and flag appears in one at least.
 CASES: list[tuple[list[str], int, str]] = [
     (["serve", "--port", "99999"], EXIT_USAGE, "a port is 0 (any free port) to 65535"),
     (["serve", "--log-level", "LOUD"], EXIT_USAGE, "invalid choice: 'LOUD'"),
     (["serve", "--retry-seconds", "0"], EXIT_USAGE, "give 1 or more"),
     (["simulate", "inbound", "--url", "127.0.0.1:3000/twilio/inbound"], EXIT_USAGE, "not an http(s) URL"),
-    (["simulate", "inbound"], EXIT_USAGE, "the following arguments are required: --url"),
+    (["simulate", "inbound"], EXIT_UNREACHABLE, "no --url given and no local stack is running"),
     (["simulate", "outbound", "--url", "http://127.0.0.1:1/x"], EXIT_USAGE, "invalid choice: 'outbound'"),
     (["simulate", "inbound", "--url", "http://127.0.0.1:1/twilio/inbound", "--auth-token"], EXIT_USAGE,
      "--auth-token: expected one argument"),
@@ -58,6 +58,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["ci360", "connector-body", "--base-url", "abc123.execute-api"], EXIT_USAGE, "must be an https URL"),
     (["ci360", "connector-body", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
     (["ci360", "check", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
+    (["ci360", "check", "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
     (["ci360", "sync-preferences", "--stack", "smsbridge", "--phone", "abc"], EXIT_USAGE, "not an E.164"),
     (["ci360", "sync-preferences", "--stack", "smsbridge", "--since", "yesterday"], EXIT_USAGE, "is not a time"),
     (["ci360", "sync-preferences", "--stack", "smsbridge", "--dry-run=no"], EXIT_USAGE, "ignored explicit argument"),
@@ -81,8 +82,11 @@ CASES: list[tuple[list[str], int, str]] = [
     (["twilio", "configure", "--stack", "smsbridge", "--phone", "+14155550199", "--apply=yes"], EXIT_USAGE,
      "ignored explicit argument"),
     (["twilio", "configure", "--stack", "smsbridge"], EXIT_USAGE, "one of the arguments --phone --messaging-service"),
+    (["twilio", "configure", "--stack", "smsbridge", "--phone", "+14155550199", "--dry-run", "--apply"], EXIT_USAGE,
+     "argument --apply: not allowed with argument --dry-run"),
     (["twilio", "configure", "--phone", "+14155550199", "--inbound-url", "http://127.0.0.1:3000/twilio/inbound",
-      "--status-url", "http://127.0.0.1:3000/twilio/status", "--apply"], EXIT_USAGE,
+      "--status-url", "http://127.0.0.1:3000/twilio/status", "--apply", "--account-sid", "AC" + "0" * 32,
+      "--auth-token", "0" * 32], EXIT_USAGE,
      "Twilio cannot reach it (127.0.0.1 is a loopback or private address)"),
     (["smoke", "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
     (["recover", "--stack", "smsbridge", "--since", "yesterday"], EXIT_USAGE, "is not a time"),
@@ -97,6 +101,15 @@ CASES: list[tuple[list[str], int, str]] = [
     (["trace", SID, "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
     (["trace", SID, "--stack", "smsbridge"], EXIT_USAGE, "no AWS region"),
     (["trace", SID, "--local", "--json=x"], EXIT_USAGE, "--json: ignored explicit argument 'x'"),
+    (["serve", "--chaos", "loud"], EXIT_USAGE, "--chaos: invalid int value: 'loud'"),
+    (["simulate", "inbound", "--message-sid", "SM123"], EXIT_USAGE, "not a message SID"),
+    (["ci360", "connector-body", "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["ci360", "sync-preferences", "--local", "--dry-run"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["consent", "reconcile", "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["optouts", "export", "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["optouts", "import", "legacy.csv", "--local", "--dry-run"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["recover", "--local", "--since", "24h", "--dry-run"], EXIT_UNREACHABLE, "the local stack is not running"),
+    (["replay", "--local"], EXIT_UNREACHABLE, "the local stack is not running"),
 ]  # fmt: skip
 
 

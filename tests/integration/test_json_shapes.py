@@ -1,4 +1,4 @@
-"""`optouts get --json` and `optouts list --json` print what the README documents: the same keys at every
+"""`optouts get --json` and `optouts list --json` print what docs/operations.md documents: the same keys at every
 level, and values of the documented types (a documented `null` may be null, a string or a number)."""
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ import pytest
 
 from smsbridge.cli import main
 from smsbridge.ops.simulate import inbound_params
-from tests.conftest import API_BASE, ROOT, LambdaContext, form_body, http_api_event, signed_headers
+from tests.conftest import API_BASE, LambdaContext, form_body, http_api_event, signed_headers
+from tests.documents import all_text
 from tests.integration.conftest import Stack
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 CUSTOMER, SID = "+14155550100", "SM" + "41" * 16
 
 
 def documented(name: str) -> Any:
-    block = re.search(rf"<!-- json-shape: {name} -->\s*```json\n(.*?)```", README, re.DOTALL)
-    assert block, f"the README documents no JSON shape for {name}"
+    block = re.search(rf"<!-- json-shape: {name} -->\s*```json\n(.*?)```", all_text(), re.DOTALL)
+    assert block, f"neither the README nor docs/ documents a JSON shape for {name}"
     return json.loads(block.group(1))
 
 

@@ -232,7 +232,7 @@ def test_the_command_migrates_a_deployment_and_reports_what_it_did(
     seed_v01(stack)
     where = ["--consent-table", stack.consent_table, "--messages-table", stack.messages_table]
     before = tables(stack)
-    # A dry run first, as the README says: it changes nothing and counts what a run would move
+    # A dry run first, as docs/upgrade.md says: it changes nothing and counts what a run would move
     assert main(["migrate", *where, "--account-sid", ACCOUNT, "--dry-run"]) == 0
     assert "would rewrite 3 states, 5 history entries, 2 contact memory items" in capsys.readouterr().out
     assert tables(stack) == before

@@ -83,7 +83,7 @@ def test_unknown_number_and_bad_credentials_say_so(twilio: TwilioApiStub, capsys
             "--account-sid",
             ACCOUNT,
             "--auth-token",
-            "wrong",
+            "f" * 32,  # well formed, and not the account's
             "--twilio-api-url",
             twilio.url,
             "--inbound-url",

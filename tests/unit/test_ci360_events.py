@@ -8,10 +8,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from smsbridge.config import event_mapping_from_env
 from smsbridge.domain.ci360_events import (
     EVENT_ATTRIBUTES,
     SMOKE_EVENT_NAME,
     SMOKE_TASK_CODE,
+    AttributeShape,
     Correlation,
     EventKind,
     EventMapping,
@@ -23,6 +25,7 @@ from smsbridge.domain.ci360_events import (
 )
 from smsbridge.domain.signature import SignedContent, candidate_urls, compute_signature, signature_matches
 from smsbridge.domain.status import MessageStatus, advances
+from smsbridge.errors import ConfigurationError
 
 CUSTOMER, OURS = "+14155550100", "+14155550199"
 
@@ -158,6 +161,21 @@ def test_identity_is_the_datahub_id_with_task_and_tracking_code() -> None:
     assert addressed.body()["datahub_id"] == "D1"
     assert (addressed.body()["task_code"], addressed.body()["response_tracking_code"]) == ("TSK_1", "RTC9")
     assert addressed.body()["eventName"] == "SMS Reply"
+
+
+def test_nested_shape_puts_every_attribute_under_attributes_and_nothing_else_at_the_top() -> None:
+    [event] = MAPPING.message_change(inbound(), None)
+    flat = with_identity(event, MAPPING, Correlation("D1", "TSK_1"), "subject_id")
+    nested_mapping = event_mapping_from_env({"CI360_ATTRIBUTE_SHAPE": "nested"})
+    assert nested_mapping.attribute_shape is AttributeShape.NESTED
+    for correlation in (Correlation("D1", "TSK_1"), None):  # the datahub id, or the number under subject_id
+        nested = with_identity(event, nested_mapping, correlation, "subject_id")
+        assert nested is not None and flat is not None
+        identity = {nested.identity_type: nested.identity_value}
+        assert nested.body() == {"eventName": "SMS Reply", **identity, "attributes": dict(nested.attributes)}
+    assert flat.body() == {"eventName": "SMS Reply", "datahub_id": "D1", **flat.attributes}
+    with pytest.raises(ConfigurationError, match="CI360_ATTRIBUTE_SHAPE must be one of flat, nested"):
+        event_mapping_from_env({"CI360_ATTRIBUTE_SHAPE": "deep"})
 
 
 def test_unknown_identity_is_held_or_sent_as_the_configured_type() -> None:

@@ -7,13 +7,18 @@ from datetime import UTC, datetime
 import pytest
 
 from smsbridge.domain.preferences import (
+    GENERIC_IMPORT_JOB,
+    SMS_IMPORT_JOB,
     Checkpoint,
     JobState,
     JobStatus,
     Preference,
+    SmsIdFormat,
     job_state,
+    job_types_to_try,
     preference_of,
     preferences_csv,
+    sms_id,
 )
 
 
@@ -69,3 +74,17 @@ def test_pending_seconds_counts_from_when_the_job_was_sent() -> None:
     sent = Checkpoint("", "job-1", "2026-11-27T13:00:00+00:00", "2026-11-27T13:00:00+00:00")
     assert sent.pending_seconds(datetime(2026, 11, 27, 15, 30, tzinfo=UTC)) == 9000
     assert Checkpoint(through="2026-11-27T13:00:00+00:00").pending_seconds(datetime.now(UTC)) is None
+
+
+def test_sms_id_is_e164_or_sas_s_example_form() -> None:
+    assert sms_id("+14155550100") == sms_id("+14155550100", SmsIdFormat.E164) == "+14155550100"
+    # SAS's example file: +01123125123 … +010123125123, "+0" then the E.164 digits
+    assert sms_id("+14155550100", SmsIdFormat.SAS_EXAMPLE) == "+014155550100"
+    content = preferences_csv([Preference("+447700900123", True)], sms_id_format=SmsIdFormat.SAS_EXAMPLE)
+    assert content.decode().splitlines()[1] == "sms_id,+0447700900123,OPT-OUT,true"
+
+
+def test_job_types_to_try_start_with_what_worked_and_fall_back_only_under_auto() -> None:
+    assert job_types_to_try("auto") == [SMS_IMPORT_JOB, GENERIC_IMPORT_JOB]
+    assert job_types_to_try("auto", GENERIC_IMPORT_JOB) == [GENERIC_IMPORT_JOB, SMS_IMPORT_JOB]
+    assert job_types_to_try(SMS_IMPORT_JOB, GENERIC_IMPORT_JOB) == [SMS_IMPORT_JOB]

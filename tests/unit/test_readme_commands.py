@@ -1,5 +1,5 @@
-"""Every `smsbridge …` command the README shows exists, with every flag it shows there (the parser accepts it;
-a renamed flag keeps working under its earlier name, hidden from --help)."""
+"""Every `smsbridge …` command the README and docs/ show exists, with every flag they show with it (the parser accepts
+it; a renamed flag keeps working under its earlier name, hidden from --help)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import re
 import pytest
 
 from smsbridge.cli import build_parser, main
-from tests.conftest import ROOT
+from tests.documents import all_text
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 SUBCOMMANDS = {
     "serve": 0,
     "simulate": 0,
@@ -28,9 +27,9 @@ SUBCOMMANDS = {
 
 
 def shown_commands() -> dict[tuple[str, ...], set[str]]:
-    """(command words) → the flags shown with them anywhere in the README."""
+    """(command words) → the flags shown with them anywhere in the README or docs/."""
     found: dict[tuple[str, ...], set[str]] = {}
-    for match in re.finditer(rf"smsbridge ((?:{'|'.join(SUBCOMMANDS)})\b[^`\n)]*)", README):
+    for match in re.finditer(rf"smsbridge ((?:{'|'.join(SUBCOMMANDS)})\b[^`\n)]*)", all_text()):
         words = match.group(1).split()
         depth = SUBCOMMANDS[words[0]]
         command = tuple(words[: depth + 1])

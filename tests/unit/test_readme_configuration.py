@@ -1,19 +1,19 @@
-"""The README's configuration table lists every deployment parameter of template.yaml, and only those, with the
-environment variables each one sets on the functions."""
+"""The configuration table (docs/configuration.md) lists every deployment parameter of template.yaml, and only those,
+with the environment variables each one sets on the functions and the template's default."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from tests.conftest import ROOT
+from tests.documents import pages
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+PAGE = "docs/configuration.md"
 
 
-def configuration_rows() -> list[tuple[set[str], set[str]]]:
-    """(parameters, variables) of each row of the table under `## Configuration`."""
-    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+def configuration_table() -> list[tuple[set[str], set[str], str]]:
+    """(parameters, variables, default) of each row of the table under `## Deploy parameters`."""
+    section = pages()[PAGE].split("\n## Deploy parameters\n", 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -21,8 +21,13 @@ def configuration_rows() -> list[tuple[set[str], set[str]]]:
             continue
         parameters = set(re.findall(r"`([A-Za-z0-9]+)`", cells[0]))
         variables = set(re.findall(r"`([A-Z0-9_]+)`", cells[1]))
-        rows.append((parameters, variables))
+        rows.append((parameters, variables, cells[2]))
     return rows
+
+
+def configuration_rows() -> list[tuple[set[str], set[str]]]:
+    """(parameters, variables) of each row."""
+    return [(parameters, variables) for parameters, variables, _ in configuration_table()]
 
 
 def _variables_set_by(template: dict[str, Any]) -> dict[str, set[str]]:
@@ -51,3 +56,17 @@ def test_each_row_names_the_variables_its_parameter_sets(template: dict[str, Any
             assert sets.get(parameter, set()) <= variables, (parameter, variables)
         else:  # a row for a family (OptOutKeywords, OptInKeywords, …) lists theirs, or elides the middle with …
             assert variables, parameters
+
+
+def test_each_literal_default_is_the_templates(template: dict[str, Any]) -> None:
+    """`empty` is an empty default, a value without spaces is the default itself; words (a new secret, see …) are
+    read by people."""
+    for parameters, _, default in configuration_table():
+        if len(parameters) != 1:
+            continue
+        [parameter] = parameters
+        actual = str(template["Parameters"][parameter].get("Default", ""))
+        if default == "empty":
+            assert actual == "", (parameter, actual)
+        elif " " not in default or default.strip("`") == actual:
+            assert default.strip("`") == actual, (parameter, default, actual)

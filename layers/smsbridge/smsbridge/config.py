@@ -7,14 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES, EventMapping
+from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES, AttributeShape, EventMapping
 from smsbridge.domain.keywords import KeywordRules, MatchPolicy
+from smsbridge.domain.preferences import JOB_TYPE_SETTINGS, SmsIdFormat
 from smsbridge.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting smsbridge reads; the README's configuration table lists the variables."""
+    """Every setting smsbridge reads; docs/configuration.md lists the variables."""
 
     messages_table: str
     consent_table: str = ""
@@ -38,6 +39,8 @@ class Settings:
     retry_base_seconds: int = 30
     # The preference sync's
     preference_stuck_minutes: int = 120  # a CI360 import job pending longer than this is reported and alarmed
+    preference_job_type: str = "auto"  # auto: CONTACT_PREFERENCE_SMS_IMPORT, falling back to CONTACT_PREFERENCE_IMPORT
+    sms_id_format: SmsIdFormat = SmsIdFormat.E164  # how a number is written as the import file's sms_id
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +68,8 @@ class Settings:
             ci360_timeout_seconds=_positive_int(env, "CI360_TIMEOUT_SECONDS", 5),
             retry_base_seconds=_positive_int(env, "RETRY_BASE_SECONDS", 30),
             preference_stuck_minutes=_positive_int(env, "PREFERENCE_STUCK_MINUTES", 120),
+            preference_job_type=_choice(env, "CI360_PREFERENCE_JOB_TYPE", "auto", JOB_TYPE_SETTINGS),
+            sms_id_format=SmsIdFormat(_choice(env, "CI360_SMS_ID_FORMAT", "e164", tuple(SmsIdFormat))),
         )
         for name, value in (("MESSAGES_TABLE", settings.messages_table), ("CONSENT_TABLE", settings.consent_table)):
             if not value:
@@ -91,10 +96,13 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
 
 
 def event_mapping_from_env(env: Mapping[str, str]) -> EventMapping:
-    """``EVENT_NAME_<KIND>`` overrides a kind's CI360 event name; set it empty to send no event of that kind."""
+    """``EVENT_NAME_<KIND>`` overrides a kind's CI360 event name; set it empty to send no event of that kind.
+    ``CI360_ATTRIBUTE_SHAPE`` (flat or nested) places the attributes in the body."""
     names = {kind: env.get(f"EVENT_NAME_{kind.name}", default) for kind, default in DEFAULT_EVENT_NAMES.items()}
+    shape = _choice(env, "CI360_ATTRIBUTE_SHAPE", AttributeShape.FLAT, tuple(AttributeShape))
     return EventMapping(names={kind: name.strip() for kind, name in names.items()},
-                        full_numbers=_flag(env, "CI360_FULL_NUMBERS"))  # fmt: skip
+                        full_numbers=_flag(env, "CI360_FULL_NUMBERS"),
+                        attribute_shape=AttributeShape(shape))  # fmt: skip
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -27,9 +27,16 @@ CONFIGURATION_PATH = "/marketingGateway/configuration"
 FILE_TRANSFER_PATH = "/marketingData/fileTransferLocation"
 TABLE_JOBS_PATH = "/marketingData/tableJobs"
 UPLOAD_CONTENT_TYPE = "text/csv"
-# What SAS's contact-preference sample sends for SMS. SAS's API reference lists only CONTACT_PREFERENCE_IMPORT,
-# CONTACT_PREFERENCE_EXPORT and TABLE_DOWNLOAD: a named risk (docs/contracts.md, README go-live).
-PREFERENCE_JOB_TYPE = "CONTACT_PREFERENCE_SMS_IMPORT"
+
+
+class JobTypeRefused(ConfigurationError):
+    """CI360 refused to create an import job of this type. What such a refusal looks like is not documented: any
+    4xx rejection of the job creation but 401 and 403 (the credentials, the request limit) is taken as one."""
+
+    def __init__(self, job_type: str, reason: str) -> None:
+        super().__init__(f"CI360 refused job type {job_type}: {reason}")
+        self.job_type = job_type
+        self.reason = reason
 
 
 def _b64url(data: bytes) -> bytes:
@@ -124,9 +131,15 @@ class Ci360Gateway:
         if status is None or not 200 <= status < 300:
             raise RetryableError(f"upload to CI360 failed: {status or error} {text[:200]}")
 
-    def start_preference_import(self, signed_url: str) -> str:
-        job = {"jobType": PREFERENCE_JOB_TYPE, "fileLocation": signed_url, "headerRowIncluded": True}
-        answer = self._json("POST", TABLE_JOBS_PATH, job)
+    def start_preference_import(self, signed_url: str, job_type: str) -> str:
+        """Create the import job of ``job_type`` for the uploaded file: its id. ``JobTypeRefused`` when CI360 refuses
+        the job (``domain/preferences.py`` ``job_types_to_try`` says what to try next)."""
+        job = {"jobType": job_type, "fileLocation": signed_url, "headerRowIncluded": True}
+        status, text, error = self._request("POST", TABLE_JOBS_PATH, json.dumps(job).encode())
+        verdict = judge_response(status, text, error)
+        if verdict.outcome is Outcome.REJECTED and status not in (401, 403):
+            raise JobTypeRefused(job_type, mask_numbers_in(verdict.reason))
+        answer = self._answer("POST", TABLE_JOBS_PATH, verdict, text)
         if not answer.get("id"):
             raise RetryableError(f"CI360 POST {TABLE_JOBS_PATH} answered no job id")
         return str(answer["id"])
@@ -138,7 +151,11 @@ class Ci360Gateway:
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         status, text, error = self._request(method, path, None if body is None else json.dumps(body).encode())
-        verdict = judge_response(status, text, error)
+        return self._answer(method, path, judge_response(status, text, error), text)
+
+    @staticmethod
+    def _answer(method: str, path: str, verdict: Verdict, text: str) -> dict[str, Any]:
+        """CI360's JSON answer, or the error the verdict calls for."""
         if verdict.outcome is Outcome.REJECTED:
             raise ConfigurationError(f"CI360 refused {method} {path}: {verdict.reason}")
         if verdict.outcome is Outcome.RETRY:

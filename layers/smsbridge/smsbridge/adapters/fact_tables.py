@@ -6,7 +6,7 @@ indexes (``change_index.py``), and the sweep's checkpoint in the messages table:
 A window is read index key by index key (each shard of each bucket: the messages table's, then the consent
 table's), a page of keys at a time, and the pages' items are read whole with BatchGetItem. A sweep costs reads in
 proportion to the facts of its window, whatever the tables hold besides. Items written before the indexes existed
-carry no ``change_slot`` and are not found (README, "Operations").
+carry no ``change_slot`` and are not found (docs/upgrade.md, "Items written before the change indexes").
 """
 
 from __future__ import annotations

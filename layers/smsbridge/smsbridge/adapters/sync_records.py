@@ -3,7 +3,9 @@ per number (for ``smsbridge consent reconcile``).
 
 ::
 
-    pk = SYNC#ci360-preferences   sk = CHECKPOINT     through, pending job (id, through, since, numbers)
+    pk = SYNC#ci360-preferences   sk = CHECKPOINT     through, pending job (id, through, since, numbers), the last
+                                                      job's outcome, the job type CI360 took (and one it refused),
+                                                      the sms_id form written
     pk = SYNC#ci360-preferences   sk = LEASE          owner, lease_until (epoch seconds): one run at a time
     pk = PREF#<number>            sk = CI360          opted_out, synced_at, job
 """
@@ -38,7 +40,8 @@ class SyncRecords:
             found = self.client.get_item(TableName=self.table_name, Key=CHECKPOINT_KEY, ConsistentRead=True)
         item = plain(found.get("Item", {}))
         pending = [Preference(phone, bool(value)) for phone, value in json.loads(item.get("pending_numbers", "[]"))]
-        fields = ("through", "pending_job", "pending_through", "pending_since", "last_job", "last_outcome")
+        fields = ("through", "pending_job", "pending_through", "pending_since", "last_job", "last_outcome",
+                  "job_type", "job_type_refused", "sms_id_format")  # fmt: skip
         return Checkpoint(**{name: str(item.get(name, "")) for name in fields}), pending
 
     def save(self, checkpoint: Checkpoint, pending: list[Preference] | None = None) -> None:

@@ -19,12 +19,22 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from smsbridge.adapters.ci360 import SecretGatewaySource
+from smsbridge.adapters.ci360 import JobTypeRefused, SecretGatewaySource
 from smsbridge.adapters.consent_table import ConsentLedger
 from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.clock import utc_now
 from smsbridge.config import Settings
-from smsbridge.domain.preferences import Checkpoint, JobState, JobStatus, Preference, preference_of, preferences_csv
+from smsbridge.domain.preferences import (
+    Checkpoint,
+    JobState,
+    JobStatus,
+    Preference,
+    SmsIdFormat,
+    job_types_to_try,
+    preference_of,
+    preferences_csv,
+)
+from smsbridge.errors import ConfigurationError
 from smsbridge.text import counted
 
 # What this module offers, the names its handler imports from elsewhere included (the handler's one import).
@@ -78,7 +88,7 @@ class SyncLog(Protocol):
 class PreferenceApi(Protocol):
     def file_location(self) -> str: ...
     def upload(self, signed_url: str, content: bytes) -> None: ...
-    def start_preference_import(self, signed_url: str) -> str: ...
+    def start_preference_import(self, signed_url: str, job_type: str) -> str: ...
     def job_status(self, job_id: str) -> JobStatus: ...
 
 
@@ -97,6 +107,8 @@ class SyncReport:
     stuck: bool = False  # running longer than the bound
     earlier_failure: str = ""  # the pending job found failed at the start of this run (its numbers are in this job)
     backlog_seconds: float | None = None  # after this run: how far CI360 trails the ledger's settled changes
+    job_type: str = ""  # the import job type CI360 last took
+    job_type_refused: str = ""  # the job type CI360 refused, and its answer, when the sync fell back from it
 
     def lines(self) -> list[str]:
         if self.outcome == "busy":
@@ -125,6 +137,9 @@ def job_notes(report: SyncReport) -> list[str]:
     if report.pending_seconds is not None and report.outcome == "running":
         age = f"pending for {report.pending_seconds / 60:.0f} min"
         notes.append(f"  STUCK: {age}; ask SAS support about job {report.job}" if report.stuck else f"  {age}")
+    if report.job_type_refused:
+        notes.append(f"  job type {report.job_type} (fallback: CI360 refused {report.job_type_refused}); confirm in "
+                     "CI360 that the imported numbers show the SMS opt-out")  # fmt: skip
     return notes
 
 
@@ -143,7 +158,11 @@ class PreferenceSync:
         lease_seconds: float = LEASE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        job_type: str = "auto",
+        sms_id_format: SmsIdFormat | None = None,
     ) -> None:
+        # ``sms_id_format`` None (a run from the CLI): the form the last job used (the function's setting), else E.164
+        self.job_type, self.sms_id_format = job_type, sms_id_format
         self.settle = timedelta(seconds=settle_seconds)
         self.max_numbers = max_numbers
         self.ledger, self.records, self.api = ledger, records, api
@@ -183,15 +202,18 @@ class PreferenceSync:
         after = (since if since is not None else checkpoint.through) or (settled - FIRST_SYNC_LOOKBACK).isoformat()
         preferences, through, oldest = self._collect(after, settled.isoformat(), phones)
         if dry_run:
-            return SyncReport("dry_run", through=through, preferences=preferences, oldest_change=oldest)
+            return SyncReport("dry_run", through=through, preferences=preferences, oldest_change=oldest,
+                              job_type=checkpoint.job_type, job_type_refused=checkpoint.job_type_refused)  # fmt: skip
         if not preferences:
             if phones is None:
                 self.records.save(replace(checkpoint, through=max(checkpoint.through, through)))
-            return SyncReport("nothing", through=max(checkpoint.through, through), earlier_failure=earlier_failure)
+            return SyncReport("nothing", through=max(checkpoint.through, through), earlier_failure=earlier_failure,
+                              job_type=checkpoint.job_type, job_type_refused=checkpoint.job_type_refused)  # fmt: skip
         api = self.api()
         location = api.file_location()
-        api.upload(location, preferences_csv(preferences))
-        job = api.start_preference_import(location)
+        form = self.sms_id_format or SmsIdFormat(checkpoint.sms_id_format or SmsIdFormat.E164)
+        api.upload(location, preferences_csv(preferences, sms_id_format=form))
+        job, checkpoint = self._start_job(api, location, replace(checkpoint, sms_id_format=form.value))
         moved = max(checkpoint.through, through) if phones is None else checkpoint.through
         started = replace(checkpoint, pending_job=job, pending_through=moved, pending_since=self.clock().isoformat())
         self.records.save(started, preferences)
@@ -222,11 +244,33 @@ class PreferenceSync:
         preferences = [preference_of(phone, self.ledger.states_of(phone)) for phone in numbers]
         return preferences, through, min(numbers.values(), default="")
 
+    def _start_job(self, api: PreferenceApi, location: str, checkpoint: Checkpoint) -> tuple[str, Checkpoint]:
+        """Create the import job, trying the job types in turn (``job_types_to_try``): its id, and the checkpoint
+        with the type CI360 took and, after a fallback, the one it refused (kept while that type is in use)."""
+        refused: list[JobTypeRefused] = []
+        for job_type in job_types_to_try(self.job_type, checkpoint.job_type):
+            try:
+                job = api.start_preference_import(location, job_type)
+            except JobTypeRefused as refusal:
+                refused.append(refusal)
+                continue
+            kept = checkpoint.job_type_refused if job_type == checkpoint.job_type else ""
+            note = f"{refused[-1].job_type}: {refused[-1].reason}" if refused else kept
+            return job, replace(checkpoint, job_type=job_type, job_type_refused=note)
+        raise ConfigurationError("; ".join(str(refusal) for refusal in refused) + " (Ci360PreferenceJobType)")
+
     @staticmethod
     def _ended(checkpoint: Checkpoint, through: str, outcome: str) -> Checkpoint:
-        return Checkpoint(through=through, last_job=checkpoint.pending_job, last_outcome=outcome)
+        return replace(checkpoint, through=through, pending_job="", pending_through="", pending_since="",
+                       last_job=checkpoint.pending_job, last_outcome=outcome)  # fmt: skip
 
     def _follow(self, checkpoint: Checkpoint, preferences: list[Preference]) -> SyncReport:
+        """``_poll``, its report saying which job type CI360 took (and refused)."""
+        report = self._poll(checkpoint, preferences)
+        report.job_type, report.job_type_refused = checkpoint.job_type, checkpoint.job_type_refused
+        return report
+
+    def _poll(self, checkpoint: Checkpoint, preferences: list[Preference]) -> SyncReport:
         """Poll the pending job: ``Imported`` moves the checkpoint, ``Failed…`` clears the job (its window is sent
         again), queued/processing (or a status nobody knows) leaves it for the next run."""
         api = self.api()
@@ -262,4 +306,6 @@ def build_preference_sync(settings: Settings) -> PreferenceSync:
         records=SyncRecords(settings.messages_table),
         api=gateways.gateway,
         stuck_after_seconds=settings.preference_stuck_minutes * 60,
+        job_type=settings.preference_job_type,
+        sms_id_format=settings.sms_id_format,
     )

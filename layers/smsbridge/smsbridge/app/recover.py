@@ -52,7 +52,9 @@ class RecoverySummary:
     def lines(self, dry_run: bool = False) -> list[str]:
         verb = "would send" if dry_run else "sent"
         sent = self.outcomes["would_send"] if dry_run else self.outcomes["sent"]
-        lines = [f"{self.facts} facts on record; {verb} {sent} events CI360 was missing; "
+        # the breakdown counts events (a fact has none, one or several), so the line that heads it counts them too
+        events = sum(self.outcomes.values())
+        lines = [f"{self.facts} facts on record with {events} events; {verb} {sent} events CI360 was missing; "
                  f"{self.descriptions} stream-batch descriptions handled"]  # fmt: skip
         lines += [f"  {count:>6}  {outcome}" for outcome, count in sorted(self.outcomes.items())]
         if self.unfinished:

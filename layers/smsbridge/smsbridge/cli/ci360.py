@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
-from smsbridge.cli.exits import EXIT_FOUND_PROBLEM, EXIT_OK
+from smsbridge.cli.exits import EXIT_FOUND_PROBLEM, EXIT_OK, EXIT_UNREACHABLE
 from smsbridge.cli.location import TABLES, ledger_and_sync_records, locate, location_options
 from smsbridge.cli.options import FRAGMENT, PHONE, SECONDS, SERVICE_SID, SINCE, default_fragment, json_flag, stuck_after
 from smsbridge.cli.output import as_json, print_json
 from smsbridge.cli.parsing import Commands, actions, command
+
+if TYPE_CHECKING:
+    from smsbridge.domain.preferences import SmsIdFormat
 
 
 def add(commands: Commands, summary: str) -> None:
@@ -68,7 +72,7 @@ def _add_connector_body(ci360_actions: Commands) -> None:
     body.add_argument(
         "--messaging-service",
         type=SERVICE_SID,
-        default="",
+        default=None,
         help="the Messaging Service SID (MG…) to send through (default: a CI360 variable, {{$messagingServiceSid}})",
     )
     body.add_argument(
@@ -148,7 +152,7 @@ def run_ci360_connector_body(args: argparse.Namespace) -> int:
     from smsbridge.ops.connector import base_url_of, body_for  # noqa: PLC0415
 
     base = args.base_url or base_url_of(locate(args, "StatusCallbackUrl", "StatusCallbackUrl", "", "--base-url").name)
-    print(body_for(base, from_number=args.from_number, messaging_service=args.messaging_service,
+    print(body_for(base, from_number=args.from_number, messaging_service=args.messaging_service or "",
                    fragment=args.fragment))  # fmt: skip
     return EXIT_OK
 
@@ -164,6 +168,8 @@ def run_ci360_check(args: argparse.Namespace) -> int:
         credentials = Ci360Credentials.parse(secret)
     ok, message = Ci360Gateway(credentials, timeout=10).check()
     print(message)
+    if message.startswith("cannot reach "):  # no answer at all (domain.delivery.explain_check): exit 3, as documented
+        return EXIT_UNREACHABLE
     return EXIT_OK if ok else EXIT_FOUND_PROBLEM
 
 
@@ -179,11 +185,13 @@ def run_ci360_sync(args: argparse.Namespace) -> int:
             f"no consent on record for {', '.join(unknown)}: nothing to send for "
             f"{'it' if len(unknown) == 1 else 'them'} (see smsbridge optouts get)"
         )
+    job_type, sms_id_format = deployed_sync_settings(args)
     secret = locate(args, "Ci360Secret", "Ci360Secret", args.secret_id, "--secret-id")
     text = secret.client("secretsmanager").get_secret_value(SecretId=secret.name)["SecretString"]
     gateway = Ci360Gateway(Ci360Credentials.parse(text), max_connections=2, timeout=10)
     sync = PreferenceSync(ledger=ledger, records=records, api=lambda: gateway, poll_seconds=1,
-                          settle_seconds=args.settle, stuck_after_seconds=args.stuck_after * 60)  # fmt: skip
+                          settle_seconds=args.settle, stuck_after_seconds=args.stuck_after * 60,
+                          job_type=job_type, sms_id_format=sms_id_format)  # fmt: skip
     report = sync.run(dry_run=args.dry_run, since=args.since, phones=args.phone)
     if args.json:
         print_json(as_json(report))
@@ -191,3 +199,21 @@ def run_ci360_sync(args: argparse.Namespace) -> int:
         print("\n".join(report.lines()))
     problem = report.outcome in ("failed", "busy") or report.stuck or report.earlier_failure
     return EXIT_FOUND_PROBLEM if problem else EXIT_OK
+
+
+def deployed_sync_settings(args: argparse.Namespace) -> tuple[str, SmsIdFormat | None]:
+    """The job type and ``sms_id`` form the deployment's scheduled sync uses (``Ci360PreferenceJobType``,
+    ``Ci360SmsIdFormat``: its PreferencesFunction's environment, or the local stack's), so a run from here writes
+    what CI360 is set up to read. Given the tables by name, the deployment is unknown: ``auto`` and the form the last
+    job used."""
+    from smsbridge.config import Settings  # noqa: PLC0415
+    from smsbridge.ops.deployment import function_environment  # noqa: PLC0415
+    from smsbridge.ops.local_state import LOCAL_STATE, project_root  # noqa: PLC0415
+
+    if not (args.local or args.stack):
+        return "auto", None
+    state_file = args.state_file or project_root() / LOCAL_STATE
+    environment = function_environment("PreferencesFunction", local=args.local, stack=args.stack,
+                                       region=args.region, state_file=state_file)  # fmt: skip
+    settings = Settings.from_env(environment)
+    return settings.preference_job_type, settings.sms_id_format

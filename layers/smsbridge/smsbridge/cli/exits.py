@@ -1,4 +1,5 @@
-"""Exit statuses (documented in ``smsbridge --help`` and the README), and the one line an expected failure gets."""
+"""Exit statuses (documented in ``smsbridge --help`` and docs/operations.md, "Words and exit statuses"), and the
+one line an expected failure gets."""
 
 from __future__ import annotations
 

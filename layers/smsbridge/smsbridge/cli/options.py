@@ -13,20 +13,30 @@ from smsbridge.ops import inputs
 TEST_TOKEN_HELP = "the documented test token 0123…cdef"
 
 
-def _checked(check: Callable[[str], Any], *, blank_is_unset: bool = True) -> Callable[[str], Any]:
-    """An argparse ``type`` from an ``ops.inputs`` check: its message becomes the usage error. ``blank_is_unset``:
-    for an option whose default is "" (argparse converts string defaults too), "" means "not given"."""
+def _checked(check: Callable[[str], Any], *, blank_allowed: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type`` from an ``ops.inputs`` check: its message becomes the usage error (exit status 2), with
+    the likely cause when the value is empty (an unset shell variable) or a placeholder pasted from the docs.
+    ``blank_allowed``: "" is a value the option documents (``--fragment ''``: none); else "" is refused, so an
+    option whose default means "not given" has the default None."""
 
     def convert(text: str) -> Any:
-        if text == "" and blank_is_unset:
+        if text == "" and blank_allowed:
             return text
         try:
             return check(text)
         except inputs.InputError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
+            raise argparse.ArgumentTypeError(f"{error}{_likely_cause(text)}") from None
 
     convert.__name__ = check.__name__
     return convert
+
+
+def _likely_cause(text: str) -> str:
+    if not text.strip():
+        return " (it is empty: an unset shell variable?)"
+    if "…" in text or "..." in text or ("<" in text and ">" in text):
+        return " (a placeholder from the docs: give the real value)"
+    return ""
 
 
 SINCE = _checked(inputs.since_time)
@@ -38,14 +48,15 @@ SECONDS = _checked(inputs.seconds)
 PORT = _checked(inputs.port)
 URL = _checked(inputs.web_url)
 SERVICE_SID = _checked(inputs.service_sid)
-ACCOUNT_SID = _checked(inputs.account_sid, blank_is_unset=False)
+ACCOUNT_SID = _checked(inputs.account_sid)
+AUTH_TOKEN = _checked(inputs.auth_token)
 ERROR_CODE = _checked(inputs.error_code)
-FRAGMENT = _checked(inputs.url_fragment)
+FRAGMENT = _checked(inputs.url_fragment, blank_allowed=True)
 NEW_FILE = _checked(inputs.new_file)
 
 
 def json_flag(parser: Parser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (shape in the README) instead of text")
+    parser.add_argument("--json", action="store_true", help="print JSON (shape in docs/operations.md) instead of text")
 
 
 def stuck_after(parser: Parser) -> None:

@@ -120,9 +120,13 @@ def run_optouts_list(args: argparse.Namespace) -> int:
 
 
 def run_optouts_export(args: argparse.Namespace) -> int:
+    from smsbridge.ops.inputs import committable_problem  # noqa: PLC0415
     from smsbridge.ops.optouts import export_csv, selected_states  # noqa: PLC0415
 
     states = selected_states(consent_ledger(args), scope=args.scope, status=args.status, since=args.since)
+    problem = committable_problem(args.output) if str(args.output) != "-" else None
+    if problem:
+        print(f"smsbridge: warning: {problem}; write it outside the checkout or add it to .gitignore", file=sys.stderr)
     show = sys.stderr.isatty()
     progress = (lambda n: print(f"\r{n} exported", end="", file=sys.stderr, flush=True)) if show else None
     with open_output(args.output) as out:

@@ -1,4 +1,4 @@
-"""What commands print: JSON (``--json``; shapes in the README), and a file or stdout to write to."""
+"""What commands print: JSON (``--json``; shapes in docs/operations.md), and a file or stdout to write to."""
 
 from __future__ import annotations
 

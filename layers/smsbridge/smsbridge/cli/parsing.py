@@ -61,4 +61,5 @@ class Version(argparse.Action):
             number = version("smsbridge")
         except PackageNotFoundError:
             number = "unknown (not installed)"
-        parser.exit(EXIT_OK, f"smsbridge {number}\n")
+        print(f"smsbridge {number}")  # on stdout, as argparse's own --version, for `$(smsbridge --version)`
+        parser.exit(EXIT_OK)

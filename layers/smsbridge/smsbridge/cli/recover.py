@@ -28,7 +28,7 @@ def add(commands: Commands, summary: str) -> None:
     recover.add_argument(
         "--since", type=SINCE, required=True, help="facts recorded from this time: 2026-11-01, …T08:00:00Z, 24h, 7d"
     )
-    recover.add_argument("--until", type=SINCE, default="", help="… up to this time (default: now)")
+    recover.add_argument("--until", type=SINCE, default=None, help="… up to this time (default: now)")
     recover.add_argument("--dry-run", action="store_true", help="count the events CI360 is missing; send none")
     recover.set_defaults(run=run_recover)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from smsbridge.cli.exits import EXIT_FOUND_PROBLEM, EXIT_OK
-from smsbridge.cli.options import ERROR_CODE, TEST_TOKEN_HELP, URL
+from smsbridge.cli.options import ACCOUNT_SID, AUTH_TOKEN, ERROR_CODE, MESSAGE_SID, SERVICE_SID, TEST_TOKEN_HELP, URL
 from smsbridge.cli.parsing import Commands, command
 
 SIMULATE_EXAMPLES = (
+    "smsbridge simulate inbound --body STOP                # to the running local stack (make serve)",
     "smsbridge simulate inbound --url http://127.0.0.1:3000/twilio/inbound --body STOP",
     "smsbridge simulate status --url http://127.0.0.1:3000/twilio/status --status undelivered --error-code 30006",
 )
@@ -17,20 +18,30 @@ SIMULATE_EXAMPLES = (
 def add(commands: Commands, summary: str) -> None:
     simulate = command(commands, "simulate", summary, *SIMULATE_EXAMPLES)
     simulate.add_argument("kind", choices=["inbound", "status"], help="inbound (an SMS to us) or status (a callback)")
-    simulate.add_argument("--url", type=URL, required=True, help="the webhook URL, exactly as configured in Twilio")
-    simulate.add_argument("--auth-token", default=None, help=f"token to sign with (default: {TEST_TOKEN_HELP})")
+    simulate.add_argument(
+        "--url",
+        type=URL,
+        default=None,
+        help="the webhook URL, exactly as configured in Twilio (default: the running local stack's, from "
+        ".smsbridge/local.json)",
+    )
+    simulate.add_argument(
+        "--auth-token", type=AUTH_TOKEN, default=None, help=f"token to sign with (default: {TEST_TOKEN_HELP})"
+    )
     simulate.add_argument("--body", default="STOP", help="inbound: the message text (default STOP)")
     simulate.add_argument("--status", default="delivered", help="status: MessageStatus (default delivered)")
-    simulate.add_argument("--error-code", type=ERROR_CODE, default="", help="status: ErrorCode, e.g. 30006")
+    simulate.add_argument("--error-code", type=ERROR_CODE, default=None, help="status: ErrorCode, e.g. 30006")
     simulate.add_argument(
         "--from", dest="sender", default="", help="From (default: a customer for inbound, our number for status)"
     )
     simulate.add_argument(
         "--to", dest="recipient", default="", help="To (default: our number for inbound, a customer for status)"
     )
-    simulate.add_argument("--account-sid", default="", help="AccountSid (default: the test account AC000…)")
-    simulate.add_argument("--message-sid", default="", help="MessageSid (default: a new random one)")
-    simulate.add_argument("--messaging-service-sid", default="", help="MessagingServiceSid, if any")
+    simulate.add_argument(
+        "--account-sid", type=ACCOUNT_SID, default=None, help="AccountSid (default: the test account AC000…)"
+    )
+    simulate.add_argument("--message-sid", type=MESSAGE_SID, default=None, help="MessageSid (default: a new one)")
+    simulate.add_argument("--messaging-service-sid", type=SERVICE_SID, default=None, help="MessagingServiceSid, if any")
     simulate.add_argument(
         "--opt-out-type",
         default="",
@@ -47,6 +58,10 @@ def add(commands: Commands, summary: str) -> None:
 def run_simulate(args: argparse.Namespace) -> int:
     from smsbridge.domain.privacy import mask_address  # noqa: PLC0415
     from smsbridge.ops import simulate  # noqa: PLC0415
+    from smsbridge.ops.local_state import running_state  # noqa: PLC0415
+
+    local = running_state()
+    url = args.url or simulate.local_webhook_url(args.kind, local)
 
     extra = [_pair(item) for item in args.param]
     account_sid = args.account_sid or simulate.TEST_ACCOUNT_SID
@@ -56,23 +71,23 @@ def run_simulate(args: argparse.Namespace) -> int:
             sender=args.sender or simulate.DEFAULT_CUSTOMER,
             recipient=args.recipient or simulate.DEFAULT_SENDER,
             account_sid=account_sid,
-            message_sid=args.message_sid,
-            messaging_service_sid=args.messaging_service_sid,
+            message_sid=args.message_sid or "",
+            messaging_service_sid=args.messaging_service_sid or "",
             opt_out_type=args.opt_out_type,
         )
     else:
         params = simulate.status_params(
             status=args.status,
-            error_code=args.error_code,
+            error_code=args.error_code or "",
             sender=args.sender or simulate.DEFAULT_SENDER,
             recipient=args.recipient or simulate.DEFAULT_CUSTOMER,
             account_sid=account_sid,
-            message_sid=args.message_sid,
-            messaging_service_sid=args.messaging_service_sid,
+            message_sid=args.message_sid or "",
+            messaging_service_sid=args.messaging_service_sid or "",
         )
     token = args.auth_token or simulate.TEST_AUTH_TOKEN
-    webhook = simulate.sign_webhook(args.url, params + extra, token, delivery_id=args.delivery_id)
-    answer = simulate.post(webhook)  # NotReachable when nothing answers there
+    webhook = simulate.sign_webhook(url, params + extra, token, delivery_id=args.delivery_id)
+    answer = simulate.post(webhook, local=local)  # NotReachable when nothing answers there
     fields = dict(params)
     print(
         f"POST {webhook.url}  {args.kind} {fields['MessageSid']}  {mask_address(fields['From'])} -> "
@@ -81,6 +96,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     print(f"HTTP {answer.status} {answer.content_type}".rstrip())
     if answer.body:
         print(answer.body.rstrip("\n"))
+    if answer.status == 403:
+        print(simulate.refusal_hint(url, token, local))
     return EXIT_OK if 200 <= answer.status < 300 else EXIT_FOUND_PROBLEM
 
 

@@ -19,9 +19,11 @@ Sources, read from the tables' streams:
   and one older than the last CI360 accepted for the number not sent (``domain/claims.py``, consent lanes), so
   CI360's last consent event matches the ledger.
 
-Attributes are flat keys (``EVENT_ATTRIBUTES``); ``smsbridge ci360 events`` prints them for defining the events in
-CI360. Identity: the datahub id carried by the status callback URL (see ``connector_body``), else the last one
-seen for the number from the same account's number (or Messaging Service), else the unknown-identity policy.
+Attributes are flat top-level keys (``EVENT_ATTRIBUTES``), or nested under ``"attributes"`` with
+``Ci360AttributeShape=nested`` (``AttributeShape``: SAS's samples use both, and a tenant reading the other shape
+may answer 2xx and drop them); ``smsbridge ci360 events`` prints them for defining the events in CI360.
+Identity: the datahub id carried by the status callback URL (see ``connector_body``), else the last one seen for
+the number from the same account's number (or Messaging Service), else the unknown-identity policy.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ from smsbridge.domain.privacy import mask_address
 
 IDENTITY_TYPES = ("datahub_id", "customer_id", "subject_id", "login_id")
 Flat = str | int | bool
+
+
+class AttributeShape(StrEnum):
+    """Where an event's custom attributes go: flat top-level keys (SAS's API text, most samples) or nested under
+    ``"attributes"`` (SAS's REST collection, "Inject Single External Event"). Which one a tenant reads is not
+    documented: ``smsbridge smoke --stack`` says where to look in CI360 (docs/contracts.md)."""
+
+    FLAT = "flat"
+    NESTED = "nested"
+
+
+NESTED_ATTRIBUTES_KEY = "attributes"
 
 
 class EventKind(StrEnum):
@@ -206,10 +220,12 @@ class PendingEvent:
 
 @dataclass(frozen=True)
 class EventMapping:
-    """The mapping's settings: event names per kind (empty disables a kind) and whether numbers go in full."""
+    """The mapping's settings: event names per kind (empty disables a kind), whether numbers go in full, and the
+    attributes' shape in the body."""
 
     names: Mapping[EventKind, str] = field(default_factory=lambda: dict(DEFAULT_EVENT_NAMES))
     full_numbers: bool = False
+    attribute_shape: AttributeShape = AttributeShape.FLAT
 
     def name_for(self, kind: EventKind) -> str:
         return self.names.get(kind, "")
@@ -294,9 +310,14 @@ class Ci360Event:
     identity_type: str
     identity_value: str
     attributes: Mapping[str, Flat]
+    shape: AttributeShape = AttributeShape.FLAT
 
-    def body(self) -> dict[str, Flat]:
-        return {"eventName": self.name, self.identity_type: self.identity_value, **self.attributes}
+    def body(self) -> dict[str, Any]:
+        """``eventName`` and the identity, then the attributes as top-level keys, or under ``"attributes"``."""
+        head: dict[str, Any] = {"eventName": self.name, self.identity_type: self.identity_value}
+        if self.shape is AttributeShape.NESTED:
+            return {**head, NESTED_ATTRIBUTES_KEY: dict(self.attributes)}
+        return {**head, **self.attributes}
 
 
 def with_identity(event: PendingEvent, mapping: EventMapping, correlation: Correlation | None,
@@ -311,9 +332,10 @@ def with_identity(event: PendingEvent, mapping: EventMapping, correlation: Corre
             attributes["response_tracking_code"] = correlation.response_tracking_code
         smoke = correlation.task_code == SMOKE_TASK_CODE  # `smsbridge smoke`: an event no journey listens to
         name = SMOKE_EVENT_NAME if smoke else mapping.name_for(event.kind)
-        return Ci360Event(name, "datahub_id", correlation.datahub_id, attributes)
+        return Ci360Event(name, "datahub_id", correlation.datahub_id, attributes, mapping.attribute_shape)
     if unknown_identity in IDENTITY_TYPES and unknown_identity != "datahub_id":
-        return Ci360Event(mapping.name_for(event.kind), unknown_identity, event.phone, attributes)
+        return Ci360Event(mapping.name_for(event.kind), unknown_identity, event.phone, attributes,
+                          mapping.attribute_shape)  # fmt: skip
     return None
 
 

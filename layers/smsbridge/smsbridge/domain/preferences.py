@@ -19,6 +19,38 @@ PREFERENCE_TYPE = "OPT-OUT"
 IDENTITY_TYPE = "sms_id"  # the only identity type SAS's validator accepts for SMS preferences
 COLUMNS = ("identity_type", "identity_value", "preference_type", "preference_value")
 
+# The import job's type. SAS's contact-preference sample sends the SMS one for an SMS file; SAS's API reference
+# lists only the generic one. ``auto`` tries the SMS type first and falls back to the generic one when CI360 refuses
+# it at job creation; the type that worked is kept with the checkpoint, so later runs start with it.
+SMS_IMPORT_JOB = "CONTACT_PREFERENCE_SMS_IMPORT"
+GENERIC_IMPORT_JOB = "CONTACT_PREFERENCE_IMPORT"
+JOB_TYPE_SETTINGS = ("auto", SMS_IMPORT_JOB, GENERIC_IMPORT_JOB)
+
+
+def job_types_to_try(setting: str, worked_before: str = "") -> list[str]:
+    """The job types to try, in order: the one configured; with ``auto``, the one CI360 took last, then the SMS
+    type, then the generic one."""
+    if setting != "auto":
+        return [setting]
+    return list(dict.fromkeys(t for t in (worked_before, SMS_IMPORT_JOB, GENERIC_IMPORT_JOB) if t))
+
+
+class SmsIdFormat(StrEnum):
+    """How a number is written as ``sms_id``. CI360 matches the value against the numbers it holds, and SAS says
+    nothing about their form: ``e164`` (``+14155550100``), or ``sas_example``, the form of SAS's example file
+    (``example_files/contact_preference_data.sms.csv``: ``+01123125123`` ... ``+010123125123``), read as ``+0``
+    followed by the E.164 digits (country code, then the national number): ``+014155550100``."""
+
+    E164 = "e164"
+    SAS_EXAMPLE = "sas_example"
+
+
+def sms_id(phone: str, form: SmsIdFormat = SmsIdFormat.E164) -> str:
+    """``phone`` (E.164, as the ledger keeps it) as the import file's ``sms_id``."""
+    if form is SmsIdFormat.SAS_EXAMPLE and phone.startswith("+"):
+        return "+0" + phone[1:]
+    return phone
+
 
 @dataclass(frozen=True)
 class Preference:
@@ -31,14 +63,15 @@ def preference_of(phone: str, states: Iterable[Mapping[str, object]]) -> Prefere
     return Preference(phone, any(state.get("status") == "opted_out" for state in states))
 
 
-def preferences_csv(preferences: Iterable[Preference]) -> bytes:
+def preferences_csv(preferences: Iterable[Preference], *, sms_id_format: SmsIdFormat = SmsIdFormat.E164) -> bytes:
     """The import file: a header, then ``sms_id,<phone>,OPT-OUT,true|false`` per number (SAS's validator takes
-    only ``sms_id`` for SMS preferences)."""
+    only ``sms_id`` for SMS preferences), the number written in ``sms_id_format``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for preference in preferences:
-        writer.writerow((IDENTITY_TYPE, preference.phone, PREFERENCE_TYPE, "true" if preference.opted_out else "false"))
+        value = "true" if preference.opted_out else "false"
+        writer.writerow((IDENTITY_TYPE, sms_id(preference.phone, sms_id_format), PREFERENCE_TYPE, value))
     return out.getvalue().encode("utf-8")
 
 
@@ -91,6 +124,9 @@ class Checkpoint:
     pending_since: str = ""
     last_job: str = ""  # the last job that ended, and how ("Imported", or "Failed Validation: <description>")
     last_outcome: str = ""
+    job_type: str = ""  # the job type CI360 last took (later runs start with it)
+    job_type_refused: str = ""  # a job type CI360 refused, with its answer, when the sync fell back from it
+    sms_id_format: str = ""  # the form the last job wrote numbers in (a sync run from the CLI writes the same)
 
     def pending_seconds(self, now: datetime) -> float | None:
         """How long the pending job has been waiting for CI360 (None without one)."""

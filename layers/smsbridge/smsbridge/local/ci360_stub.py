@@ -1,7 +1,7 @@
 """A local HTTP stub of the SAS CI360 external-event gateway that enforces the contract strictly.
 
 It follows ``docs/contracts.md`` (the CI360 section): each behaviour below is a row there, with its evidence and
-standing; where the evidence is thin the row says so and the README's go-live section lists it.
+standing; where the evidence is thin the row says so and docs/deploy.md's go-live section lists it.
 
 Used by the tests and by the local stack in place of ``https://extapigwservice-<region>.ci360.sas.com``. It serves:
 
@@ -22,7 +22,11 @@ Used by the tests and by the local stack in place of ``https://extapigwservice-<
     5. The body is one JSON object (no duplicate keys, no NaN/Infinity) whose ``eventName`` is a string naming a
        defined event: else 400.
     6. Exactly one identity among :data:`IDENTITY_TYPES`, a non-empty string: else 400.
-    7. Every other attribute is flat (str, int, float, bool): else 400 naming the attribute.
+    7. The attributes in the shape the stub is configured for (:class:`StubContract`, from the deployment's
+       ``Ci360AttributeShape``): ``flat``, every other key a flat value (str, int, float, bool); ``nested``, every
+       attribute a flat value inside one ``"attributes"`` object and no other key. Else 400 naming the attribute
+       or the shape. A real tenant reading the other shape may answer 2xx and drop the attributes (not
+       documented): the stub refuses instead, so a test shows the mismatch (docs/contracts.md).
     8. The event is recorded and the answer is 201 ``{"status": "accepted"}``.
 
 ``GET /marketingGateway/commons/healthcheck``
@@ -56,11 +60,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from smsbridge.config import Settings
+from smsbridge.domain.ci360_events import NESTED_ATTRIBUTES_KEY, AttributeShape
+from smsbridge.domain.preferences import SMS_IMPORT_JOB, SmsIdFormat
 
 IDENTITY_TYPES = ("datahub_id", "customer_id", "subject_id", "login_id")
 
@@ -90,9 +98,41 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class StubContract:
+    """What the tenant the stub plays answers where CI360's contract is unsettled (docs/contracts.md): the shape
+    of the events' attributes it reads, the form of ``sms_id`` it holds numbers in, and the import job types it
+    takes (``CONTACT_PREFERENCE_SMS_IMPORT``, SAS's sample's, unless told otherwise)."""
+
+    attribute_shape: AttributeShape = AttributeShape.FLAT
+    sms_id_format: SmsIdFormat = SmsIdFormat.E164
+    job_types: frozenset[str] = field(default_factory=lambda: frozenset({SMS_IMPORT_JOB}))
+
+    @classmethod
+    def of(cls, settings: Settings) -> StubContract:
+        """The tenant a deployment's settings expect: its shape and form; a job type it names, else the sample's."""
+        job_type = settings.preference_job_type
+        return cls(settings.event_mapping.attribute_shape, settings.sms_id_format,
+                   frozenset({SMS_IMPORT_JOB if job_type == "auto" else job_type}))  # fmt: skip
+
+
+SMS_ID_FORMS = {
+    SmsIdFormat.E164: re.compile(r"\+[1-9][0-9]{6,14}"),
+    SmsIdFormat.SAS_EXAMPLE: re.compile(r"\+0[1-9][0-9]{6,14}"),  # "+0" then the E.164 digits
+}
+
+
+@dataclass(frozen=True)
 class ReceivedEvent:
     body: dict[str, Any]  # the JSON object accepted
     received_at: float  # time.time() on arrival
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The custom attributes, whichever shape they came in."""
+        nested = self.body.get(NESTED_ATTRIBUTES_KEY)
+        if isinstance(nested, dict):
+            return dict(nested)
+        return {key: value for key, value in self.body.items() if key != "eventName" and key not in IDENTITY_TYPES}
 
 
 class _Refusal(Exception):
@@ -193,7 +233,27 @@ def _check_identity(event: dict[str, Any]) -> None:
         raise _Refusal(400, f"identity {present[0]} must be a non-empty string")
 
 
-def check_event(content_type: str | None, body: bytes, event_names: frozenset[str]) -> dict[str, Any]:
+def _check_attributes(event: dict[str, Any], shape: AttributeShape) -> None:
+    """Raise :class:`_Refusal` (400) unless the attributes are flat values in ``shape``."""
+    others = {key: value for key, value in event.items() if key != "eventName" and key not in IDENTITY_TYPES}
+    if shape is AttributeShape.NESTED:
+        nested = others.pop(NESTED_ATTRIBUTES_KEY, {})
+        if others:
+            raise _Refusal(400, f"attribute {sorted(others)[0]} is at the top level: this tenant reads attributes "
+                                f"nested under {NESTED_ATTRIBUTES_KEY!r} (Ci360AttributeShape=nested)")  # fmt: skip
+        if not isinstance(nested, dict):
+            raise _Refusal(400, f"{NESTED_ATTRIBUTES_KEY} must be an object")
+        others = nested
+    elif isinstance(others.get(NESTED_ATTRIBUTES_KEY), dict):
+        raise _Refusal(400, f"attributes are nested under {NESTED_ATTRIBUTES_KEY!r}: this tenant reads them as flat "
+                            "top-level keys (Ci360AttributeShape=flat)")  # fmt: skip
+    for key, value in others.items():
+        if not isinstance(value, str | int | float | bool):
+            raise _Refusal(400, f"attribute {key} must be a flat value")
+
+
+def check_event(content_type: str | None, body: bytes, event_names: frozenset[str],
+                shape: AttributeShape = AttributeShape.FLAT) -> dict[str, Any]:  # fmt: skip
     """Return the event CI360 would accept from this body, or raise :class:`_Refusal` (415 or 400)."""
     if not (content_type or "").strip().lower().startswith(_JSON):
         raise _Refusal(415, f"unsupported media type {content_type!r}: expected {_JSON}")
@@ -204,9 +264,7 @@ def check_event(content_type: str | None, body: bytes, event_names: frozenset[st
     if name not in event_names:
         raise _Refusal(400, f"event {name} is not defined or not published")
     _check_identity(event)
-    for key, value in event.items():
-        if key != "eventName" and key not in IDENTITY_TYPES and not isinstance(value, str | int | float | bool):
-            raise _Refusal(400, f"attribute {key} must be a flat value")
+    _check_attributes(event, shape)
     return event
 
 
@@ -313,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, {"message": message})
             return
         stub.check_authorization(self.headers.get("Authorization"))
-        event = check_event(self.headers.get("Content-Type"), body, stub.event_names)
+        event = check_event(self.headers.get("Content-Type"), body, stub.event_names, stub.contract.attribute_shape)
         stub.record_event(event)
         self._send(201, {"status": "accepted"})
 
@@ -336,13 +394,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 PREFERENCE_COLUMNS = ["identity_type", "identity_value", "preference_type", "preference_value"]
-PREFERENCE_JOB_TYPE = "CONTACT_PREFERENCE_SMS_IMPORT"
 UPLOAD_CONTENT_TYPE = "text/csv"
 # The statuses SAS's sample polls through, in the order this stub walks them (one per status call).
 IMPORT_WALK = ("Queued", "Processing Identities", "Processing Preferences", "Imported")
 FAILED_WALK = ("Queued", "Processing Identities", "Failed Validation")
 _HEADER_PATTERNS = (r"(?i)^identity_type$", r"(?i)^identity_value$", r"(?i)^preference_type(?:_cd)?$",
                     r"(?i)^preference_value$")  # fmt: skip
+
+
+def _row_problem(line: list[str], form: SmsIdFormat) -> str:
+    """Why SAS's validator (or this tenant's ``sms_id`` form) would refuse one row of the file; "" if it would not."""
+    if len(line) != 4 or not line[1]:
+        return "expected identity_type,identity_value,preference_type,preference_value"
+    if line[0].strip().lower() != "sms_id":
+        return "identity_type must be sms_id for SMS preferences"
+    if not SMS_ID_FORMS[form].fullmatch(line[1]):
+        return f"sms_id is not in this tenant's form ({form}, Ci360SmsIdFormat)"
+    if not re.match(r"(?i).*(OPT-OUT|SPAM|HARDBOUNCE)$", line[2].strip()):
+        return "preference_type must be OPT-OUT"
+    if line[3].strip().lower() not in ("true", "false"):
+        return "preference_value must be true or false"
+    return ""
 
 
 class ContactPreferences:
@@ -352,13 +424,17 @@ class ContactPreferences:
     2. ``PUT`` the CSV to that URL (no JWT; the URL is the credential) with ``Content-Type: text/csv``, as SAS's
        samples send it (a signed URL may sign the content type: any other type is refused 403, as S3 refuses a
        request that does not match its signature) → 200;
-    3. ``POST /marketingData/tableJobs`` (JWT) ``{"jobType": "CONTACT_PREFERENCE_SMS_IMPORT", "fileLocation":
-       <signedURL>, "headerRowIncluded": true|false}`` → ``{"id": …, "status": "Queued"}`` (400 for another job
-       type or a file never uploaded);
+    3. ``POST /marketingData/tableJobs`` (JWT) ``{"jobType": <type>, "fileLocation": <signedURL>,
+       "headerRowIncluded": true|false}`` → ``{"id": …, "status": "Queued"}``: 400 for a file never uploaded or a
+       job type this tenant does not take (:class:`StubContract`; ``CONTACT_PREFERENCE_SMS_IMPORT``, SAS's
+       sample's, by default). What CI360 answers for a type it does not take is not documented: the stub answers
+       400 ``{"message": "invalid jobType ..."}``;
     4. ``GET /marketingData/tableJobs/{id}`` → ``status``, one step per call (``polls_per_status`` calls per step):
        ``Queued``, ``Processing Identities``, ``Processing Preferences``, then ``Imported`` (the rows take effect).
        A file SAS's validator refuses (header, identity type other than ``sms_id``, preference type, value other
-       than true/false) walks to ``Failed Validation`` with a ``statusDescription`` saying why.
+       than true/false) walks to ``Failed Validation`` with a ``statusDescription`` saying why; so does an
+       ``sms_id`` not in the form this tenant holds numbers in (:class:`StubContract`; SAS's validator does not
+       check it, and CI360 may import it and match nothing: the stub is louder, so a test shows the mismatch).
 
     Faults: ``fail_next_jobs`` makes the next jobs fail validation with ``failure_description``;
     ``polls_per_status`` slows the walk (a large value leaves a job pending: a stuck job).
@@ -395,23 +471,27 @@ class ContactPreferences:
 
     def _start(self, body: bytes) -> tuple[int, dict[str, Any]]:
         request = _parse_object(body)
-        if request.get("jobType") != PREFERENCE_JOB_TYPE:
-            raise _Refusal(400, f"jobType {request.get('jobType')!r} is not {PREFERENCE_JOB_TYPE}")
+        job_types = self.stub.contract.job_types
+        if request.get("jobType") not in job_types:
+            raise _Refusal(400, f"invalid jobType {request.get('jobType')!r}: this tenant takes "
+                                f"{', '.join(sorted(job_types))}")  # fmt: skip
         token = str(request.get("fileLocation", "")).rsplit("/upload/", 1)[-1]
         if token not in self.uploads:
             raise _Refusal(400, "fileLocation is not an uploaded file")
-        rows, problem = self._rows(self.uploads[token].decode("utf-8"), bool(request.get("headerRowIncluded")))
+        rows, problem = self._rows(self.uploads[token].decode("utf-8"), bool(request.get("headerRowIncluded")),
+                                   self.stub.contract.sms_id_format)  # fmt: skip
         with self._lock:
             if self.fail_next_jobs > 0 and not problem:
                 self.fail_next_jobs -= 1
                 problem = self.failure_description
             job_id = f"job-{len(self.jobs) + 1}"
-            self.jobs[job_id] = {"id": job_id, "rows": rows, "problem": problem, "polls": 0, "status": "Queued"}
+            self.jobs[job_id] = {"id": job_id, "rows": rows, "problem": problem, "polls": 0, "status": "Queued",
+                                 "jobType": request["jobType"]}  # fmt: skip
         return 201, {"id": job_id, "status": "Queued"}
 
     @staticmethod
-    def _rows(text: str, header: bool) -> tuple[list[tuple[str, str, bool]], str]:
-        """The rows, or the reason SAS's validator would refuse the file."""
+    def _rows(text: str, header: bool, form: SmsIdFormat = SmsIdFormat.E164) -> tuple[list[tuple[str, str, bool]], str]:
+        """The rows, or the reason SAS's validator (or this tenant's ``sms_id`` form) would refuse the file."""
         lines = list(csv.reader(io.StringIO(text)))
         if header:
             cells = [cell.strip() for cell in lines[0]] if lines else []
@@ -420,14 +500,9 @@ class ContactPreferences:
             lines = lines[1:]
         rows = []
         for number, line in enumerate(lines, start=2 if header else 1):
-            if len(line) != 4 or not line[1]:
-                return [], f"line {number}: expected identity_type,identity_value,preference_type,preference_value"
-            if line[0].strip().lower() != "sms_id":
-                return [], f"line {number}: identity_type must be sms_id for SMS preferences"
-            if not re.match(r"(?i).*(OPT-OUT|SPAM|HARDBOUNCE)$", line[2].strip()):
-                return [], f"line {number}: preference_type must be OPT-OUT"
-            if line[3].strip().lower() not in ("true", "false"):
-                return [], f"line {number}: preference_value must be true or false"
+            problem = _row_problem(line, form)
+            if problem:
+                return [], f"line {number}: {problem}"
             rows.append((line[0].strip().lower(), line[1], line[3].strip().lower() == "true"))
         return rows, ""
 
@@ -443,7 +518,7 @@ class ContactPreferences:
                 if job["status"] == "Imported":
                     for identity_type, value, opted_out in job["rows"]:
                         self.current[(identity_type, value)] = opted_out
-            answer = {"id": job_id, "jobType": PREFERENCE_JOB_TYPE, "status": job["status"]}
+            answer = {"id": job_id, "jobType": job["jobType"], "status": job["status"]}
             if job["status"] == "Failed Validation":
                 answer["statusDescription"] = job["problem"]
             return 200, answer
@@ -460,8 +535,10 @@ class Ci360Stub:
         event_names: Iterable[str],
         host: str = "127.0.0.1",
         port: int = 0,
+        contract: StubContract | None = None,
     ) -> None:
         self.tenant_id = tenant_id
+        self.contract = contract or StubContract()
         self.client_secret = client_secret
         self.event_names = frozenset(event_names)
         self.host = host

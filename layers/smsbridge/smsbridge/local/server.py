@@ -32,12 +32,12 @@ from smsbridge.adapters.ci360 import Ci360Credentials, Ci360Gateway
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import SMOKE_EVENT_NAME, PendingEvent
 from smsbridge.domain.ingress import INBOUND_ROUTE, STATUS_ROUTE
-from smsbridge.domain.privacy import mask_address
+from smsbridge.domain.privacy import mask_address, mask_numbers_in
 from smsbridge.errors import NotReachable, UsageError
 from smsbridge.local import data_file
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests, throttle_writes
 from smsbridge.local.chaos import Chaos
-from smsbridge.local.ci360_stub import Ci360Stub
+from smsbridge.local.ci360_stub import Ci360Stub, StubContract
 from smsbridge.local.event_sources import REGION, Every, Handler, LambdaContext, LocalEventSources
 from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
 from smsbridge.ops.local_state import LOCAL_STATE, process_alive, project_root, read_state
@@ -103,15 +103,15 @@ def describe(method: str, path: str, status: int, body: bytes, *, answer: bytes 
     """
     fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     line = f"{time.strftime('%H:%M:%S')} {method} {path} -> {status}"
-    if "From" in fields and "To" in fields:
-        line += f"  {mask_address(fields['From'])} -> {mask_address(fields['To'])}"
+    if "From" in fields or "To" in fields:  # every number masked, whichever is given
+        line += f"  {mask_address(fields.get('From', '?'))} -> {mask_address(fields.get('To', '?'))}"
     if path.endswith(STATUS_ROUTE) and fields.get("MessageStatus"):
         line += f"  {fields['MessageStatus']}" + (f" ({fields['ErrorCode']})" if fields.get("ErrorCode") else "")
     if status < 400:
         return line
     rejection = rejection or {}
     reason = rejection.get("detail") or answer.decode("utf-8", "replace").strip().splitlines()[:1]
-    reason = reason if isinstance(reason, str) else (reason[0][:160] if reason else "")
+    reason = mask_numbers_in(reason if isinstance(reason, str) else (reason[0][:160] if reason else ""))
     line += f"  {rejection.get('reason', 'refused')}: {reason}" if reason else ""
     if rejection.get("urls_tried"):
         tokens = ", ".join(rejection.get("tokens_tried", [])) or "none"
@@ -282,7 +282,8 @@ class LocalStack:
             session=boto3.session.Session(region_name=REGION), chaos=self.chaos, time_scale=self.time_scale,
             echo=self.echo,
         )  # fmt: skip
-        self._write_state(endpoint, {**environment, **forwarder_env})
+        preferences_env = self.resources.function_environment("PreferencesFunction")  # the CLI's sync reads it
+        self._write_state(endpoint, {**preferences_env, **environment, **forwarder_env})
         if self.data_file is not None:  # before the event sources: restored records are history, not changes
             self.restored = data_file.restore(self.resources, boto3.session.Session(), self.data_file, region=REGION)
         self._sources.start()
@@ -310,9 +311,13 @@ class LocalStack:
     def _ci360_secret(self, forwarder_env: dict[str, str]) -> str:
         """Credentials of the gateway to send to: the one given, else a contract-checking stub started here."""
         if self.ci360 is None:
-            names = Settings.from_env(forwarder_env).event_mapping
-            enabled = [name for name in names.names.values() if name] + [SMOKE_EVENT_NAME]  # defined per README
-            self.stub = Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=enabled)
+            # the tenant the deployment's settings expect: its events, attribute shape, sms_id form and job type
+            preferences_env = self.resources.function_environment("PreferencesFunction")
+            settings = Settings.from_env({**preferences_env, **forwarder_env})
+            names = settings.event_mapping
+            enabled = [name for name in names.names.values() if name] + [SMOKE_EVENT_NAME]  # per docs/ci360.md
+            self.stub = Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=enabled,
+                                  contract=StubContract.of(settings))  # fmt: skip
             self.stub.start()
             self.ci360 = Ci360Target(self.stub.url, STUB_TENANT, STUB_SECRET)
         target = self.ci360

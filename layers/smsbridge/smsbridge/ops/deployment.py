@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ def locate(
     Outputs), or ``given`` by the user under ``flag``."""
     if local:
         return _local(logical_id, state_file)
-    session = boto3.session.Session(region_name=region)
+    # botocore reads AWS_DEFAULT_REGION only; AWS_REGION (what Lambda and most AWS tools set) counts too
+    session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     if given:
         return Location(given, session)
     if stack:
@@ -48,7 +50,25 @@ def locate(
     raise ConfigurationError(f"say where it is: --local, --stack NAME or {flag} …")
 
 
-def _local(logical_id: str, state_file: Path) -> Location:
+def function_environment(
+    logical_id: str, *, local: bool = False, stack: str = "", region: str | None = None, state_file: Path = LOCAL_STATE
+) -> dict[str, str]:
+    """The settings a deployed function runs with: with ``local``, the running local stack's (its state file holds
+    its functions' environments, merged); else the function ``logical_id`` of ``stack``, as Lambda has it."""
+    if local:
+        return dict(_running_state(state_file).get("environment", {}))
+    session = locate("MessagesTable", "MessagesTableName", stack=stack, region=region, flag="--stack NAME").session
+    try:
+        resource = session.client("cloudformation").describe_stack_resource(
+            StackName=stack, LogicalResourceId=logical_id)["StackResourceDetail"]  # fmt: skip
+        configuration = session.client("lambda").get_function_configuration(
+            FunctionName=resource["PhysicalResourceId"])  # fmt: skip
+    except (ClientError, BotoCoreError) as exc:
+        raise ConfigurationError(f"cannot read the settings of stack {stack}'s {logical_id}: {exc}") from exc
+    return dict(configuration.get("Environment", {}).get("Variables", {}))
+
+
+def _running_state(state_file: Path) -> dict[str, Any]:
     state = read_state(state_file)
     if state is None:
         raise NotReachable(f"the local stack is not running ({state_file} not found): start it with `make serve`")
@@ -57,6 +77,11 @@ def _local(logical_id: str, state_file: Path) -> Location:
             f"the local stack is not running (process {state.get('pid')} in {state_file} has ended): "
             "start it with `make serve`"
         )
+    return state
+
+
+def _local(logical_id: str, state_file: Path) -> Location:
+    state = _running_state(state_file)
     session = boto3.session.Session(
         aws_access_key_id="local",
         aws_secret_access_key="local",

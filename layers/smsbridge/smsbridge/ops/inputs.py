@@ -64,10 +64,25 @@ def phone_number(text: str) -> str:
 
     value = text.strip()
     if is_phone(value):
+        short = _nanp_length_problem(value)
+        if short:
+            raise InputError(f"{text!r} is not a phone number: {short}")
         return value
     guess = _e164_guess(value)
     hint = f"; did you mean {guess}?" if guess and is_phone(guess) else " (E.164: + country code and number)"
     raise InputError(f"{text!r} is not an E.164 phone number such as +14155550100{hint}")
+
+
+def _nanp_length_problem(value: str) -> str | None:
+    """Why a +1 number (US, Canada and the rest of the North American plan) cannot be one: it has 10 digits after
+    +1, the first of the area code and of the exchange 2-9. A digit short or too many is a typo, never a person."""
+    number = value.rpartition(":")[2]
+    if not number.startswith("+1") or _NANP.match(number[2:]):
+        return None
+    digits = len(number) - 2
+    if digits != 10:
+        return f"a +1 number has 10 digits after +1, this one {digits}"
+    return "after +1, the area code and the exchange each start with 2-9"
 
 
 def _e164_guess(value: str) -> str | None:
@@ -153,7 +168,7 @@ def port(text: str) -> int:
 def web_url(text: str) -> str:
     """An http(s) URL with a host."""
     parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not re.fullmatch(r"[A-Za-z0-9.:-]+", parts.hostname or ""):
         raise InputError(f"{text!r} is not an http(s) URL such as https://example.com/twilio/inbound")
     return text.strip()
 
@@ -182,6 +197,17 @@ def account_sid(text: str) -> str:
     return _matching(text, _ACCOUNT_SID, "an account SID (AC and 32 hex digits, from the Twilio console)")
 
 
+def auth_token(text: str) -> str:
+    """A Twilio auth token: 32 letters and digits. The message never repeats the value (it is a secret)."""
+    value = text.strip()
+    if not re.fullmatch(r"[0-9A-Za-z]{32}", value):
+        shown = "a placeholder" if not value.isascii() or "<" in value else f"{len(value)} characters"
+        raise InputError(
+            f"the auth token is not 32 letters and digits (this is {shown}): copy it from the Twilio console"
+        )
+    return value
+
+
 def error_code(text: str) -> str:
     """A Twilio error code: digits, e.g. 30006."""
     value = text.strip()
@@ -199,8 +225,34 @@ def url_fragment(text: str) -> str:
     return value
 
 
+def committable_problem(path: Path) -> str | None:
+    """Why writing personal data to ``path`` may leak it: it is inside a git working tree and not ignored there
+    (a later ``git add .`` would commit it). None outside a repository, when ignored, or without git."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    git = shutil.which("git")
+    folder = path.resolve().parent
+    if git is None or not folder.is_dir():
+        return None
+    try:
+        ignored = subprocess.run(  # noqa: S603 - git, with a path the user gave
+            [git, "-C", str(folder), "check-ignore", "-q", path.resolve().name],
+            capture_output=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if ignored.returncode != 1:  # 0: ignored; 128: not in a repository (or git failed)
+        return None
+    return f"{path} is inside a git repository and not ignored: the phone numbers in it could be committed"
+
+
 def new_file(text: str) -> Path:
     """A file to write: its folder must exist (``-`` is stdout where the command allows it)."""
+    if not text.strip():
+        raise InputError("no file name given")
     path = Path(text)
     if text != "-" and not path.parent.is_dir():
         raise InputError(f"cannot write {text}: the folder {path.parent} does not exist")

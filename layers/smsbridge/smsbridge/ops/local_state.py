@@ -39,3 +39,9 @@ def process_alive(pid: object) -> bool:
     except PermissionError:  # it exists, under another user
         return True
     return True
+
+
+def running_state(state_file: Path | None = None) -> dict[str, Any] | None:
+    """The state of the local stack that is running now (``state_file``, default the checkout's), or None."""
+    state = read_state(state_file or project_root() / LOCAL_STATE)
+    return state if state is not None and process_alive(state.get("pid")) else None

@@ -42,9 +42,10 @@ def selected_states(
 
 
 def record_json(record: ConsentRecord) -> dict[str, Any]:
-    """One scope of ``optouts get --json``: the state and the history behind it (shape documented in the README)."""
+    """One scope of ``optouts get --json``: the state and the history behind it (shape: docs/operations.md)."""
     return {
         "scope": record.scope,
+        "account_sid": record.account_sid,  # one number's scopes in two accounts are two states
         "status": record.status.value if record.status else None,
         "updated_at": record.updated_at,
         "source": record.source,

@@ -10,6 +10,7 @@ import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from smsbridge.domain.signature import compute_signature
@@ -116,8 +117,9 @@ class Answer:
     body: str
 
 
-def post(webhook: SignedWebhook, *, timeout: float = 15.0) -> Answer:
-    """POST the webhook and return the answer, whatever its status (Twilio waits 15 s at most)."""
+def post(webhook: SignedWebhook, *, timeout: float = 15.0, local: dict[str, Any] | None = None) -> Answer:
+    """POST the webhook and return the answer, whatever its status (Twilio waits 15 s at most). ``local``: the
+    running local stack's state, which names its real address when nothing answers at a loopback one."""
     request = urllib.request.Request(webhook.url, data=webhook.body, headers=webhook.headers, method="POST")  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
@@ -126,5 +128,53 @@ def post(webhook: SignedWebhook, *, timeout: float = 15.0) -> Answer:
         return Answer(error.code, error.headers.get("Content-Type", ""), error.read().decode(errors="replace"))
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
-        hint = " (is `make serve` running?)" if urlsplit(webhook.url).hostname in ("127.0.0.1", "localhost") else ""
-        raise NotReachable(f"nothing answers at {webhook.url}: {reason}{hint}") from None
+        raise NotReachable(
+            f"nothing answers at {webhook.url}: {reason}{_unreachable_hint(webhook.url, local)}"
+        ) from None
+
+
+def _unreachable_hint(url: str, local: dict[str, Any] | None) -> str:
+    host = urlsplit(url).hostname
+    if host not in LOOPBACK_NAMES:
+        return ""
+    running = _local_url(url, local)
+    if running and running != url:
+        return f" (the local stack listens at {_origin(running)}: give --url {running}, or leave --url out)"
+    return "" if running else " (is `make serve` running?)"
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _local_url(url: str, local: dict[str, Any] | None) -> str:
+    """The running local stack's URL for the route ``url`` names (inbound or status), or ""."""
+    if not local:
+        return ""
+    key = "status_url" if urlsplit(url).path.rstrip("/").endswith("/status") else "inbound_url"
+    return str(local.get(key) or "")
+
+
+def local_webhook_url(kind: str, local: dict[str, Any] | None) -> str:
+    """The running local stack's webhook URL for ``kind`` (inbound or status): ``simulate`` without ``--url``."""
+    if not local or not local.get(f"{kind}_url"):
+        raise NotReachable("no --url given and no local stack is running (.smsbridge/local.json): start `make serve`, "
+                           "or give --url")  # fmt: skip
+    return str(local[f"{kind}_url"])
+
+
+def refusal_hint(url: str, token: str, local: dict[str, Any] | None) -> str:
+    """The likely cause of a 403 (a refused signature), said at the client: a URL other than the one the server
+    checks signatures against (``localhost`` for ``127.0.0.1``), else another token (named by its last four)."""
+    running = _local_url(url, local)
+    if running and _origin(running) != _origin(url) and urlsplit(url).hostname in LOOPBACK_NAMES:
+        return (f"hint: the local stack checks signatures against {running}; {urlsplit(url).hostname} signs another "
+                f"URL: give --url {running}, or leave --url out")  # fmt: skip
+    return (
+        f"hint: signed for {url} with the token ending ...{token[-4:]}: the server must check with the same "
+        "token (make serve --auth-token, or the stack's AuthTokensSecret) and see the same URL (PublicBaseUrl)"
+    )

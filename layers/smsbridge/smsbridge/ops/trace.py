@@ -67,9 +67,14 @@ def ci360_records(client: Any, table: str, message_sid: str) -> list[dict[str, A
             record = plain(item)
             at = record.get("settled_at") or record.get("sent_at") or record.get("claimed_at", "")
             found.append({"key": key, "kind": kind.value, "event_name": record.get("event_name", ""),
-                          "outcome": record.get("state", "accepted"), "reason": record.get("reason", ""),
+                          "outcome": _outcome(record.get("state", "accepted")), "reason": record.get("reason", ""),
                           "at": at})  # fmt: skip
     return found
+
+
+def _outcome(state: str) -> str:
+    """A claim's state in the words the forwarder, ``recover`` and the logs use: CI360 took it is ``sent``."""
+    return "sent" if state == "accepted" else state
 
 
 def trace_message(
