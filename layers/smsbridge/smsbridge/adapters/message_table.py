@@ -6,9 +6,10 @@ the CI360 identity last seen for a number, from status callback URLs) and the fo
 lanes (``event_claims.py``).
 
 Conditions make the writes idempotent: a repeated inbound webhook, or a status callback that does not rank above
-the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent
-facts (consent_table) are written in the same atomic request. The contact memory is written once per message,
-before its record (``_contact_memory_due``), in writes of its own: a transaction costs twice the units.
+the stored status, changes nothing, so the table's stream carries no duplicate. A webhook's consent facts
+(consent_table) follow its record, in one atomic request of their own (``record_inbound``). The contact memory is
+written once per message, before its record (``_contact_memory_due``), in writes of its own: a transaction costs
+twice the units.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import boto3
 from smsbridge.adapters.change_index import MESSAGE_BUCKET, change_slot
 from smsbridge.adapters.consent_table import consent_writes
 from smsbridge.adapters.contacts import contact_key
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, plain, translated_errors, write_once
+from smsbridge.adapters.dynamodb import (
+    CLIENT_CONFIG,
+    Write,
+    attributes,
+    plain,
+    put_new,
+    translated_errors,
+    write_once,
+)
 from smsbridge.domain.ci360_events import Correlation, parse_correlation
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
@@ -88,7 +97,16 @@ class DynamoMessageStore:
                 "ConditionExpression": "attribute_not_exists(pk)",
             },
         )
-        return write_once(self.client, [put, *consent_writes(self.consent_table, consent, received_at)])
+        consent_facts = consent_writes(self.consent_table, consent, received_at)
+        if not consent_facts:
+            return write_once(self.client, [put])
+        # A consent keyword: its record first, alone (a transaction costs twice a plain write per item), then its
+        # history entry and state in one transaction, the entry required. A record already on file stops it, unless
+        # it is this same keyword's (a copy that died before its consent was written): then the history decides.
+        found = put_new(self.client, put.request)
+        if found is not None and (found.get("intent"), found.get("keyword")) != (item["intent"], item["keyword"]):
+            return False
+        return write_once(self.client, consent_facts)
 
     def record_status(
         self,
