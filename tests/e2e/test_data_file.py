@@ -10,6 +10,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,8 @@ import pytest
 from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES
 from smsbridge.local.ci360_stub import Ci360Stub
 from smsbridge.local.server import STUB_SECRET, STUB_TENANT
+from smsbridge.ops.simulate import status_params
+from tests.conftest import form_body, signed_headers
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -51,8 +57,12 @@ class Serve:
         assert found
         self.base_url = found.group(1)
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, how: signal.Signals = signal.SIGINT) -> None:
+        self.process.send_signal(how)
+        self.ended()
+
+    def ended(self) -> None:
+        """Wait for the process to end (however it was stopped), and its console to be read."""
         self.process.wait(timeout=120)
         self.reader.join(timeout=10)
         assert self.process.stdout is not None
@@ -87,5 +97,82 @@ def test_records_survive_a_restart_and_are_not_sent_again(tmp_path: Path) -> Non
             time.sleep(2)  # the forwarder polls the streams meanwhile
             assert len(stub.events()) == sent_before
             assert not any(re.match(r"\d\d:\d\d:\d\d CI360 ", line) for line in second.lines), "\n".join(second.lines)
+        finally:
+            second.stop()
+
+
+def post_status(base_url: str, number: int) -> int:
+    """A signed `delivered` callback for message ``number`` (its own MessageSid and CI360 identity): the status the
+    local stack answered, or 0 when it did not answer (stopping, or gone)."""
+    url = f"{base_url}/twilio/status?dh=DH-{number}&rtc=RTC-{number}&tc=TSK_1"
+    params = status_params(status="delivered", recipient=f"+1415555{number:04d}", message_sid=f"SM{number:032x}")
+    request = urllib.request.Request(url, data=form_body(params), headers=signed_headers(url, params), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+    except OSError:
+        return 0
+
+
+def delivered_once(stub: Ci360Stub, numbers: list[int], timeout: float = 120) -> Counter[str]:
+    """Wait until CI360 has the delivered event of each of ``numbers``; the count of each event it received."""
+    expected = {f"delivered:SM{number:032x}" for number in numbers}
+    deadline = time.monotonic() + timeout
+    while not expected <= {event.body.get("event_id") for event in stub.events()}:
+        missing = expected - {event.body.get("event_id") for event in stub.events()}
+        assert time.monotonic() < deadline, f"CI360 is still missing {len(missing)} events: {sorted(missing)[:5]}"
+        time.sleep(0.2)
+    return Counter(str(event.body.get("event_id")) for event in stub.events())
+
+
+def test_a_kill_9_loses_no_webhook_that_was_answered(tmp_path: Path) -> None:
+    data, state = tmp_path / "data.json", tmp_path / "local.json"
+    names = [name for name in DEFAULT_EVENT_NAMES.values() if name]
+    with Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=names) as stub:
+        where = ["--data-file", str(data), "--state-file", str(state), "--ci360-url", stub.url,
+                 "--ci360-tenant", STUB_TENANT, "--ci360-secret", STUB_SECRET]  # fmt: skip
+        # GIVEN CI360 refusing for now (503: every event waits on the retry queue), and 30 callbacks answered
+        stub.faults.fail_status, stub.faults.fail_next = 503, 10**6
+        first = Serve(*where)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = dict(zip(range(30), pool.map(lambda n: post_status(first.base_url, n), range(30)), strict=True))
+        assert set(answers.values()) == {204}
+        # WHEN the stack is killed at once (no save at stop), then started again and CI360 comes back
+        first.stop(signal.SIGKILL)
+        stub.faults.fail_next = 0
+        second = Serve(*where)
+        try:
+            # THEN every answered callback reaches CI360, once, with no manual step
+            received = delivered_once(stub, list(answers))
+            assert set(received.values()) == {1}, received
+        finally:
+            second.stop()
+
+
+def test_a_stop_under_load_answers_503_from_then_on_and_loses_no_answered_webhook(tmp_path: Path) -> None:
+    data, state = tmp_path / "data.json", tmp_path / "local.json"
+    names = [name for name in DEFAULT_EVENT_NAMES.values() if name]
+    with Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=names) as stub:
+        where = ["--data-file", str(data), "--state-file", str(state), "--ci360-url", stub.url,
+                 "--ci360-tenant", STUB_TENANT, "--ci360-secret", STUB_SECRET]  # fmt: skip
+        first = Serve(*where)
+        answers: dict[int, int] = {}
+        # GIVEN callbacks arriving from 4 senders at once, WHEN serve gets SIGTERM once 20 have been answered
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {pool.submit(post_status, first.base_url, n): n for n in range(60)}
+            for future in as_completed(futures):
+                answers[futures[future]] = future.result()
+                if len(answers) == 20:
+                    first.process.send_signal(signal.SIGTERM)
+        first.ended()
+        answered = [number for number, status in answers.items() if status == 204]
+        assert 20 <= len(answered) < 60 and set(answers.values()) <= {204, 503, 0}, answers
+        # THEN after a restart every callback answered 204 reaches CI360 once (the rest Twilio would retry)
+        second = Serve(*where)
+        try:
+            received = delivered_once(stub, answered)
+            assert all(received[f"delivered:SM{number:032x}"] == 1 for number in answered), received
         finally:
             second.stop()

@@ -177,7 +177,7 @@ def test_consent_ledger_is_recoverable_and_survives_stack_deletion(template: dic
     assert resource["DeletionPolicy"] == "Retain"
     assert resource["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert resource["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
-    assert [index["IndexName"] for index in resource["Properties"]["GlobalSecondaryIndexes"]] == ["ByScope", "ByChange"]
+    assert [index["IndexName"] for index in resource["Properties"]["GlobalSecondaryIndexes"]] == ["ByChange"]
 
 
 def test_the_change_indexes_are_sharded_and_project_only_what_their_readers_read(template: dict[str, Any]) -> None:

@@ -11,13 +11,13 @@ v0.1 keyed its webhook facts that way too; ``smsbridge migrate`` (``ops/migrate.
 account's keys, and this module reads and writes only the keys above.
 
 A history entry is written only if it is new; the state only if the event is newer than the one that set it. Both
-are written in one atomic request, with the webhook's message record when the event came with a webhook, and an
-entry already in the history cancels the whole request: evidence (a MessageSid) on record changes nothing again,
-whatever has happened to the message record since (the messages table's TTL). The history never expires.
-States also carry ``state_scope`` / ``state_updated_at`` for the ``ByScope`` index, and states and HELP entries
-``change_slot`` / ``changed_at`` for the ``ByChange`` index (``change_index.py``), which the preference sync and the
-recovery sweep read instead of scanning. Items written before the indexes lack ``change_slot`` and are not in
-them (``smsbridge migrate`` adds it to the v0.1 states it moves).
+are written in one atomic request (after the webhook's message record, when the event came with a webhook:
+``message_table.py``), and an entry already in the history cancels the whole request: evidence (a MessageSid) on
+record changes nothing again, whatever has happened to the message record since (the messages table's TTL). The
+history never expires. States and HELP entries carry ``change_slot`` / ``changed_at`` for the ``ByChange`` index
+(``change_index.py``), which the preference sync and the recovery sweep read instead of scanning. Items written
+before the indexes lack ``change_slot`` and are not in them (``smsbridge migrate`` adds it to the v0.1 states it
+moves).
 
 A number erased on request (``smsbridge forget``, docs/erasure.md) keeps its states and history under its keyed
 hash (``adapters/erasure_key.py``), with the same sort keys and without the number or the index attributes::
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
     from smsbridge.adapters.erasure_key import ErasureKey
 
-BY_SCOPE_INDEX = "ByScope"
 CHANGES_PAGE = 500  # index entries per page of a changes read
 
 
@@ -103,8 +102,6 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "event_id": event.event_id,
         "account_sid": event.account_sid,
         "sender": event.sender,
-        "state_scope": event.scope,
-        "state_updated_at": event.occurred_at.isoformat(),
         "changed_at": recorded_at.isoformat(),  # when the ledger changed: what a sync to CI360 follows
         "change_slot": change_slot(recorded_at, event.phone, CONSENT_BUCKET),  # ... through the ByChange index
     }
@@ -305,22 +302,16 @@ class ConsentLedger:
         return list(self._pages("query", _partition(self.table_name, AUDIT_PK)))
 
     def states(self, *, scope: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every current state (of one scope, through the ByScope index, when given), page by page."""
-        if scope:
-            request: dict[str, Any] = {
-                "TableName": self.table_name,
-                "IndexName": BY_SCOPE_INDEX,
-                "KeyConditionExpression": "state_scope = :scope",
-                "ExpressionAttributeValues": {":scope": {"S": scope}},
-            }
-            yield from self._pages("query", request)
-        else:
-            request = {
-                "TableName": self.table_name,
-                "FilterExpression": "record_type = :state",
-                "ExpressionAttributeValues": {":state": {"S": "state"}},
-            }
-            yield from self._pages("scan", request)
+        """Every current state (of one scope, when given), page by page: a Scan, for the operator's listings and
+        exports, which read every state anyway. Nothing scheduled or on a webhook's path calls it; an index by scope
+        would cost a write unit on every consent change for a listing that reads the whole ledger regardless."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "record_type = :state" + (" AND #scope = :scope" if scope else ""),
+            "ExpressionAttributeValues": {":state": {"S": "state"}, **({":scope": {"S": scope}} if scope else {})},
+            **({"ExpressionAttributeNames": {"#scope": "scope"}} if scope else {}),
+        }
+        yield from self._pages("scan", request)
 
     def changed_states(self, after: str, until: str) -> Iterator[dict[str, Any]]:
         """States the ledger changed in (``after``, ``until``] (ISO times), oldest change first, read lazily through

@@ -137,6 +137,21 @@ def write_once(client: DynamoDBClient, writes: list[Write]) -> bool:
             raise StoreUnavailable(f"DynamoDB could not be reached: {type(exc).__name__}") from exc
 
 
+def put_new(client: DynamoDBClient, request: dict[str, Any]) -> dict[str, Any] | None:
+    """A conditional PutItem: None when written, else the item its condition found (plain values), read in the same
+    request (``ReturnValuesOnConditionCheckFailure``: no extra read, no extra units)."""
+    try:
+        client.put_item(**request, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        if code != "ConditionalCheckFailedException":
+            raise StoreUnavailable(f"DynamoDB refused the write: {code}") from exc
+        return plain(exc.response.get("Item") or {})  # type: ignore[arg-type]
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"DynamoDB could not be reached: {type(exc).__name__}") from exc
+    return None
+
+
 def _send(client: DynamoDBClient, writes: list[Write]) -> None:
     if len(writes) > 1:
         client.transact_write_items(TransactItems=[{write.kind: write.request} for write in writes])  # type: ignore[misc]

@@ -16,9 +16,10 @@ message. A reply that left no consent fact but begins like a keyword (``Start Fr
 re-cut into one (``Body=Start `` + ``Fresh=``) once its record has expired, so it leaves a tombstone
 (``sk = SEEN``: the MessageSid and a date, no text or number, no TTL) that any later copy of it must not find.
 
-A webhook's consent facts (consent_table) are written in the same atomic request. The contact memory is written
-once per message, before its record (``_contact_memory_due``), in writes of its own: a transaction costs twice
-the units.
+An inbound webhook's consent facts (consent_table) follow its record, in one atomic request of their own
+(``record_inbound``); a status callback's are written in the same atomic request as its record. The contact memory
+is written once per message, before its record (``_contact_memory_due``), in writes of its own: a transaction
+costs twice the units.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ import boto3
 from smsbridge.adapters.change_index import MESSAGE_BUCKET, change_slot
 from smsbridge.adapters.consent_table import consent_writes
 from smsbridge.adapters.contacts import contact_key
-from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, plain, translated_errors, write_once
+from smsbridge.adapters.dynamodb import (
+    CLIENT_CONFIG,
+    Write,
+    attributes,
+    plain,
+    put_new,
+    translated_errors,
+    write_once,
+)
 from smsbridge.domain.ci360_events import Correlation, parse_correlation
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
@@ -102,10 +111,19 @@ class DynamoMessageStore:
                 + ("" if unverified else " OR attribute_exists(unverified)"),
             },
         )
-        writes = [put, *consent_writes(self.consent_table, consent, received_at)]
-        if consent is None and reading.starts_like_keyword:
-            writes.append(self._tombstone(message.message_sid, received_at, check_only=bool(unverified)))
-        return write_once(self.client, writes)
+        consent_facts = consent_writes(self.consent_table, consent, received_at)
+        if not consent_facts:
+            writes = [put]
+            if reading.starts_like_keyword:
+                writes.append(self._tombstone(message.message_sid, received_at, check_only=bool(unverified)))
+            return write_once(self.client, writes)
+        # A consent keyword: its record first, alone (a transaction costs twice a plain write per item), then its
+        # history entry and state in one transaction, the entry required. A record already on file stops it, unless
+        # it is this same keyword's (a copy that died before its consent was written): then the history decides.
+        found = put_new(self.client, put.request)
+        if found is not None and (found.get("intent"), found.get("keyword")) != (item["intent"], item["keyword"]):
+            return False
+        return write_once(self.client, consent_facts)
 
     def _tombstone(self, message_sid: str, received_at: datetime, *, check_only: bool) -> Write:
         """The message's tombstone, required absent: written by a verified record, checked by an unverified one

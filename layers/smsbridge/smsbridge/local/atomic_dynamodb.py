@@ -3,6 +3,8 @@
 - One request at a time: moto applies a transaction by snapshotting whole tables and restores the snapshot when a
   condition fails, so two requests running at once can undo each other, which DynamoDB never does. The local stack
   and the concurrency tests serialise DynamoDB requests (not clients: they still race between requests).
+- A journal on demand (``serve --data-file``): ``journal_writes(record)`` is told each write that succeeded, before
+  it is answered.
 - Throttling on demand (chaos mode): ``throttle_writes(decide)`` makes a write that ``decide(action, identity)``
   picks fail with ``ProvisionedThroughputExceededException``, as DynamoDB refuses a write above a partition's
   throughput; the SDK's retries and the caller's handling are then what the test sees.
@@ -27,7 +29,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 
-_LOCK = threading.RLock()
+LOCK = threading.RLock()  # held by every DynamoDB request (and by ``data_file`` while it snapshots)
 _original_call_action = DynamoHandler.call_action
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 _THROTTLED = json.dumps(
@@ -37,6 +39,7 @@ _THROTTLED = json.dumps(
     }
 )
 _throttle: Callable[[str, str], bool] | None = None
+_journal: Callable[[str, dict[str, Any]], None] | None = None
 
 
 def throttle_writes(decide: Callable[[str, str], bool] | None) -> None:
@@ -44,6 +47,12 @@ def throttle_writes(decide: Callable[[str, str], bool] | None) -> None:
     and key(s) written, not the values, so a decision can be made again for the same write."""
     global _throttle  # noqa: PLW0603 - moto's handler is process-wide, so is this switch
     _throttle = decide
+
+
+def journal_writes(record: Callable[[str, dict[str, Any]], None] | None) -> None:
+    """Call ``record(action, request parameters)`` after each successful write, before it is answered (None: stop)."""
+    global _journal  # noqa: PLW0603 - moto's handler is process-wide, so is this hook
+    _journal = record
 
 
 def _write_identity(params: dict[str, Any]) -> str:
@@ -58,13 +67,17 @@ def _key_attributes(operation: dict[str, Any]) -> dict[str, Any]:
 
 
 def _atomic_call_action(self: DynamoHandler) -> Any:
-    with _LOCK:
+    with LOCK:
         decide = _throttle
         if decide is not None:
             action = self._get_action()
             if action in _WRITES and decide(action, _write_identity(getattr(self, "params", None) or {})):
                 return 400, {"Content-Type": "application/x-amz-json-1.0"}, _THROTTLED
-        return _original_call_action(self)
+        answer = _original_call_action(self)
+        record = _journal
+        if record is not None and answer[0] == 200 and self._get_action() in _WRITES:
+            record(self._get_action(), dict(getattr(self, "params", None) or {}))
+        return answer
 
 
 def _key_of(backend: DynamoDBBackend, kind: str, operation: dict[str, Any]) -> dict[str, Any]:

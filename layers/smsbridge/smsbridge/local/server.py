@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +39,7 @@ from smsbridge.local import data_file
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests, throttle_writes
 from smsbridge.local.chaos import Chaos
 from smsbridge.local.ci360_stub import Ci360Stub, StubContract
+from smsbridge.local.data_file import Journal, Keeper
 from smsbridge.local.event_sources import REGION, Every, Handler, LambdaContext, LocalEventSources
 from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
 from smsbridge.ops.local_state import LOCAL_STATE, process_alive, project_root, read_state
@@ -211,6 +213,7 @@ class LocalStack:
         self.project_dir = project_dir or project_root()
         self.data_file = data_file
         self.restored: dict[str, int] = {}
+        self.earliest_fact = ""  # when the oldest restored fact was recorded (ISO), where the resume sweep starts
         self.state_file = state_file or self.project_dir / LOCAL_STATE
         self.auth_token = auth_token
         self.host, self.port = host, port
@@ -232,6 +235,9 @@ class LocalStack:
         self._http: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
         self.aws_endpoint_url = ""
+        self._journal: Journal | None = None
+        self._keeper: Keeper | None = None
+        self.closing = False  # set first thing at stop: webhooks are then answered 503, which Twilio retries
 
     @property
     def base_url(self) -> str:
@@ -285,8 +291,10 @@ class LocalStack:
         preferences_env = self.resources.function_environment("PreferencesFunction")  # the CLI's sync reads it
         self._write_state(endpoint, {**preferences_env, **environment, **forwarder_env})
         if self.data_file is not None:  # before the event sources: restored records are history, not changes
-            self.restored = data_file.restore(self.resources, boto3.session.Session(), self.data_file, region=REGION)
+            self._keep_data()
         self._sources.start()
+        if self.restored.get("items") or self.restored.get("writes"):
+            threading.Thread(target=self._resume, name="smsbridge-resume", daemon=True).start()
         if self.sync_seconds > 0:
             os.environ.update({**self.resources.function_environment("PreferencesFunction"), **local})
             preferences = _load_handler(self.project_dir / "functions" / "preferences" / "app.py", "preferences")
@@ -335,17 +343,65 @@ class LocalStack:
         if self.data_file is None:
             return "in memory: tables and queues are lost when serve stops (--data-file FILE keeps them)"
         items, messages = self.restored.get("items", 0), self.restored.get("messages", 0)
-        return (f"{self.data_file}: {counted(items, 'record')} and {counted(messages, 'queued event')} restored; "
-                "saved again when serve stops")  # fmt: skip
+        writes = self.restored.get("writes", 0)
+        journaled = f" + {counted(writes, 'journaled write')}" if writes else ""
+        return (
+            f"{self.data_file}: {counted(items, 'record')} and {counted(messages, 'queued event')} restored"
+            f"{journaled}; kept as serve goes (every write journaled, a snapshot every "
+            f"{data_file.SNAPSHOT_SECONDS:g} s)"
+        )
+
+    def _keep_data(self) -> None:
+        """Restore the data file and its journal, snapshot the result at once (it becomes the new base), then keep
+        a journal of every write and a snapshot every few seconds while anything changes (``local/data_file.py``)."""
+        assert self.data_file is not None
+        session, path = boto3.session.Session(), self.data_file
+        self.restored = data_file.restore(self.resources, session, path, region=REGION)
+        self.earliest_fact = data_file.earliest_fact(path)
+        journal = self._journal = Journal(data_file.journal_path(path))
+        journal.install()
+        data_file.save(self.resources, session, path, region=REGION, journal=journal)
+        self._keeper = Keeper(lambda: data_file.save(self.resources, session, path, region=REGION, journal=journal),
+                              journal)  # fmt: skip
+        self._keeper.start()
+
+    def _resume(self) -> None:
+        """Send what was recorded before the stop and never sent (its stream record was not read in time): every
+        restored fact's events that have no claim, as the deployed recovery sweep does; none sent twice."""
+        from smsbridge.adapters.fact_tables import DynamoFacts  # noqa: PLC0415 - only with a data file
+        from smsbridge.app.recover import recover  # noqa: PLC0415
+        from smsbridge.ports import Window  # noqa: PLC0415
+
+        try:
+            module = _load_handler(self.project_dir / "functions" / "forwarder" / "app.py", "forwarder")
+            module.forwarder.observer = self._echo_event
+            module.forwarder.parking = self._parked.wrap(module.forwarder.parking)
+            names = self.resources.names
+            facts = DynamoFacts(names["MessagesTable"], names["ConsentTable"], client=boto3.client("dynamodb"))
+            earliest = self.earliest_fact
+            start = datetime.fromisoformat(earliest) if earliest else datetime.now(UTC) - timedelta(days=1)
+            summary = recover(module.forwarder, facts, [Window(start - timedelta(minutes=1), datetime.now(UTC))])
+        except Exception as exc:  # say it: `smsbridge recover --local` does the same by hand
+            self.echo(f"resume after restart failed ({type(exc).__name__}: {exc}): run smsbridge recover --local")
+            return
+        sent = summary.outcomes.get("sent", 0)
+        self.echo(f"resumed: {counted(summary.facts, 'restored fact')} looked at, "
+                  f"{counted(sent, 'event')} sent that the stop had left unsent")  # fmt: skip
 
     def _save_data(self) -> None:
         if self.data_file is None:
             return
+        if self._keeper is not None:
+            self._keeper.stop()
         try:
-            saved = data_file.save(self.resources, boto3.session.Session(), self.data_file, region=REGION)
+            saved = data_file.save(self.resources, boto3.session.Session(), self.data_file, region=REGION,
+                                   journal=self._journal)  # fmt: skip
         except Exception as exc:  # stopping must go on: say what was not kept
-            self.echo(f"data not saved to {self.data_file}: {type(exc).__name__}: {exc}")
+            self.echo(f"data not saved to {self.data_file}: {type(exc).__name__}: {exc} (its journal keeps the writes)")
             return
+        finally:
+            if self._journal is not None:
+                self._journal.uninstall()
         self.echo(f"saved {counted(saved['items'], 'record')} and {counted(saved['messages'], 'queued event')} "
                   f"to {self.data_file}")  # fmt: skip
 
@@ -367,6 +423,7 @@ class LocalStack:
         self.echo(line)
 
     def stop(self) -> None:
+        self.closing = True  # from here on a webhook is answered 503 (Twilio retries it), so none is lost
         if self._schedule is not None:
             self._schedule.stop()
         if self._sources is not None:
@@ -447,6 +504,10 @@ class LocalStack:
             server_version = SERVER_NAME
 
             def _handle(self) -> None:
+                if stack.closing:
+                    stopping = b"the local stack is stopping\n"
+                    self._answer(503, {"Content-Type": "text/plain", "Retry-After": "5"}, stopping)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_REQUEST_BYTES:
                     self._answer(413, {"Content-Type": "text/plain"}, b"request body over 10 MB\n")
