@@ -252,12 +252,13 @@ def test_replies_consent_and_delivery_states_reach_ci360_exactly_once(loop: Loop
     summary = [
         (b["eventName"], b["datahub_id"], b.get("task_code"), b.get("status") or b.get("intent")) for b in received
     ]
+    # (the STOP and the question came before task 2's message: they are credited to task 1, which they answered)
     assert summary == [
         ("SMS Delivered", "DH1", "TSK_1", "delivered"),
         ("SMS Failed", "DH2", "TSK_1", "failed"),
-        ("SMS Opt-Out", "DH1", "TSK_2", "opt_out"),
+        ("SMS Opt-Out", "DH1", "TSK_1", "opt_out"),
         ("SMS Opt-Out", "DH2", "TSK_1", "opt_out"),
-        ("SMS Reply", "DH1", "TSK_2", "reply"),
+        ("SMS Reply", "DH1", "TSK_1", "reply"),
         ("SMS Undelivered", "DH1", "TSK_2", "undelivered"),
     ]
     by_name = {(b["eventName"], b["datahub_id"]): b for b in received}

@@ -54,8 +54,10 @@ if TYPE_CHECKING:
 CHANGES_PAGE = 500  # index entries per page of a changes read
 
 
-def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime) -> list[Write]:
-    """The history entry for ``event`` and, when it sets a state, the conditional state update."""
+def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime, *,
+                   attributed: str | None = None) -> list[Write]:  # fmt: skip
+    """The history entry for ``event`` and, when it sets a state, the conditional state update. ``attributed``: the
+    correlation (a callback query, "" for none) its CI360 event is credited to, as of the webhook's arrival."""
     if event is None:
         return []
     entry = {
@@ -74,6 +76,7 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "account_sid": event.account_sid,
         "sender": event.sender,
         "recorded_at": recorded_at.isoformat(),
+        "attributed_query": attributed,
     }
     if event.action.value == "help":  # a HELP entry is an event of its own: in the change index, for the sweep
         entry |= {
@@ -102,18 +105,22 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "event_id": event.event_id,
         "account_sid": event.account_sid,
         "sender": event.sender,
+        "attributed_query": attributed,
         "changed_at": recorded_at.isoformat(),  # when the ledger changed: what a sync to CI360 follows
         "change_slot": change_slot(recorded_at, event.phone, CONSENT_BUCKET),  # ... through the ByChange index
     }
     present = {name: value for name, value in state.items() if value is not None}
+    absent = [name for name, value in state.items() if value is None]  # none of an earlier event's stays behind
     update = Write(
         "Update",
         {
             "TableName": table,
             "Key": state_key(event.phone, event.scope_key),
-            "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in present),
+            "UpdateExpression": "SET "
+            + ", ".join(f"#{name} = :{name}" for name in present)
+            + (" REMOVE " + ", ".join(f"#{name}" for name in absent) if absent else ""),
             "ConditionExpression": "attribute_not_exists(#order_key) OR #order_key < :order_key",
-            "ExpressionAttributeNames": {f"#{name}": name for name in present},
+            "ExpressionAttributeNames": {f"#{name}": name for name in [*present, *absent]},
             "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(present).items()},
         },
     )

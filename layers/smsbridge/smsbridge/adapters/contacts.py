@@ -31,6 +31,9 @@ def contact_key(phone: str, label: str, account_sid: str) -> dict[str, Any]:
     return {"pk": {"S": f"CONTACT#{phone}"}, "sk": {"S": f"SENDER#{account_sid}#{label}"}}
 
 
+DEFAULT_ATTRIBUTION_WINDOW = timedelta(hours=168)  # the AttributionWindowHours default
+
+
 class DynamoContacts:
     """``ContactDirectory`` on the messages table: the last CI360 identity seen for (number, account, sender)."""
 

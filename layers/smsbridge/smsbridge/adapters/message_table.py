@@ -31,7 +31,7 @@ import boto3
 
 from smsbridge.adapters.change_index import MESSAGE_BUCKET, change_slot
 from smsbridge.adapters.consent_table import consent_writes
-from smsbridge.adapters.contacts import contact_key
+from smsbridge.adapters.contacts import DEFAULT_ATTRIBUTION_WINDOW, DynamoContacts, contact_key
 from smsbridge.adapters.dynamodb import (
     CLIENT_CONFIG,
     Write,
@@ -41,7 +41,7 @@ from smsbridge.adapters.dynamodb import (
     translated_errors,
     write_once,
 )
-from smsbridge.domain.ci360_events import Correlation, parse_correlation
+from smsbridge.domain.ci360_events import Correlation, callback_query, parse_correlation
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
 from smsbridge.domain.payloads import InboundMessage, StatusCallback
@@ -64,12 +64,23 @@ class DynamoMessageStore:
         *,
         consent_table: str,
         retention: timedelta,
+        attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW,
         client: DynamoDBClient | None = None,
     ) -> None:
         self.table_name = table_name
         self.consent_table = consent_table
         self.retention = retention
         self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
+        self.contacts = DynamoContacts(table_name, window=attribution_window, client=self.client)
+
+    def attribution(self, message: InboundMessage, received_at: datetime) -> str:
+        """The CI360 correlation of the newest message this account sent the person from the number (or service)
+        they answered, as Twilio had reported it when the reply arrived, as a callback query ("" for none): stored
+        with the reply and its consent facts, so that no later message and no forwarding delay changes whom it is
+        credited to (one read of the contact memory per inbound message)."""
+        found = self.contacts.latest(message.sender, message.scope, now=received_at, account_sid=message.account_sid,
+                                     sender=message.recipient)  # fmt: skip
+        return callback_query(found) if found else ""
 
     def record_inbound(
         self,
@@ -82,6 +93,7 @@ class DynamoMessageStore:
     ) -> bool:
         replied = reading.intent.value == "reply"
         unverified = ",".join(message.unverified) or None
+        attributed = self.attribution(message, received_at)
         item = {
             **_common(message, received_at, self.retention),
             "kind": "inbound",
@@ -100,6 +112,7 @@ class DynamoMessageStore:
             # the sweep's index, for a reply only: a keyword's record carries no event (its consent state does)
             "change_slot": change_slot(received_at, message.message_sid, MESSAGE_BUCKET) if replied else None,
             "unverified": unverified,
+            "attributed_query": attributed,  # whom CI360 credits the reply to ("": nobody), as of its arrival
         }
         put = Write(
             "Put",
@@ -111,7 +124,7 @@ class DynamoMessageStore:
                 + ("" if unverified else " OR attribute_exists(unverified)"),
             },
         )
-        consent_facts = consent_writes(self.consent_table, consent, received_at)
+        consent_facts = consent_writes(self.consent_table, consent, received_at, attributed=attributed)
         if not consent_facts:
             writes = [put]
             if reading.starts_like_keyword:
@@ -163,7 +176,9 @@ class DynamoMessageStore:
         update = Write("Update", {"TableName": self.table_name, **_status_update(callback, values, received_at)})
         if correlation and not unverified and self._contact_memory_due(callback, correlation):
             write_once(self.client, [self._contact_write(callback, correlation, received_at)])  # False: a newer one
-        return write_once(self.client, [update, *consent_writes(self.consent_table, consent, received_at)])
+        attributed = callback_query if correlation and not unverified else None  # a 21610 is this message's
+        consent_facts = consent_writes(self.consent_table, consent, received_at, attributed=attributed)
+        return write_once(self.client, [update, *consent_facts])
 
     def _contact_memory_due(self, callback: StatusCallback, correlation: Correlation) -> bool:
         """Whether this callback writes the contact memory: once per message, not once per callback.

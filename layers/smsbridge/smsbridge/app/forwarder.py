@@ -41,7 +41,7 @@ from smsbridge.adapters.fact_tables import DynamoFacts
 from smsbridge.adapters.queues import SqsParking, parked_event
 from smsbridge.clock import utc_now
 from smsbridge.config import Settings
-from smsbridge.domain.ci360_events import EventKind, EventMapping, PendingEvent, with_identity
+from smsbridge.domain.ci360_events import EventKind, EventMapping, PendingEvent, identity_only, with_identity
 from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, LaneEntry, LaneWaiter, lane_key
 from smsbridge.domain.delivery import (
     FIRST_DELAY_SECONDS,
@@ -56,17 +56,8 @@ from smsbridge.errors import NotConfigured, RetryableError
 from smsbridge.ports import ConsentLanes, ContactDirectory, EventGateway, ParkingQueues, SentLedger
 
 # What this module offers, the names its handler imports from elsewhere included (the handler's one import).
-__all__ = [
-    "LEASE_MARGIN",
-    "BatchReport",
-    "Forwarder",
-    "Settings",
-    "Work",
-    "build_forwarder",
-    "build_forwarder_function",
-    "build_sweep",
-    "startup_problems",
-]
+__all__ = ["LEASE_MARGIN", "BatchReport", "Forwarder", "Settings", "Work", "build_forwarder",
+           "build_forwarder_function", "build_sweep", "startup_problems"]  # fmt: skip
 
 if TYPE_CHECKING:
     from smsbridge.app.recover import RecoverySummary
@@ -311,9 +302,11 @@ class Forwarder:
 
     def _send_claimed(self, event: PendingEvent, attempt: int, owner: str, ambiguous: int) -> str:
         try:
-            correlation = event.correlation or self.contacts.latest(
-                event.phone, event.scope, now=self.clock(), account_sid=event.account_sid, sender=event.sender
-            )
+            correlation = event.correlation
+            if correlation is None:  # who the person is may be known by now; which task it answered was settled
+                correlation = self.contacts.latest(event.phone, event.scope, now=self.clock(),
+                                                   account_sid=event.account_sid, sender=event.sender)  # fmt: skip
+                correlation = identity_only(correlation) if event.attributed else correlation
         except RetryableError:
             self.sent.release(event.key, owner=owner)  # nothing went out: a redelivered copy may claim it at once
             raise

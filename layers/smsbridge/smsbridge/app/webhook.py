@@ -168,6 +168,7 @@ def build_webhook_service(settings: Settings) -> WebhookService:
             settings.messages_table,
             consent_table=settings.consent_table,
             retention=timedelta(days=settings.message_retention_days),
+            attribution_window=timedelta(hours=settings.attribution_window_hours),
         ),
         keywords=settings.keywords,
         suppress_on_30004=settings.suppress_on_30004,

@@ -203,6 +203,7 @@ class PendingEvent:
     order: str = ""  # a consent state's ledger order key: consent events for a number are sent in this order
     account_sid: str = ""  # the Twilio account and our number: the identity is looked up for that pair
     sender: str = ""
+    attributed: bool = False  # ``correlation`` was settled when the fact arrived (None then: nobody to credit)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -215,6 +216,7 @@ class PendingEvent:
             attributes=dict(data["attributes"]), correlation=Correlation(**correlation) if correlation else None,
             order=str(data.get("order") or ""),
             account_sid=data.get("account_sid", ""), sender=data.get("sender", ""),
+            attributed=bool(data.get("attributed", False)),
         )  # fmt: skip
 
 
@@ -274,7 +276,8 @@ class EventMapping:
             "opt_in_suspected": "true" if item.get("opt_in_suspected") else "false",
         }  # fmt: skip
         return PendingEvent(EventKind.REPLY, f"reply:{item['message_sid']}", item["sender"], item["scope"], attributes,
-                            account_sid=item.get("account_sid", ""), sender=item.get("recipient", ""))  # fmt: skip
+                            account_sid=item.get("account_sid", ""), sender=item.get("recipient", ""),
+                            **_attribution(item))  # fmt: skip
 
     def _status(self, kind: EventKind, item: Mapping[str, Any], **marks: str) -> PendingEvent:
         code = item.get("error_code")
@@ -299,7 +302,23 @@ class EventMapping:
         if item.get("keyword"):
             attributes["keyword"] = item["keyword"]
         return PendingEvent(kind, key, item["phone"], item["scope"], attributes, order=str(order or ""),
-                            account_sid=item.get("account_sid") or "", sender=item.get("sender") or "")  # fmt: skip
+                            account_sid=item.get("account_sid") or "", sender=item.get("sender") or "",
+                            **_attribution(item))  # fmt: skip
+
+
+def identity_only(correlation: Correlation | None) -> Correlation | None:
+    """Who the person is, without the task and tracking code of the message it came with: for an event whose fact
+    was attributed when it arrived (to no message then), so that a later message identifies the person but never
+    takes the credit."""
+    return Correlation(correlation.datahub_id) if correlation else None
+
+
+def _attribution(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The correlation a reply's or a consent fact's event is credited to, settled when it arrived (the webhook
+    stores ``attributed_query``: "" for nobody); facts recorded before that are credited when sent, as they were."""
+    if "attributed_query" not in item:
+        return {}
+    return {"correlation": parse_correlation(str(item["attributed_query"])), "attributed": True}
 
 
 @dataclass(frozen=True)
