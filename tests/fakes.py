@@ -142,6 +142,8 @@ class FakeSentLedger:
             if not may_claim(found, ticket=ticket, now=now):
                 return ClaimAnswer(False, found)
             base = found or ClaimRecord(ClaimState.CLAIMED)
+            if found is not None and found.state is ClaimState.CLAIMED:  # abandoned: its attempt ended unseen
+                base = replace(base, ambiguous=base.ambiguous + 1)
             self.claims[key] = replace(base, state=ClaimState.CLAIMED, owner=owner, lease_until=lease_until)
             return ClaimAnswer(True, self.claims[key])
 

@@ -105,6 +105,16 @@ class Loop:
         ).get("Messages", [])
         return [json.loads(message["Body"]) for message in found]
 
+    def unexplained_dead_letters(self) -> list[dict[str, Any]]:
+        """Dead letters other than the ``unconfirmed`` ones of events whose CI360 answers chaos lost (two lost
+        answers, or a dropped connection then a crash after CI360 accepted: the copy bound dead-letters them)."""
+        allowed = self.chaos.ambiguous_events if self.chaos else set()
+
+        def explained(letter: dict[str, Any]) -> bool:
+            return str(letter.get("reason", "")).startswith("unconfirmed") and letter["event"]["key"] in allowed
+
+        return [letter for letter in self.dead_letters() if not explained(letter)]
+
     def received(self) -> list[dict[str, Any]]:
         return [event.body for event in self.stub.events()]
 
@@ -304,7 +314,7 @@ def test_outage_then_recovery_delivers_everything_once(loop: Loop) -> None:
     # THEN once it is back every event arrives exactly once, and nothing was dead-lettered
     names = sorted(body["eventName"] for body in loop.received_once())
     assert names == ["SMS Help", "SMS Opt-In", "SMS Opt-Out", "SMS Sent"]
-    assert loop.dead_letters() == []
+    assert loop.unexplained_dead_letters() == []
 
 
 @pytest.mark.parametrize("fault", ["throttle_403", "server_500", "hang", "malformed"])

@@ -60,6 +60,23 @@ def test_an_abandoned_claim_is_taken_over_after_its_lease(claims: DynamoSentEven
     assert not claims.settle(KEY, owner="dead", state=ClaimState.PARKED, at=later, ticket="T")  # too late
 
 
+def test_taking_over_an_abandoned_claim_counts_the_dead_claimants_attempt_as_a_lost_answer(
+    claims: DynamoSentEvents,
+) -> None:
+    # GIVEN a claimant died after claiming (perhaps after sending: nobody saw its answer), and so did the next
+    assert claims.claim(KEY, owner="dead1", ticket="", now=NOW, lease_until=LEASE).granted
+    later = LEASE + timedelta(seconds=1)
+    second = claims.claim(KEY, owner="dead2", ticket="", now=later, lease_until=later + timedelta(seconds=40))
+    # THEN each takeover counts one attempt whose answer was lost, on the claim itself
+    assert second.granted and second.ambiguous == 1
+    latest = later + timedelta(seconds=60)
+    third = claims.claim(KEY, owner="c", ticket="", now=latest, lease_until=latest + timedelta(seconds=40))
+    assert third.granted and third.ambiguous == 2 and third.record and third.record.owner == "c"
+    # AND a claim refused because it is held (its lease running) counts nothing
+    refused = claims.claim(KEY, owner="d", ticket="", now=latest, lease_until=latest + timedelta(seconds=40))
+    assert not refused.granted and refused.ambiguous == 2
+
+
 def test_release_lets_the_next_copy_claim_at_once(claims: DynamoSentEvents) -> None:
     assert claims.claim(KEY, owner="a", ticket="", now=NOW, lease_until=LEASE).granted
     claims.release(KEY, owner="b")  # not the owner: nothing happens

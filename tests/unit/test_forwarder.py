@@ -262,6 +262,36 @@ def test_a_claim_whose_owner_died_is_taken_over_after_its_lease() -> None:
     assert len(gateway.bodies) == 1
 
 
+def test_a_claim_abandoned_twice_is_dead_lettered_unconfirmed_not_sent_a_third_time() -> None:
+    # GIVEN two copies in turn claimed the event and died (a crash or a timeout after CI360 perhaps accepted it)
+    clock, sent = [NOW], FakeSentLedger()
+    sent.claim("reply:SM1", owner="dead1", ticket="", now=NOW, lease_until=NOW + timedelta(seconds=40))
+    later = NOW + timedelta(seconds=41)
+    assert sent.claim(
+        "reply:SM1", owner="dead2", ticket="", now=later, lease_until=later + timedelta(seconds=40)
+    ).granted
+    forwarder, gateway, parking, _ = build(sent=sent, clock=lambda: clock[0])
+    # WHEN a third copy finds the claim abandoned again
+    clock[0] = later + timedelta(seconds=41)
+    assert forwarder.deliver(reply()) == "dead_lettered"
+    # THEN it sends nothing: two attempts ended unseen, so CI360 may have it twice already; an operator decides
+    assert gateway.bodies == [] and parking.dead[0][1].startswith("unconfirmed: two attempts ended")
+    assert sent.claims["reply:SM1"].state is ClaimState.UNCONFIRMED
+
+
+def test_a_claim_abandoned_once_is_sent_once_more_and_a_lost_answer_then_ends_it() -> None:
+    # GIVEN a copy claimed the event and died; the next copy's answer from CI360 is lost too
+    lost = Verdict(Outcome.RETRY, "no answer: ReadTimeoutError", ambiguous=True)
+    clock, sent = [NOW], FakeSentLedger()
+    sent.claim("reply:SM1", owner="dead", ticket="", now=NOW, lease_until=NOW + timedelta(seconds=40))
+    forwarder, gateway, parking, _ = build(FakeGateway(lost), sent=sent, clock=lambda: clock[0])
+    clock[0] = NOW + timedelta(seconds=41)
+    # WHEN it takes the claim over: the dead attempt counts as one lost answer, so this is the second copy
+    assert forwarder.deliver(reply()) == "dead_lettered"
+    # THEN at most two copies went out (the dead one's, perhaps, and this one), and the event waits for an operator
+    assert len(gateway.bodies) == 1 and parking.dead[0][1].startswith("unconfirmed: CI360's answer was lost twice")
+
+
 def test_a_throttled_record_after_acceptance_does_not_resend() -> None:
     # GIVEN CI360 accepted the event and DynamoDB throttled the write recording that
     forwarder, gateway, parking, sent = build(sent=FakeSentLedger(fail_settles=1))

@@ -40,6 +40,7 @@ from smsbridge.domain.claims import (
     LaneEntry,
     LaneWaiter,
     enter_lane,
+    may_claim,
     next_waiter,
 )
 from smsbridge.errors import StoreUnavailable
@@ -60,34 +61,59 @@ class DynamoSentEvents:
         self.client: DynamoDBClient = client or boto3.client("dynamodb", config=CLIENT_CONFIG)
 
     def claim(self, key: str, *, owner: str, ticket: str, now: datetime, lease_until: datetime) -> ClaimAnswer:
-        condition = "attribute_not_exists(pk) OR (#state = :claimed AND #lease_until < :now)"
-        values: dict[str, Any] = {":claimed": {"S": ClaimState.CLAIMED.value}, ":now": attribute(_millis(now)),
-                                  ":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)),
-                                  ":at": {"S": now.isoformat()}}  # fmt: skip
+        """One conditional write: a new claim, or a ticketed one taken up again. When that fails, the claim it found
+        (returned by the refused write: no read) may be an abandoned one, whose claimant died after claiming and
+        perhaps after sending: taking it over is a second write that also counts that attempt as a lost answer
+        (``ambiguous``), so that the copy bound holds for attempts nobody saw end."""
+        condition = "attribute_not_exists(pk)"
+        values: dict[str, Any] = {":owner": {"S": owner}, ":lease": attribute(_millis(lease_until)),
+                                  ":at": {"S": now.isoformat()},
+                                  ":claimed": {"S": ClaimState.CLAIMED.value}}  # fmt: skip
         if ticket:
             ticketed = {f":ticketed{n}": {"S": state.value} for n, state in enumerate(sorted(TICKETED))}
             condition += f" OR (#state IN ({', '.join(ticketed)}) AND #ticket = :ticket)"
             values.update({**ticketed, ":ticket": {"S": ticket}})
+        granted, found = self._claim_write(key, condition, values, ticket=bool(ticket))
+        if (
+            granted
+            or found is None
+            or not may_claim(found, ticket="", now=now)
+            or found.state is not ClaimState.CLAIMED
+        ):
+            return ClaimAnswer(granted, found)
+        takeover = {":owner": values[":owner"], ":lease": values[":lease"], ":at": values[":at"],
+                    ":claimed": values[":claimed"], ":now": attribute(_millis(now)), ":one": {"N": "1"},
+                    ":dead": {"S": found.owner}}  # fmt: skip
+        granted, taken = self._claim_write(key, "#state = :claimed AND #lease_until < :now AND #owner = :dead",
+                                           takeover, ticket=False, lost=True)  # fmt: skip
+        return ClaimAnswer(granted, taken)
+
+    def _claim_write(self, key: str, condition: str, values: dict[str, Any], *, ticket: bool,
+                     lost: bool = False) -> tuple[bool, ClaimRecord | None]:  # fmt: skip
+        """The claim's UpdateItem: (True, the claim as written), or (False, the claim that refused it)."""
+        update = "SET #state = :claimed, #owner = :owner, #lease_until = :lease, #claimed_at = :at"
+        names = {"#state": "state", "#lease_until": "lease_until", "#owner": "owner", "#claimed_at": "claimed_at"}
+        if ticket:
+            names["#ticket"] = "ticket"
+        if lost:  # the attempt of the claimant that died: its answer, if any, never came back
+            update += " ADD #ambiguous :one"
+            names["#ambiguous"] = "ambiguous"
         try:
             answer = self.client.update_item(
-                TableName=self.table_name,
-                Key=_sent_key(key),
-                UpdateExpression="SET #state = :claimed, #owner = :owner, #lease_until = :lease, #claimed_at = :at",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#state": "state", "#lease_until": "lease_until", "#owner": "owner",
-                                          "#claimed_at": "claimed_at", **({"#ticket": "ticket"} if ticket else {})},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
+                TableName=self.table_name, Key=_sent_key(key), UpdateExpression=update, ConditionExpression=condition,
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )  # fmt: skip
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise StoreUnavailable(
                     f"DynamoDB refused the claim: {exc.response.get('Error', {}).get('Code')}"
                 ) from exc
-            return ClaimAnswer(False, self.state_of(key))
+            old = exc.response.get("Item")
+            return False, _claim_record(plain(old)) if old else None  # type: ignore[arg-type]
         except BotoCoreError as exc:
             raise StoreUnavailable(f"DynamoDB could not be reached to claim: {type(exc).__name__}") from exc
-        return ClaimAnswer(True, _claim_record(plain(answer["Attributes"])))
+        return True, _claim_record(plain(answer["Attributes"]))
 
     def settle(self, key: str, *, owner: str, state: ClaimState, at: datetime, reason: str = "", ticket: str = "",
                event_name: str = "", ambiguous: int = 0) -> bool:  # fmt: skip

@@ -41,7 +41,14 @@ from smsbridge.adapters.fact_tables import DynamoFacts
 from smsbridge.adapters.queues import SqsParking, parked_event
 from smsbridge.clock import utc_now
 from smsbridge.config import Settings
-from smsbridge.domain.ci360_events import EventKind, EventMapping, PendingEvent, identity_only, with_identity
+from smsbridge.domain.ci360_events import (
+    Ci360Event,
+    EventKind,
+    EventMapping,
+    PendingEvent,
+    correlation_for,
+    with_identity,
+)
 from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, LaneEntry, LaneWaiter, lane_key
 from smsbridge.domain.delivery import (
     FIRST_DELAY_SECONDS,
@@ -61,6 +68,7 @@ __all__ = ["LEASE_MARGIN", "BatchReport", "Forwarder", "Settings", "Work", "buil
 
 if TYPE_CHECKING:
     from smsbridge.app.recover import RecoverySummary
+    from smsbridge.domain.ci360_events import Ci360Event
 
 
 @dataclass(frozen=True)
@@ -145,16 +153,8 @@ class Forwarder:
             if outcome == "failed" and not item.woken:  # a woken event that failed is still parked: nothing lost
                 report.failed_records.append(item.record_id)
             if outcome == "sent" and item.event.kind is EventKind.OPT_OUT:
-                report.opt_out_seconds.append(self._age_seconds(item.event))
+                report.opt_out_seconds.append(item.event.age_seconds(self.clock()))
         return report
-
-    def _age_seconds(self, event: PendingEvent) -> float:
-        """Seconds since smsbridge received the fact behind the event (0 when it does not say)."""
-        try:
-            occurred = datetime.fromisoformat(str(event.attributes.get("occurred_at", "")))
-        except ValueError:
-            return 0.0
-        return max(0.0, (self.clock() - occurred).total_seconds())
 
     def deliver_all(self, events: list[PendingEvent], remaining_ms: Callable[[], int] | None = None) -> Counter[str]:
         """Deliver events found outside a batch (the recovery sweep) as a batch's are: claimed, concurrently, within
@@ -302,11 +302,11 @@ class Forwarder:
 
     def _send_claimed(self, event: PendingEvent, attempt: int, owner: str, ambiguous: int) -> str:
         try:
-            correlation = event.correlation
-            if correlation is None:  # who the person is may be known by now; which task it answered was settled
-                correlation = self.contacts.latest(event.phone, event.scope, now=self.clock(),
-                                                   account_sid=event.account_sid, sender=event.sender)  # fmt: skip
-                correlation = identity_only(correlation) if event.attributed else correlation
+            ask, now = self.contacts.latest, self.clock()
+            correlation = correlation_for(
+                event,
+                lambda: ask(event.phone, event.scope, now=now, account_sid=event.account_sid, sender=event.sender),
+            )
         except RetryableError:
             self.sent.release(event.key, owner=owner)  # nothing went out: a redelivered copy may claim it at once
             raise
@@ -314,6 +314,13 @@ class Forwarder:
         if addressed is None:
             reason = "held: no CI360 identity is known for this number (UNKNOWN_IDENTITY=hold)"
             return self._dead_letter(event, owner, ClaimState.HELD, reason, attempt, outcome="held")
+        if ambiguous >= 2:  # two attempts ended unseen (lost answers, or senders that died): CI360 may have it
+            reason = "unconfirmed: two attempts ended without CI360's answer; it may have the event"
+            return self._dead_letter(event, owner, ClaimState.UNCONFIRMED, reason, attempt, outcome="dead_lettered")
+        return self._send_addressed(event, addressed, attempt, owner, ambiguous)
+
+    def _send_addressed(self, event: PendingEvent, addressed: Ci360Event, attempt: int, owner: str,
+                        ambiguous: int) -> str:  # fmt: skip
         try:
             verdict = self.gateway().send(addressed.body())
         except NotConfigured as problem:

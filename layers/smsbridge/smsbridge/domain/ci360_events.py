@@ -29,8 +29,9 @@ the number from the same account's number (or Messaging Service), else the unkno
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -208,6 +209,14 @@ class PendingEvent:
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
 
+    def age_seconds(self, now: datetime) -> float:
+        """Seconds since smsbridge received the fact behind the event (0 when it does not say)."""
+        try:
+            occurred = datetime.fromisoformat(str(self.attributes.get("occurred_at", "")))
+        except ValueError:
+            return 0.0
+        return max(0.0, (now - occurred).total_seconds())
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PendingEvent:
         correlation = data.get("correlation")
@@ -306,11 +315,14 @@ class EventMapping:
                             **_attribution(item))  # fmt: skip
 
 
-def identity_only(correlation: Correlation | None) -> Correlation | None:
-    """Who the person is, without the task and tracking code of the message it came with: for an event whose fact
-    was attributed when it arrived (to no message then), so that a later message identifies the person but never
-    takes the credit."""
-    return Correlation(correlation.datahub_id) if correlation else None
+def correlation_for(event: PendingEvent, lookup: Callable[[], Correlation | None]) -> Correlation | None:
+    """The correlation to send ``event`` with: its own, else what ``lookup`` finds in the contact memory now. Who the
+    person is may be known by now; but the task a reply answered was settled when it arrived (``attributed``, to
+    none then), so a later message lends its identity and never its task and tracking code."""
+    if event.correlation is not None:
+        return event.correlation
+    found = lookup()
+    return Correlation(found.datahub_id) if found and event.attributed else found
 
 
 def _attribution(item: Mapping[str, Any]) -> dict[str, Any]:

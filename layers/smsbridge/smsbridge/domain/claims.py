@@ -10,7 +10,10 @@ conditional write; only the copy whose write succeeds sends, and it then records
   not sent a third time unless an operator replays its dead letter.
 
 A claim in progress (``claimed``) carries its owner and a lease: when the lease has run out (the claimant
-crashed or timed out), any copy may take the claim over. A parked, held, dead-lettered or unconfirmed event may
+crashed or timed out), any copy may take the claim over. The claimant may have sent the event before it died, and
+nobody saw CI360's answer: a takeover counts that attempt as a lost answer (``ambiguous``), so that an event is sent
+at most twice whether its answers were lost on the wire or with the process, and a copy that takes over a claim
+with two such attempts behind it dead-letters it as ``unconfirmed`` without sending. A parked, held, dead-lettered or unconfirmed event may
 be claimed only by the message carrying its current ticket, so stale copies of a parked message (SQS delivers at
 least once) and copies of a dead letter replayed twice fall away. A copy without a ticket (a stream record, the
 sweep) may claim only a key that has no claim yet, or an abandoned one.
