@@ -13,9 +13,9 @@ A claim in progress (``claimed``) carries its owner and a lease: when the lease 
 crashed or timed out), any copy may take the claim over. The claimant may have sent the event before it died, and
 nobody saw CI360's answer: a takeover counts that attempt as a lost answer (``ambiguous``), so that an event is sent
 at most twice whether its answers were lost on the wire or with the process, and a copy that takes over a claim
-with two such attempts behind it dead-letters it as ``unconfirmed`` without sending. A parked, held, dead-lettered or unconfirmed event may
-be claimed only by the message carrying its current ticket, so stale copies of a parked message (SQS delivers at
-least once) and copies of a dead letter replayed twice fall away. A copy without a ticket (a stream record, the
+with two such attempts behind it dead-letters it as ``unconfirmed`` without sending. A parked, held,
+dead-lettered or unconfirmed event may be claimed only by the message carrying its current ticket, so stale copies
+of a parked message (SQS delivers at least once) and copies of a dead letter replayed twice fall away. A copy without a ticket (a stream record, the
 sweep) may claim only a key that has no claim yet, or an abandoned one.
 
 Claims carry no expiry (no TTL): a webhook replayed at any age must not send a second event.
