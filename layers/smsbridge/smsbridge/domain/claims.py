@@ -15,8 +15,8 @@ nobody saw CI360's answer: a takeover counts that attempt as a lost answer (``am
 at most twice whether its answers were lost on the wire or with the process, and a copy that takes over a claim
 with two such attempts behind it dead-letters it as ``unconfirmed`` without sending. A parked, held,
 dead-lettered or unconfirmed event may be claimed only by the message carrying its current ticket, so stale copies
-of a parked message (SQS delivers at least once) and copies of a dead letter replayed twice fall away. A copy without a ticket (a stream record, the
-sweep) may claim only a key that has no claim yet, or an abandoned one.
+of a parked message (SQS delivers at least once) and copies of a dead letter replayed twice fall away. A copy
+without a ticket (a stream record, the sweep) may claim only a key that has no claim yet, or an abandoned one.
 
 Claims carry no expiry (no TTL): a webhook replayed at any age must not send a second event.
 """
