@@ -92,6 +92,16 @@ def test_a_new_free_text_reply_is_a_reply_event() -> None:
     assert event.key == "reply:SM1"
 
 
+def test_a_recut_reply_sends_no_event_and_the_genuine_copy_replacing_it_does() -> None:
+    # a record of a request holding another field inside a value: its text may not be the person's
+    recut = {**inbound(), "unverified": "absorbed_field,field_form"}
+    assert MAPPING.message_change(recut, None) == []
+    [event] = MAPPING.message_change(inbound(), recut)
+    assert event.key == "reply:SM1" and event.attributes["reply_text"] == "See you"
+    # an unverified record for another reason (an unusual form) is still the person's reply
+    assert len(MAPPING.message_change({**inbound(), "unverified": "field_form"}, None)) == 1
+
+
 @pytest.mark.parametrize("intent", ["opt_out", "opt_in", "help"])
 def test_keyword_replies_are_left_to_the_consent_ledger(intent: str) -> None:
     assert MAPPING.message_change(inbound(intent), None) == []

@@ -44,7 +44,7 @@ from smsbridge.adapters.dynamodb import (
 from smsbridge.domain.ci360_events import Correlation, callback_query, parse_correlation
 from smsbridge.domain.consent import ConsentEvent
 from smsbridge.domain.keywords import ReplyClassification
-from smsbridge.domain.payloads import InboundMessage, StatusCallback
+from smsbridge.domain.payloads import InboundMessage, StatusCallback, in_doubt
 from smsbridge.domain.status import CORRECTIONS, StatusRank
 
 if TYPE_CHECKING:
@@ -92,7 +92,8 @@ class DynamoMessageStore:
         delivery_id: str,
     ) -> bool:
         replied = reading.intent.value == "reply"
-        unverified = ",".join(message.unverified) or None
+        doubtful = in_doubt(message)  # a request that may be re-cut: recorded flagged, giving way to another copy
+        unverified, unusual = _flags(message.unverified, doubtful)
         attributed = self.attribution(message, received_at)
         item = {
             **_common(message, received_at, self.retention),
@@ -112,6 +113,7 @@ class DynamoMessageStore:
             # the sweep's index, for a reply only: a keyword's record carries no event (its consent state does)
             "change_slot": change_slot(received_at, message.message_sid, MESSAGE_BUCKET) if replied else None,
             "unverified": unverified,
+            "unusual": unusual,
             "attributed_query": attributed,  # whom CI360 credits the reply to ("": nobody), as of its arrival
         }
         put = Write(
@@ -121,14 +123,14 @@ class DynamoMessageStore:
                 "Item": {**message_key(message.message_sid, "INBOUND"), **attributes(item)},
                 # a verified copy replaces an unverified one; an unverified one is recorded only where nothing is
                 "ConditionExpression": "attribute_not_exists(pk)"
-                + ("" if unverified else " OR attribute_exists(unverified)"),
+                + ("" if doubtful else " OR attribute_exists(unverified)"),
             },
         )
         consent_facts = consent_writes(self.consent_table, consent, received_at, attributed=attributed)
         if not consent_facts:
             writes = [put]
             if reading.starts_like_keyword:
-                writes.append(self._tombstone(message.message_sid, received_at, check_only=bool(unverified)))
+                writes.append(self._tombstone(message.message_sid, received_at, check_only=doubtful))
             return write_once(self.client, writes)
         # A consent keyword: its record first, alone (a transaction costs twice a plain write per item), then its
         # history entry and state in one transaction, the entry required. A record already on file stops it, unless
@@ -158,7 +160,8 @@ class DynamoMessageStore:
         callback_query: str,
         correlation: Correlation | None = None,
     ) -> bool:
-        unverified = ",".join(callback.unverified) or None
+        doubtful = in_doubt(callback)  # a request that may be re-cut: flagged, and its correlation not kept
+        unverified, unusual = _flags(callback.unverified, doubtful)
         values = {
             **_common(callback, received_at, self.retention),
             "kind": "status",
@@ -166,17 +169,18 @@ class DynamoMessageStore:
             "status_rank": int(StatusRank.of(callback.status)),
             "error_code": callback.error_code,
             "raw_dlr_done_date": callback.raw_dlr_done_date,
-            "callback_query": None if unverified else (callback_query or None),
+            "callback_query": None if doubtful else (callback_query or None),
             "updated_at": received_at.isoformat(),
             "delivery_id": delivery_id or None,
             # the sweep's index: unchanged (no index write) while the callbacks stay in one 10-minute bucket
             "change_slot": change_slot(received_at, callback.message_sid, MESSAGE_BUCKET),
             "unverified": unverified,
+            "unusual": unusual,
         }
         update = Write("Update", {"TableName": self.table_name, **_status_update(callback, values, received_at)})
-        if correlation and not unverified and self._contact_memory_due(callback, correlation):
+        if correlation and not doubtful and self._contact_memory_due(callback, correlation):
             write_once(self.client, [self._contact_write(callback, correlation, received_at)])  # False: a newer one
-        attributed = callback_query if correlation and not unverified else None  # a 21610 is this message's
+        attributed = callback_query if correlation and not doubtful else None  # a 21610 is this message's
         consent_facts = consent_writes(self.consent_table, consent, received_at, attributed=attributed)
         return write_once(self.client, [update, *consent_facts])
 
@@ -235,6 +239,13 @@ class DynamoMessageStore:
         )
 
 
+def _flags(reasons: tuple[str, ...], doubtful: bool) -> tuple[str | None, str | None]:
+    """The record's ``unverified`` (a request in doubt: another copy may replace it) and ``unusual`` (only a name
+    Twilio does not document: recorded as any other) attributes."""
+    text = ",".join(reasons) or None
+    return (text, None) if doubtful else (None, text)
+
+
 def _status_update(callback: StatusCallback, values: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     present = {name: value for name, value in values.items() if value is not None}
     absent = [name for name, value in values.items() if value is None]
@@ -245,7 +256,7 @@ def _status_update(callback: StatusCallback, values: dict[str, Any], received_at
         update += " REMOVE " + ", ".join(f"#{name}" for name in absent)
     condition = "attribute_not_exists(#status_rank)"  # an unverified callback: recorded only where nothing is
     extra: dict[str, Any] = {}
-    if not callback.unverified:  # ranks above the stored status, or replaces an unverified copy
+    if not in_doubt(callback):  # ranks above the stored status, or replaces an unverified copy
         condition += " OR #status_rank < :status_rank OR attribute_exists(#unverified)"
         corrected = CORRECTIONS.get(callback.status)
         if corrected:  # a delivered correcting an undelivered (domain/status.py)

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from smsbridge.domain.error_codes import ErrorClass, classify_error
+from smsbridge.domain.field_forms import ABSORBED_FIELD
 from smsbridge.domain.privacy import mask_address
 
 IDENTITY_TYPES = ("datahub_id", "customer_id", "subject_id", "login_id")
@@ -243,8 +244,10 @@ class EventMapping:
 
     def message_change(self, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[PendingEvent]:
         """Events for a change to a messages-table item (None ``old``: a new item)."""
-        if new.get("kind") == "inbound" and old is None and new.get("intent") == "reply":
-            return self._enabled(self._reply(new))
+        if new.get("kind") == "inbound" and new.get("intent") == "reply" and not _absorbed(new):
+            # a reply's event when it is first recorded, or when the genuine copy replaces a re-cut one (whose text
+            # may not be the person's: it sends no event)
+            return self._enabled(self._reply(new)) if old is None or _absorbed(old) else []
         if new.get("kind") == "status" and new.get("status") != (old or {}).get("status"):
             kind = _STATUS_KINDS.get(str(new.get("status")))
             return [event for event in self._status_events(kind, new, old) if self.name_for(event.kind)] if kind else []
@@ -323,6 +326,11 @@ def correlation_for(event: PendingEvent, lookup: Callable[[], Correlation | None
         return event.correlation
     found = lookup()
     return Correlation(found.datahub_id) if found and event.attributed else found
+
+
+def _absorbed(item: Mapping[str, Any]) -> bool:
+    """A record of a request that holds another field inside a value: a re-cut copy, its sender in doubt."""
+    return ABSORBED_FIELD in str(item.get("unverified") or "").split(",")
 
 
 def _attribution(item: Mapping[str, Any]) -> dict[str, Any]:

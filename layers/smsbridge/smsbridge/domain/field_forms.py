@@ -30,6 +30,7 @@ UNKNOWN_FIELD = "unknown_field"  # a name Twilio does not document (a new field,
 FIELD_FORM = "field_form"  # a value not in its field's documented form
 FIELDS_DISAGREE = "fields_disagree"  # fields Twilio sends together that differ
 ABSORBED_FIELD = "absorbed_field"  # a value holding another field's name and value: a re-cut beyond doubt
+SPLIT_VALUE = "split_value"  # an undocumented name where a cut could have made it: the query's end, or free text
 
 _FREE = r"(?s:.*)"
 _SID = r"{}[0-9a-fA-F]{{32}}"
@@ -110,7 +111,17 @@ def unverified_reasons(params: Sequence[tuple[str, str]]) -> tuple[str, ...]:
         reasons.add(FIELDS_DISAGREE)
     if _body_absorbed(fields.get("Body", ""), sorted(fields)):
         reasons.add(ABSORBED_FIELD)
+    if any(_split_off(name, before) for before, name in zip(["", *sorted(fields)], sorted(fields), strict=False)):
+        reasons.add(SPLIT_VALUE)
     return tuple(sorted(reasons))
+
+
+def _split_off(name: str, before: str) -> bool:
+    """Whether undocumented ``name`` could be text cut off the value signed just before it: the URL query's end
+    when it is first (``tc=SPRING_SALE_`` + ``A1=`` for ``tc=SPRING_SALE_A1``), or a free-text value (``Body=Start``
+    + ``Fresh=`` for ``Body=Start Fresh``). After a value of a strict form it could not be: that value, cut short,
+    would break its form (``FIELD_FORM``). So a field Twilio adds is taken as it comes, unless it follows free text."""
+    return form_of(name) is None and (not before or FORMS.get(before) == _FREE)
 
 
 def _body_absorbed(body: str, names: list[str]) -> bool:

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource
-from smsbridge.domain.field_forms import ABSORBED_FIELD, FORMS, NUMBERED
+from smsbridge.domain.field_forms import ABSORBED_FIELD, FORMS, NUMBERED, UNKNOWN_FIELD
 from smsbridge.domain.keywords import Intent, KeywordRules, ReplyClassification, classify_reply
 from smsbridge.domain.status import MessageStatus
 from smsbridge.errors import InvalidPayload
@@ -199,11 +199,19 @@ def _describe(exc: ValidationError, fields: Mapping[str, object]) -> str:
 _ACTIONS = {Intent.OPT_OUT: ConsentAction.OPT_OUT, Intent.OPT_IN: ConsentAction.OPT_IN, Intent.HELP: ConsentAction.HELP}
 
 
+def in_doubt(webhook: InboundMessage | StatusCallback) -> bool:
+    """True when ``webhook`` may be a re-cut copy: a value out of its documented form, fields that disagree, an
+    absorbed field, or an undocumented name where a cut could have made one (``field_forms.SPLIT_VALUE``). An
+    undocumented name elsewhere is not: Twilio adds fields without notice, and holding every opt-in and every
+    callback's correlation until a release knows the new name would stop the service. It is flagged and alarmed."""
+    return bool(set(webhook.unverified) - {UNKNOWN_FIELD})
+
+
 def reading_of(message: InboundMessage, rules: KeywordRules) -> ReplyClassification:
-    """What a reply means (``classify_reply``). From a request flagged ``unverified``, an opt-in does not move
-    consent until Twilio confirms it: it is a reply flagged ``opt_in_suspected`` (rule ``opt_in_unverified``)."""
+    """What a reply means (``classify_reply``). From a request ``in_doubt``, an opt-in does not move consent until
+    Twilio confirms it: it is a reply flagged ``opt_in_suspected`` (rule ``opt_in_unverified``)."""
     reading = classify_reply(message.body, rules, message.opt_out_type, sender=message.recipient)
-    if message.unverified and reading.intent is Intent.OPT_IN:
+    if in_doubt(message) and reading.intent is Intent.OPT_IN:
         return replace(reading, intent=Intent.REPLY, rule="opt_in_unverified", opt_in_suspected=True)
     return reading
 
