@@ -25,9 +25,9 @@ hash (``adapters/erasure_key.py``), with the same sort keys and without the numb
     pk = ERASED#<HMAC-SHA256 of the phone>   sk = SCOPE#… | EVENT#…   record_type erased_state | erased_event
     pk = AUDIT#erasure                       sk = <time>#<id>         record_type erasure: when, who, the counts
 
-``ConsentLedger.get`` reads the clear key first and the hashed key only when it finds nothing there. A later fact
-for the number is new data and is written in clear, as for any number; the hashed items stay, superseded for
-readers by the clear ones.
+``ConsentLedger.get`` (with an erasure key) reads both keys and merges them per (account, scope). A later fact for
+the number is new data and is written in clear, as for any number; the hashed items stay, superseded by the clear
+state of the same (account, scope) only. The preference sync (``states_of``) reads the clear key only.
 """
 
 from __future__ import annotations
@@ -182,6 +182,11 @@ def _erased_copy(item: dict[str, Any], digest: str, hashed: Callable[[str], str]
     return {"pk": {"S": f"{ERASED}{digest}"}, "sk": {"S": sort_key}, **attributes(values)}
 
 
+def _scope_of(item: dict[str, Any]) -> tuple[str, str]:
+    """The (account, scope) a consent item is of (account "" for a fact recorded without one)."""
+    return str(item.get("account_sid") or ""), str(item["scope"])
+
+
 @dataclass(frozen=True)
 class ConsentRecord:
     """A number's consent for one scope: its state and the history that led to it."""
@@ -222,20 +227,23 @@ class ConsentLedger:
         return plain(found) if found else None
 
     def get(self, phone: str) -> list[ConsentRecord]:
-        """Every (account, scope) this number has consent facts for, each with its state and ordered history; for a
-        number with none in clear, what ``smsbridge forget`` kept under its keyed hash (``erased``)."""
-        items, erased = list(self._query_phone(phone)), False
-        if not items and self.erasure_key is not None:
-            items, erased = self._erased_items(phone), True
+        """Every (account, scope) this number has consent facts for, each with its state and ordered history, in
+        clear and, with an erasure key, what ``smsbridge forget`` kept under its keyed hash: per (account, scope),
+        the clear state when there is one, else the hashed one (``erased``); the history of both. A fact recorded
+        after an erasure thus supersedes the erased state of its own scope only."""
+        clear = list(self._query_phone(phone))
+        hashed = self._erased_items(phone) if self.erasure_key is not None else []
         records = []
-        for account, scope in sorted({(i.get("account_sid") or "", i["scope"]) for i in items}):
-            mine = [i for i in items if (i.get("account_sid") or "", i["scope"]) == (account, scope)]
-            state = next((i for i in mine if i["record_type"] == "state"), None)
-            history = sorted((i for i in mine if i["record_type"] == "event"), key=lambda i: i["order_key"])
+        for account, scope in sorted({_scope_of(i) for i in clear + hashed}):
+            mine = [i for i in clear if _scope_of(i) == (account, scope)]
+            kept = [i for i in hashed if _scope_of(i) == (account, scope)]
+            clear_state = next((i for i in mine if i["record_type"] == "state"), None)
+            state = clear_state or next((i for i in kept if i["record_type"] == "state"), None)
+            history = sorted((i for i in mine + kept if i["record_type"] == "event"), key=lambda i: i["order_key"])
             records.append(ConsentRecord(
                 phone=phone, scope=scope, status=ConsentStatus(state["status"]) if state else None,
                 updated_at=state["updated_at"] if state else None, source=state["source"] if state else None,
-                history=history, account_sid=account or None, erased=erased,
+                history=history, account_sid=account or None, erased=clear_state is None and bool(kept),
             ))  # fmt: skip
         return records
 

@@ -2,8 +2,8 @@
 hash its consent is kept under (``smsbridge forget``, docs/erasure.md).
 
 HMAC-SHA256 with a key only the deployment holds: unlike a plain hash, it cannot be reversed by hashing every
-possible number. The key is read once, when a number is first hashed (a lookup that found no consent in clear), and
-kept for the process.
+possible number. The key is read once, on the first lookup of a number's consent by the CLI (``optouts get`` merges
+a number's hashed consent with its clear one, ``forget`` hashes), and kept for the process.
 """
 
 from __future__ import annotations

@@ -77,17 +77,70 @@ class SqsParking:
             raise StoreUnavailable(f"SQS did not take the message: {type(exc).__name__}") from exc
 
 
-def each_message(sqs: Any, queue_url: str, *, visibility_timeout: int) -> Iterator[dict[str, Any]]:
+def each_message(
+    sqs: Any, queue_url: str, *, visibility_timeout: int, settle_seconds: int = 0
+) -> Iterator[dict[str, Any]]:
     """Every message of a queue, once each (SQS hands a message out again once its visibility timeout ends): read in
     batches, each message hidden for ``visibility_timeout`` seconds, until a batch brings none not seen already.
-    What the caller neither deletes nor makes visible again reappears after that timeout."""
+    What the caller neither deletes nor makes visible again reappears after that timeout; what it makes visible
+    again at once is handed out again and ends the walk early (``QueueWalk`` puts messages back after the walk).
+    ``settle_seconds``: before ending, one more receive waits that long (a long poll, which asks every SQS server;
+    a short poll samples some, and may answer none for a queue of few messages)."""
     seen: set[str] = set()
+    settled = settle_seconds == 0
     while True:
+        wait = settle_seconds if settled else 0
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_timeout,
-                                    WaitTimeSeconds=0).get("Messages", [])  # fmt: skip
+                                    WaitTimeSeconds=wait).get("Messages", [])  # fmt: skip
         fresh = [message for message in batch if message["MessageId"] not in seen]
         if not fresh:
-            return
+            if settled:
+                return
+            settled = True
+            continue
+        settled = settle_seconds == 0
         for message in fresh:
             seen.add(message["MessageId"])
             yield message
+
+
+class QueueWalk:
+    """Look at every message of a queue once, then put back the ones not removed::
+
+        with QueueWalk(sqs, url, visibility_timeout=60) as walk:
+            for message in walk:
+                if ...:
+                    walk.remove(message)
+
+    Each message looked at stays hidden until the walk ends, so SQS hands out the next ones; the kept ones are made
+    visible again only after the whole walk (or after ``visibility_timeout`` if the process dies first). Every
+    receive counts toward a queue's ``maxReceiveCount``: walk only a queue without a redrive policy (the dead-letter
+    queue), never the retry queue, whose messages it would push to the dead-letter queue."""
+
+    def __init__(self, sqs: Any, queue_url: str, *, visibility_timeout: int, settle_seconds: int = 1) -> None:
+        self.sqs, self.queue_url = sqs, queue_url
+        self._visibility_timeout, self._settle_seconds = visibility_timeout, settle_seconds
+        self._kept: dict[str, str] = {}  # receipt handles of the messages looked at and not removed, by message id
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for message in each_message(self.sqs, self.queue_url, visibility_timeout=self._visibility_timeout,
+                                    settle_seconds=self._settle_seconds):  # fmt: skip
+            self._kept[message["MessageId"]] = message["ReceiptHandle"]
+            yield message
+
+    def remove(self, message: dict[str, Any]) -> None:
+        """Delete ``message`` (one this walk handed out) from the queue."""
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        self._kept.pop(message["MessageId"], None)
+
+    def put_back(self) -> None:
+        """Make every message looked at and not removed visible again at once."""
+        for handle in self._kept.values():
+            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        self._kept.clear()
+
+    def __enter__(self) -> QueueWalk:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.put_back()

@@ -1,23 +1,23 @@
 """``smsbridge forget NUMBER``: erasure on request (GDPR Art. 17, CCPA) that keeps the number suppressed.
 
-Removes the number in clear from every item of both tables and both queues, and keeps its consent (states and
-history, without the number) under its keyed hash (``ConsentLedger.erase``). Rules and what cannot be reached at
-once: docs/erasure.md. The order makes a webhook arriving mid-erasure either erased or recorded after it, never
-half: the consent items first, then the messages table (a webhook's record and consent facts are one write), then
-the consent keys again, with the records of any fact found there (its event id is its MessageSid).
+Removes the number in clear from every item of both tables and the dead-letter queue, and keeps its consent (states
+and history, without the number) under its keyed hash (``ConsentLedger.erase``). Its events parked on the retry
+queue are not read (a receive counts toward that queue's ``maxReceiveCount``): their claim tickets are retired, so
+they fall away unsent. Rules and what cannot be reached at once: docs/erasure.md. The order makes a webhook arriving
+mid-erasure either erased or recorded after it, never half: the consent items first, then the messages table (a
+webhook's record and consent facts are one write), then the consent keys again, with the records of any fact found
+there (its event id is its MessageSid).
 
 With an ``account`` it erases only what that Twilio account's traffic left: its consent keys (``SCOPE#<account>#…``,
 ``EVENT#<account>#…``), its message records (``account_sid``), its contact memory (``SENDER#<account>#…``), the
 consent lanes of its scopes, and the parked events of those facts. What is the number's across accounts stays in
 clear while another account's consent names it: the preference sync's record of what CI360 was told (``PREF#``).
 It refuses an account in which the number is opted out while another account's consent for it stays in clear: the
-readers of the ledger (the preference sync, ``optouts get``) read the clear states only when there are any, so that
-opt-out would no longer reach CI360.
+preference sync reads the clear states only (it has no erasure key), so that opt-out would no longer reach CI360.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +28,8 @@ from smsbridge.adapters.consent_table import ConsentLedger
 from smsbridge.adapters.dynamodb import paged, translated_errors
 from smsbridge.adapters.erasure_key import ErasureKey
 from smsbridge.adapters.event_claims import DynamoSentEvents
-from smsbridge.adapters.queues import each_message, parked_event
+from smsbridge.adapters.queues import QueueWalk, parked_event
+from smsbridge.adapters.sync_records import SyncRecords
 from smsbridge.domain.ci360_events import EventKind
 from smsbridge.domain.claims import TICKETED, ClaimState, lane_key
 from smsbridge.domain.privacy import mask_address
@@ -36,6 +37,7 @@ from smsbridge.errors import ConfigurationError, NotConfigured, UsageError
 
 PASSES = 3  # consent re-checks: traffic for the number that keeps arriving is reported, not chased for ever
 SQS_LONGEST_DELAY = timedelta(seconds=900)  # a parked event is due at most this long after it was parked
+RETRY_VISIBILITY = timedelta(seconds=360)  # template.yaml RetryQueue VisibilityTimeout: a received one's longest stay
 QUEUE_LOOK_SECONDS = 30  # how long a queue message looked at stays hidden if forget dies before putting it back
 TWILIO_FOLLOW_UP = (
     "Twilio keeps its own message logs. Delete each message: DELETE "
@@ -92,8 +94,9 @@ class Erasure:
         if self.account:
             lines.append("  other accounts' consent and records of the number: left as they are")
         if self.parked_due:
-            lines.append(f"cannot be removed at once: {self.parked_due} parked event(s) on the retry queue, due by "
-                         f"{self.due_by}; their claims are retired, so the forwarder drops them unsent")  # fmt: skip
+            lines.append(f"cannot be removed at once: {self.parked_due} parked event(s) on the retry queue (not read: "
+                         f"reading counts toward its maxReceiveCount); their claims are retired, so the forwarder "
+                         f"deletes them unsent when they come due: gone by {self.due_by}")  # fmt: skip
         if self.in_flight:
             lines.append(f"{self.in_flight} event(s) being sent right now: run forget again in a few minutes")
         if self.arrived_during:
@@ -229,41 +232,39 @@ def _look_at_claims(where: Deployment, ids: list[str], run: Erasure, *, now: dat
     run.in_flight = sum(claim.state is ClaimState.CLAIMED for claim in found.values())
     parked = [key for key, claim in found.items() if claim.state is ClaimState.PARKED and claim.ticket != "retired"]
     if parked:
-        run.parked_due, run.due_by = len(parked), (now + SQS_LONGEST_DELAY).isoformat(timespec="seconds")
+        gone_by = now + SQS_LONGEST_DELAY + RETRY_VISIBILITY
+        run.parked_due, run.due_by = len(parked), gone_by.isoformat(timespec="seconds")
     if not run.dry_run:
         for key in (key for key, claim in found.items() if claim.state in TICKETED):
             claims.retire_ticket(key, reason="erased on request (smsbridge forget)")
 
 
 def _queues(where: Deployment, number: str, *, dry_run: bool, account: str) -> dict[str, int]:
-    """Delete the visible queue messages that name the number (with ``account``, only the parked events of that
-    account's facts); put the others back at once."""
-    counts = {}
-    for kind, url in (("dead letters", where.dead_letter_queue_url), ("retry queue messages", where.retry_queue_url)):
-        counts[kind] = 0
-        for message in each_message(where.sqs, url, visibility_timeout=QUEUE_LOOK_SECONDS):
-            if number in message["Body"] and (not account or _account_of(message["Body"]) == account):
-                counts[kind] += 1
+    """Delete the dead letters of the number (with ``account``, only those of that account's facts), after looking
+    at every one; the others are put back after the walk. The retry queue is not read: every receive counts toward
+    its ``maxReceiveCount`` (template.yaml), so reading it could push other people's events to the dead-letter
+    queue; the number's parked events there fall away unsent on their retired tickets (``_look_at_claims``)."""
+    removed = 0
+    with QueueWalk(where.sqs, where.dead_letter_queue_url, visibility_timeout=QUEUE_LOOK_SECONDS) as walk:
+        for message in walk:
+            if _names(message["Body"], number, account):
+                removed += 1
                 if not dry_run:
-                    where.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                    continue
-            where.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
-                                                VisibilityTimeout=0)  # fmt: skip
-    return counts
+                    walk.remove(message)
+    return {"dead letters": removed}
 
 
-def _account_of(body: str) -> str:
-    """The account whose fact a parked event is of, or "" for a message that is not a parked event."""
+def _names(body: str, number: str, account: str) -> bool:
+    """Whether a queue message is a parked event of ``number`` (of a fact of ``account``, when given); a message
+    that is not one (Lambda's description of a stream batch: shards and sequence numbers) names no number."""
     try:
-        return parked_event(body).event.account_sid
+        event = parked_event(body).event
     except (ValueError, KeyError, TypeError):
-        return ""
+        return False
+    return event.phone == number and (not account or event.account_sid == account)
 
 
 def _sync_names(where: Deployment, number: str) -> bool:
     """Whether the preference sync's pending CI360 import names the number (kept until the job ends)."""
-    from smsbridge.adapters.sync_records import CHECKPOINT_KEY  # noqa: PLC0415
-
-    with translated_errors(f"read {where.messages_table}"):
-        found = where.dynamodb.get_item(TableName=where.messages_table, Key=CHECKPOINT_KEY, ConsistentRead=True)
-    return number in json.dumps(found.get("Item", {}))
+    _, pending = SyncRecords(where.messages_table, client=where.dynamodb).checkpoint()
+    return any(preference.phone == number for preference in pending)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from smsbridge.adapters.queues import each_message, parked_event, parked_message
+from smsbridge.adapters.queues import QueueWalk, parked_event, parked_message
 from smsbridge.domain.privacy import mask_address
 from smsbridge.text import counted
 
@@ -50,39 +50,30 @@ def replay(
     """Move matching dead letters (reason containing ``reason``, event kind ``kind``) to the retry queue."""
     summary = ReplaySummary()
     moved_keys: set[tuple[str, str]] = set()  # (event key, claim ticket)
-    keep: list[str] = []  # receipt handles of messages left in place, made visible again at the end
-    for message in each_message(sqs, dead_letter_queue_url, visibility_timeout=60):
-        if limit and sum(summary.moved.values()) >= limit:
-            keep.append(message["ReceiptHandle"])
-            break
-        try:
-            parked = parked_event(message["Body"])
-        except (ValueError, KeyError, TypeError):
-            summary.not_events += 1
-            keep.append(message["ReceiptHandle"])
-            continue
-        why = parked.reason
-        if (parked.event.key, parked.ticket) in moved_keys:
-            summary.copies += 1
-            if dry_run:
-                keep.append(message["ReceiptHandle"])
-            else:
-                sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
-            continue
-        if reason.lower() not in why.lower() or (kind and parked.event.kind.value != kind):
-            summary.left[why] += 1
-            keep.append(message["ReceiptHandle"])
-            continue
-        summary.moved[why] += 1
-        moved_keys.add((parked.event.key, parked.ticket))
-        if dry_run:
-            keep.append(message["ReceiptHandle"])
-        else:
-            replayed = parked_message(parked.event, attempt=0, reason=f"replayed: {why}", ticket=parked.ticket)
-            sqs.send_message(QueueUrl=retry_queue_url, MessageBody=json.dumps(replayed))
-            sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
-    for handle in keep:
-        sqs.change_message_visibility(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    with QueueWalk(sqs, dead_letter_queue_url, visibility_timeout=60) as walk:  # what is left is put back at the end
+        for message in walk:
+            if limit and sum(summary.moved.values()) >= limit:
+                break
+            try:
+                parked = parked_event(message["Body"])
+            except (ValueError, KeyError, TypeError):
+                summary.not_events += 1
+                continue
+            why = parked.reason
+            if (parked.event.key, parked.ticket) in moved_keys:
+                summary.copies += 1
+                if not dry_run:
+                    walk.remove(message)
+                continue
+            if reason.lower() not in why.lower() or (kind and parked.event.kind.value != kind):
+                summary.left[why] += 1
+                continue
+            summary.moved[why] += 1
+            moved_keys.add((parked.event.key, parked.ticket))
+            if not dry_run:
+                replayed = parked_message(parked.event, attempt=0, reason=f"replayed: {why}", ticket=parked.ticket)
+                sqs.send_message(QueueUrl=retry_queue_url, MessageBody=json.dumps(replayed))
+                walk.remove(message)
     return summary
 
 
@@ -124,24 +115,21 @@ def parked_list(
     """The dead letters (matching ``reason`` and ``kind``), oldest first, without moving any of them."""
     now = now or datetime.now(UTC)
     entries: list[ParkedEntry] = []
-    handles: list[str] = []
-    for message in each_message(sqs, dead_letter_queue_url, visibility_timeout=30):
-        handles.append(message["ReceiptHandle"])
-        try:
-            parked = parked_event(message["Body"])
-            at = str(json.loads(message["Body"]).get("at", ""))
-        except (ValueError, KeyError, TypeError):
-            continue
-        if reason.lower() not in parked.reason.lower() or (kind and parked.event.kind.value != kind):
-            continue
-        age = int((now - datetime.fromisoformat(at)).total_seconds()) if at else 0
-        entries.append(ParkedEntry(
-            message_id=message["MessageId"], key=parked.event.key, kind=parked.event.kind.value,
-            message_sid=str(parked.event.attributes.get("message_sid", "")),
-            customer=mask_address(parked.event.phone), reason=parked.reason, attempts=parked.attempt,
-            parked_at=at, age_seconds=max(age, 0),
-        ))  # fmt: skip
-    for handle in handles:
-        sqs.change_message_visibility(QueueUrl=dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    with QueueWalk(sqs, dead_letter_queue_url, visibility_timeout=30) as walk:  # every one is put back
+        for message in walk:
+            try:
+                parked = parked_event(message["Body"])
+                at = str(json.loads(message["Body"]).get("at", ""))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if reason.lower() not in parked.reason.lower() or (kind and parked.event.kind.value != kind):
+                continue
+            age = int((now - datetime.fromisoformat(at)).total_seconds()) if at else 0
+            entries.append(ParkedEntry(
+                message_id=message["MessageId"], key=parked.event.key, kind=parked.event.kind.value,
+                message_sid=str(parked.event.attributes.get("message_sid", "")),
+                customer=mask_address(parked.event.phone), reason=parked.reason, attempts=parked.attempt,
+                parked_at=at, age_seconds=max(age, 0),
+            ))  # fmt: skip
     entries.sort(key=lambda entry: entry.parked_at)
     return entries[:limit] if limit else entries
