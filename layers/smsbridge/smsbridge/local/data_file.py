@@ -6,7 +6,8 @@ DynamoDB write and queue send since that snapshot, one JSON line each, written a
 answered (``Journal``). So a webhook answered 2xx is in one of the two before Twilio sees the answer, and a
 ``kill -9`` loses nothing acknowledged: the process dies, the operating system keeps what was flushed (a power
 cut can lose what the disk had not yet written). The snapshot is taken every few seconds while something changed
-(``Keeper``), with every DynamoDB request held for the moment it takes, and then the journal starts again empty.
+(``LocalStack._keep_data``), with every DynamoDB request held for the moment it takes, written to disk, and then the
+journal starts again empty.
 
 At start the snapshot is put back, then the journal's writes applied again in their order, into moto's tables
 directly with the table streams paused: restored records are history, not new changes. The local stack then
@@ -57,7 +58,10 @@ def save(resources: LocalResources, session: Any, path: Path, *, region: str,
         document = {"format": FORMAT, "tables": tables, "queues": queues}
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(document, default=_encode_bytes) + "\n", encoding="utf-8")
+        with partial.open("w", encoding="utf-8") as written:
+            written.write(json.dumps(document, default=_encode_bytes) + "\n")
+            written.flush()
+            os.fsync(written.fileno())  # on disk before the journal it replaces is emptied
         os.replace(partial, path)
         if journal is not None:
             journal.truncate()
@@ -163,32 +167,6 @@ class Journal:
                 self._file.write(json.dumps(entry, default=_encode_bytes) + "\n")
                 self._file.flush()
             self.changed.set()
-
-
-class Keeper:
-    """Snapshots the stack every ``interval`` seconds while something changed (a thread), and once more at
-    ``stop()``. Between snapshots the journal keeps every write."""
-
-    def __init__(self, snapshot: Callable[[], object], journal: Journal, interval: float = SNAPSHOT_SECONDS) -> None:
-        self.snapshot, self.journal, self.interval = snapshot, journal, interval
-        self.failures: list[str] = []  # snapshots that failed (each retried the next round)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="smsbridge-data-file", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            if self.journal.changed.is_set():
-                try:
-                    self.snapshot()
-                except Exception as exc:  # the journal still holds everything; the next round tries again
-                    self.failures.append(f"{type(exc).__name__}: {exc}")
 
 
 def _replay(path: Path, dynamodb: Any, sqs: Any, resources: LocalResources, queues: dict[str, str]) -> int:

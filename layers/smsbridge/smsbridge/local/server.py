@@ -39,7 +39,7 @@ from smsbridge.local import data_file
 from smsbridge.local.atomic_dynamodb import serialise_dynamodb_requests, throttle_writes
 from smsbridge.local.chaos import Chaos
 from smsbridge.local.ci360_stub import Ci360Stub, StubContract
-from smsbridge.local.data_file import Journal, Keeper
+from smsbridge.local.data_file import Journal
 from smsbridge.local.event_sources import REGION, Every, Handler, LambdaContext, LocalEventSources
 from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
 from smsbridge.ops.local_state import LOCAL_STATE, process_alive, project_root, read_state
@@ -236,8 +236,10 @@ class LocalStack:
         self._lock = threading.Lock()
         self.aws_endpoint_url = ""
         self._journal: Journal | None = None
-        self._keeper: Keeper | None = None
+        self._keeper: Every | None = None
         self.closing = False  # set first thing at stop: webhooks are then answered 503, which Twilio retries
+        self._in_flight = 0  # webhooks being handled: the last save waits for them
+        self._settled = threading.Condition()
 
     @property
     def base_url(self) -> str:
@@ -361,8 +363,12 @@ class LocalStack:
         journal = self._journal = Journal(data_file.journal_path(path))
         journal.install()
         data_file.save(self.resources, session, path, region=REGION, journal=journal)
-        self._keeper = Keeper(lambda: data_file.save(self.resources, session, path, region=REGION, journal=journal),
-                              journal)  # fmt: skip
+
+        def snapshot() -> None:  # while anything changed since the last one (the journal says)
+            if journal.changed.is_set():
+                data_file.save(self.resources, session, path, region=REGION, journal=journal)
+
+        self._keeper = Every(data_file.SNAPSHOT_SECONDS, snapshot, "smsbridge-data-file")
         self._keeper.start()
 
     def _resume(self) -> None:
@@ -423,7 +429,9 @@ class LocalStack:
         self.echo(line)
 
     def stop(self) -> None:
-        self.closing = True  # from here on a webhook is answered 503 (Twilio retries it), so none is lost
+        with self._settled:  # from here on a webhook is answered 503 (Twilio retries it); those begun finish first
+            self.closing = True
+            self._settled.wait_for(lambda: self._in_flight == 0, timeout=30)
         if self._schedule is not None:
             self._schedule.stop()
         if self._sources is not None:
@@ -470,6 +478,19 @@ class LocalStack:
             return f"port {self.port} is in use by another smsbridge local stack: use that one, or give --port N"
         return f"port {self.port} on {self.host} is in use by another program: give --port N (0: any free port)"
 
+    def begin_webhook(self) -> bool:
+        """Count a webhook in, unless the stack is stopping (False: answer it 503)."""
+        with self._settled:
+            if self.closing:
+                return False
+            self._in_flight += 1
+            return True
+
+    def end_webhook(self) -> None:
+        with self._settled:
+            self._in_flight -= 1
+            self._settled.notify_all()
+
     def invoke_explained(self, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The handler's answer, and what its log said about a refusal (None when it refused nothing)."""
         with self._lock:  # one execution environment: the resolver keeps per-request state
@@ -504,10 +525,16 @@ class LocalStack:
             server_version = SERVER_NAME
 
             def _handle(self) -> None:
-                if stack.closing:
+                if not stack.begin_webhook():
                     stopping = b"the local stack is stopping\n"
                     self._answer(503, {"Content-Type": "text/plain", "Retry-After": "5"}, stopping)
                     return
+                try:
+                    self._handle_webhook()
+                finally:
+                    stack.end_webhook()
+
+            def _handle_webhook(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_REQUEST_BYTES:
                     self._answer(413, {"Content-Type": "text/plain"}, b"request body over 10 MB\n")
