@@ -3,6 +3,7 @@ sends CI360 nothing again."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -110,6 +112,15 @@ def test_records_survive_a_restart_and_are_not_sent_again(tmp_path: Path) -> Non
             second.stop()
 
 
+@contextlib.contextmanager
+def stub_and_options(tmp_path: Path) -> Iterator[tuple[Ci360Stub, list[str]]]:
+    """A CI360 stub that outlives the stacks, and the serve options for a data file in ``tmp_path`` sending to it."""
+    names = [name for name in DEFAULT_EVENT_NAMES.values() if name]
+    with Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=names) as stub:
+        yield stub, ["--data-file", str(tmp_path / "data.json"), "--state-file", str(tmp_path / "local.json"),
+                     "--ci360-url", stub.url, "--ci360-tenant", STUB_TENANT, "--ci360-secret", STUB_SECRET]  # fmt: skip
+
+
 def post_status(base_url: str, number: int) -> int:
     """A signed `delivered` callback for message ``number`` (its own MessageSid and CI360 identity): the status the
     local stack answered, or 0 when it did not answer (stopping, or gone)."""
@@ -137,11 +148,7 @@ def delivered_once(stub: Ci360Stub, numbers: list[int], timeout: float = 120) ->
 
 
 def test_a_kill_9_loses_no_webhook_that_was_answered(tmp_path: Path) -> None:
-    data, state = tmp_path / "data.json", tmp_path / "local.json"
-    names = [name for name in DEFAULT_EVENT_NAMES.values() if name]
-    with Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=names) as stub:
-        where = ["--data-file", str(data), "--state-file", str(state), "--ci360-url", stub.url,
-                 "--ci360-tenant", STUB_TENANT, "--ci360-secret", STUB_SECRET]  # fmt: skip
+    with stub_and_options(tmp_path) as (stub, where):
         # GIVEN CI360 refusing for now (503: every event waits on the retry queue), and 30 callbacks answered
         stub.faults.fail_status, stub.faults.fail_next = 503, 10**6
         first = Serve(*where)
@@ -161,11 +168,7 @@ def test_a_kill_9_loses_no_webhook_that_was_answered(tmp_path: Path) -> None:
 
 
 def test_a_stop_under_load_answers_503_from_then_on_and_loses_no_answered_webhook(tmp_path: Path) -> None:
-    data, state = tmp_path / "data.json", tmp_path / "local.json"
-    names = [name for name in DEFAULT_EVENT_NAMES.values() if name]
-    with Ci360Stub(tenant_id=STUB_TENANT, client_secret=STUB_SECRET, event_names=names) as stub:
-        where = ["--data-file", str(data), "--state-file", str(state), "--ci360-url", stub.url,
-                 "--ci360-tenant", STUB_TENANT, "--ci360-secret", STUB_SECRET]  # fmt: skip
+    with stub_and_options(tmp_path) as (stub, where):
         first = Serve(*where)
         answers: dict[int, int] = {}
         # GIVEN callbacks arriving from 4 senders at once, WHEN serve gets SIGTERM once 20 have been answered

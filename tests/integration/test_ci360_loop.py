@@ -188,7 +188,7 @@ def open_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed: int | None
 
     def compressed(module: ModuleType) -> ModuleType:
         """The queue delays the forwarder asks for, compressed (a copy waiting for a lease to end looks again in
-        about 2 s). Under chaos its clock runs as fast, so that a crashed claimant's lease (up to 90 s) passes in
+        about 2 s). Under chaos its clock runs as fast, so that a crashed claimant's lease (about 24 s) passes in
         about 2 s. A calm loop keeps the real clock: on a fast clock, any stall of the machine longer than those
         2 s would pass a live claimant's lease, and a second copy would take over and send again, which no
         deployment does (a lease outlives its invocation there)."""

@@ -49,7 +49,7 @@ from smsbridge.domain.ci360_events import (
     correlation_for,
     with_identity,
 )
-from smsbridge.domain.claims import ClaimRecord, ClaimState, LaneAnswer, LaneEntry, LaneWaiter, lane_key
+from smsbridge.domain.claims import LEASE_MARGIN, ClaimRecord, ClaimState, LaneAnswer, LaneEntry, LaneWaiter, lane_key
 from smsbridge.domain.delivery import (
     FIRST_DELAY_SECONDS,
     MAX_ATTEMPTS,
@@ -63,7 +63,7 @@ from smsbridge.errors import NotConfigured, RetryableError
 from smsbridge.ports import ConsentLanes, ContactDirectory, EventGateway, ParkingQueues, SentLedger
 
 # What this module offers, the names its handler imports from elsewhere included (the handler's one import).
-__all__ = ["LEASE_MARGIN", "BatchReport", "Forwarder", "Settings", "Work", "build_forwarder",
+__all__ = ["BatchReport", "Forwarder", "Settings", "Work", "build_forwarder",
            "build_forwarder_function", "build_sweep", "startup_problems"]  # fmt: skip
 
 if TYPE_CHECKING:
@@ -82,9 +82,6 @@ class Work:
     accepted: bool = False  # CI360 has it; only the claim's outcome is left to record
     fresh: bool = False  # first seen (a stream record, or found by the sweep), not a parked copy
     woken: bool = False  # a waiting consent event this invocation sends because the one ahead of it settled
-
-
-LEASE_MARGIN = timedelta(seconds=30)  # a claim outlives its invocation by this much before another copy may take it
 
 
 @dataclass
@@ -232,8 +229,7 @@ class Forwarder:
         """``deliver`` for one event: its outcome, and the waiting consent event to send next, if any."""
         now = self.clock()
         owner = uuid.uuid4().hex
-        left_ms = remaining_ms() if remaining_ms is not None else self.send_reserve_ms
-        lease_until = now + timedelta(milliseconds=max(left_ms, self.send_reserve_ms)) + LEASE_MARGIN
+        lease_until = now + timedelta(milliseconds=self.send_reserve_ms) + LEASE_MARGIN  # one send, not the invocation
         answer = self.sent.claim(event.key, owner=owner, ticket=ticket, now=now, lease_until=lease_until)
         if not answer.granted:
             return self._not_claimed(event, attempt, ticket, answer.record, now, woken=woken)

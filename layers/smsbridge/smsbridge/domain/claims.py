@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from smsbridge.domain.ci360_events import PendingEvent
@@ -40,6 +40,13 @@ class ClaimState(StrEnum):
     UNCONFIRMED = "unconfirmed"
     SUPERSEDED = "superseded"  # a consent event older than one CI360 already accepted for that number
 
+
+# A claim's (and a consent lane's) lease: the longest one send takes (the forwarder's ``send_reserve_ms``: connect,
+# read, the claim and the record), plus this for the DynamoDB calls around it at their worst (3 s each) and slack.
+# Not the rest of the invocation: a claimant that crashed holds up its event, and its number's consent events behind
+# it, only this long. A live claimant stalled past it can be taken over; the takeover counts its attempt as a lost
+# answer, so CI360 still gets at most two copies.
+LEASE_MARGIN = timedelta(seconds=15)
 
 # States a message carrying the claim's ticket may take up again.
 TICKETED = frozenset({ClaimState.PARKED, ClaimState.HELD, ClaimState.DEAD_LETTERED, ClaimState.UNCONFIRMED})
