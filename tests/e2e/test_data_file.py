@@ -151,6 +151,7 @@ def test_a_kill_9_loses_no_webhook_that_was_answered(tmp_path: Path) -> None:
     with stub_and_options(tmp_path) as (stub, where):
         # GIVEN CI360 refusing for now (503: every event waits on the retry queue), and 30 callbacks answered
         stub.faults.fail_status, stub.faults.fail_next = 503, 10**6
+        where += ["--retry-seconds", "1"]  # the retries' delays, doubling while CI360 refuses, start at 1 s
         first = Serve(*where)
         with ThreadPoolExecutor(max_workers=4) as pool:
             answers = dict(zip(range(30), pool.map(lambda n: post_status(first.base_url, n), range(30)), strict=True))
