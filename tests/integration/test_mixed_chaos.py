@@ -45,8 +45,9 @@ MIXED_NUMBERS = int(os.environ.get("SMSBRIDGE_MIXED_NUMBERS", "5"))
 # `make test` runs two seeds (each takes 15-30 s); SMSBRIDGE_MIXED_SEEDS=7,11,15,23,42 runs the five of issue 20.
 CHAOS_SEEDS = [int(seed) for seed in os.environ.get("SMSBRIDGE_MIXED_SEEDS", "7,42").split(",")]
 # Seed 42 loses the answers of consent events in a STOP/START/STOP burst: the lane holds the next one until the lost
-# one's lease ends (90 s deployed), so CI360 matches the ledger 325-950 s (deployed) after the last webhook. The
-# goal is 60 s; the fix (issue 20, item 1) is not built yet: for it the test expects that part alone to fail.
+# one's lease ends. With leases of one send (about 24 s deployed) it settles 2.8-5.2 s after the last webhook here
+# (budget 4.2 s), so sometimes over (with the invocation-long leases before: 6.5-18.9 s). Issue 20, item 1 is not
+# built: for this seed the test lets the settle part alone fail, and every other part must hold.
 KNOWN_SLOW_TO_SETTLE = {42}
 DEPLOYED_SETTLE_SECONDS = 60.0  # issue 20's goal: CI360 matches the ledger within 60 s of the last webhook
 STATUSES = ["sent", "delivered", "undelivered", "read"]
