@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smsbridge.adapters.queues import QueueWalk
 from smsbridge.cli import main
 from smsbridge.domain.ci360_events import DEFAULT_EVENT_NAMES
 from smsbridge.domain.delivery import FIRST_DELAY_SECONDS
@@ -99,11 +100,10 @@ class Loop:
         )
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        sqs = boto3.client("sqs")
-        found = sqs.receive_message(
-            QueueUrl=self.env["DEAD_LETTER_QUEUE_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0
-        ).get("Messages", [])
-        return [json.loads(message["Body"]) for message in found]
+        """Every dead letter (each looked at once, then put back), not only the first ten SQS hands out."""
+        with QueueWalk(boto3.client("sqs"), self.env["DEAD_LETTER_QUEUE_URL"], visibility_timeout=30,
+                       settle_seconds=0) as walk:  # fmt: skip
+            return [json.loads(message["Body"]) for message in walk]
 
     def unexplained_dead_letters(self) -> list[dict[str, Any]]:
         """Dead letters other than the ``unconfirmed`` ones of events whose CI360 answers chaos lost (two lost

@@ -21,7 +21,6 @@ Then, for each seed:
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
@@ -31,7 +30,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 
 from smsbridge.domain.status import MessageStatus, advances
@@ -157,15 +155,6 @@ def post(loop: Loop, webhook: Webhook) -> None:
     assert status < 300, f"{webhook.route} answered {status}"
 
 
-def all_dead_letters(loop: Loop) -> list[dict[str, Any]]:
-    """Every dead letter (``Loop.dead_letters`` reads one receive of ten at most), hidden once read."""
-    sqs, url = boto3.client("sqs"), loop.env["DEAD_LETTER_QUEUE_URL"]
-    letters: dict[str, dict[str, Any]] = {}
-    while found := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300).get("Messages"):
-        letters |= {message["MessageId"]: json.loads(message["Body"]) for message in found}
-    return list(letters.values())
-
-
 def settled_at(events: list[Any], datahub: str, ledger_name: str) -> float | None:
     """When CI360's last consent event for ``datahub`` became the ledger's for good (None: it is not, at the end)."""
     matched, since = False, None
@@ -222,7 +211,7 @@ def test_the_mixed_workload_under_chaos_reaches_ci360_once_in_time_to_the_right_
     # THEN (every part checked, each failure named, so a run says which parts hold for its seed)
     failed: dict[str, str] = {}
     ambiguous = loop.chaos.ambiguous_events
-    letters = all_dead_letters(loop)
+    letters = loop.dead_letters()
     unconfirmed = {
         str(letter["event"]["key"])
         for letter in letters

@@ -262,6 +262,26 @@ def test_a_claim_whose_owner_died_is_taken_over_after_its_lease() -> None:
     assert len(gateway.bodies) == 1
 
 
+@pytest.mark.parametrize("remaining_ms", [15_000, 60_000, 900_000])
+def test_a_claims_lease_covers_one_send_not_the_rest_of_the_invocation(remaining_ms: int) -> None:
+    # GIVEN a forwarder whose one send (claim, send, record) takes at most 9 s
+    sent = FakeSentLedger()
+    leases: list[datetime | None] = []
+    claim = sent.claim
+
+    def watched(key: str, **rest: Any) -> Any:
+        answer = claim(key, **rest)
+        leases.append(rest["lease_until"])
+        return answer
+
+    sent.claim = watched  # type: ignore[method-assign]
+    forwarder, _, _, _ = build(sent=sent, clock=lambda: NOW, send_reserve_ms=9_000)
+    # WHEN it claims an event with any time left in its invocation
+    forwarder.handle(sqs_batch(reply()), remaining_ms=lambda: remaining_ms)
+    # THEN a crashed claimant holds the event (and its number's lane) for one send plus the margin: 9 + 15 s
+    assert leases == [NOW + timedelta(seconds=24)]
+
+
 def test_a_claim_abandoned_twice_is_dead_lettered_unconfirmed_not_sent_a_third_time() -> None:
     # GIVEN two copies in turn claimed the event and died (a crash or a timeout after CI360 perhaps accepted it)
     clock, sent = [NOW], FakeSentLedger()

@@ -137,19 +137,28 @@ def write_once(client: DynamoDBClient, writes: list[Write]) -> bool:
             raise StoreUnavailable(f"DynamoDB could not be reached: {type(exc).__name__}") from exc
 
 
-def put_new(client: DynamoDBClient, request: dict[str, Any]) -> dict[str, Any] | None:
-    """A conditional PutItem: None when written, else the item its condition found (plain values), read in the same
-    request (``ReturnValuesOnConditionCheckFailure``: no extra read, no extra units)."""
+def conditional_write(client: DynamoDBClient, kind: Literal["Put", "Update"], request: dict[str, Any],
+                      what: str) -> tuple[bool, dict[str, Any]]:  # fmt: skip
+    """One conditional PutItem or UpdateItem: (True, the item as written: an update's new image, {} for a put), or
+    (False, the item its condition found, {} when there was none), read in the same request
+    (``ReturnValuesOnConditionCheckFailure``: no extra read, no extra units). ``what`` names the write in errors."""
+    request = (
+        {**request, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"} if "ConditionExpression" in request else request
+    )
     try:
-        client.put_item(**request, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        if kind == "Put":
+            client.put_item(**request)
+            return True, {}
+        answer: dict[str, Any] = dict(client.update_item(**request, ReturnValues="ALL_NEW"))
+        return True, dict(answer.get("Attributes") or {})
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "Unknown")
         if code != "ConditionalCheckFailedException":
-            raise StoreUnavailable(f"DynamoDB refused the write: {code}") from exc
-        return plain(exc.response.get("Item") or {})  # type: ignore[arg-type]
+            raise StoreUnavailable(f"DynamoDB refused {what}: {code}") from exc
+        found: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
+        return False, found
     except BotoCoreError as exc:
-        raise StoreUnavailable(f"DynamoDB could not be reached: {type(exc).__name__}") from exc
-    return None
+        raise StoreUnavailable(f"DynamoDB could not be reached for {what}: {type(exc).__name__}") from exc
 
 
 def _send(client: DynamoDBClient, writes: list[Write]) -> None:

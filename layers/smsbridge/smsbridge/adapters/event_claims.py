@@ -24,6 +24,7 @@ from smsbridge.adapters.dynamodb import (
     Write,
     attribute,
     attributes,
+    conditional_write,
     plain,
     read_many,
     translated_errors,
@@ -43,7 +44,6 @@ from smsbridge.domain.claims import (
     may_claim,
     next_waiter,
 )
-from smsbridge.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -98,22 +98,11 @@ class DynamoSentEvents:
         if lost:  # the attempt of the claimant that died: its answer, if any, never came back
             update += " ADD #ambiguous :one"
             names["#ambiguous"] = "ambiguous"
-        try:
-            answer = self.client.update_item(
-                TableName=self.table_name, Key=_sent_key(key), UpdateExpression=update, ConditionExpression=condition,
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )  # fmt: skip
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise StoreUnavailable(
-                    f"DynamoDB refused the claim: {exc.response.get('Error', {}).get('Code')}"
-                ) from exc
-            old = exc.response.get("Item")
-            return False, _claim_record(plain(old)) if old else None  # type: ignore[arg-type]
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"DynamoDB could not be reached to claim: {type(exc).__name__}") from exc
-        return True, _claim_record(plain(answer["Attributes"]))
+        request = {"TableName": self.table_name, "Key": _sent_key(key), "UpdateExpression": update,
+                   "ConditionExpression": condition, "ExpressionAttributeNames": names,
+                   "ExpressionAttributeValues": values}  # fmt: skip
+        written, item = conditional_write(self.client, "Update", request, "the claim")
+        return written, _claim_record(plain(item)) if item else None
 
     def settle(self, key: str, *, owner: str, state: ClaimState, at: datetime, reason: str = "", ticket: str = "",
                event_name: str = "", ambiguous: int = 0) -> bool:  # fmt: skip
@@ -254,21 +243,11 @@ class DynamoConsentLanes:
         every = {":one": {"N": "1"}, **values}
         used = {key: every[key] for key in set(re.findall(r":\w+", text))}
         request: dict[str, Any] = {"TableName": self.table_name, "Key": _lane_key(lane), "UpdateExpression": update,
-                                   "ExpressionAttributeNames": names, "ExpressionAttributeValues": used,
-                                   "ReturnValues": "ALL_NEW"}  # fmt: skip
+                                   "ExpressionAttributeNames": names, "ExpressionAttributeValues": used}  # fmt: skip
         if condition:
             request["ConditionExpression"] = condition
-            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        try:
-            answer = self.client.update_item(**request)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            if code == "ConditionalCheckFailedException":
-                return False, exc.response.get("Item")  # type: ignore[return-value]
-            raise StoreUnavailable(f"DynamoDB refused the lane write: {code}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"DynamoDB could not be reached to write a lane: {type(exc).__name__}") from exc
-        return True, dict(answer.get("Attributes") or {})
+        written, item = conditional_write(self.client, "Update", request, "the lane write")
+        return written, item if written or item else None
 
     def _read(self, lane: str) -> Lane | None:
         with translated_errors(f"read {self.table_name}"):

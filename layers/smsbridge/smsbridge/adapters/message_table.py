@@ -36,8 +36,8 @@ from smsbridge.adapters.dynamodb import (
     CLIENT_CONFIG,
     Write,
     attributes,
+    conditional_write,
     plain,
-    put_new,
     translated_errors,
     write_once,
 )
@@ -94,7 +94,7 @@ class DynamoMessageStore:
         replied = reading.intent.value == "reply"
         doubtful = in_doubt(message)  # a request that may be re-cut: recorded flagged, giving way to another copy
         unverified, unusual = _flags(message.unverified, doubtful)
-        attributed = self.attribution(message, received_at)
+        attributed = "" if doubtful else self.attribution(message, received_at)  # its sender is in doubt: nobody
         item = {
             **_common(message, received_at, self.retention),
             "kind": "inbound",
@@ -135,8 +135,11 @@ class DynamoMessageStore:
         # A consent keyword: its record first, alone (a transaction costs twice a plain write per item), then its
         # history entry and state in one transaction, the entry required. A record already on file stops it, unless
         # it is this same keyword's (a copy that died before its consent was written): then the history decides.
-        found = put_new(self.client, put.request)
-        if found is not None and (found.get("intent"), found.get("keyword")) != (item["intent"], item["keyword"]):
+        written, found = conditional_write(self.client, "Put", put.request, "the message record")
+        if not written and (plain(found).get("intent"), plain(found).get("keyword")) != (
+            item["intent"],
+            item["keyword"],
+        ):
             return False
         return write_once(self.client, consent_facts)
 

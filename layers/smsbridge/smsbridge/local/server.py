@@ -364,9 +364,17 @@ class LocalStack:
         journal.install()
         data_file.save(self.resources, session, path, region=REGION, journal=journal)
 
-        def snapshot() -> None:  # while anything changed since the last one (the journal says)
-            if journal.changed.is_set():
+        taken = {"at": time.monotonic(), "took": 0.0}
+
+        def snapshot() -> None:
+            """While anything changed since the last one (the journal says), and at most a tenth of the time: a
+            snapshot holds every DynamoDB request while it reads the whole stack, and grows with what is stored,
+            so with much stored they come further apart and the journal, which costs per write, covers the rest."""
+            due = taken["at"] + max(data_file.SNAPSHOT_SECONDS, 10 * taken["took"])
+            if journal.changed.is_set() and time.monotonic() >= due:
+                started = time.monotonic()
                 data_file.save(self.resources, session, path, region=REGION, journal=journal)
+                taken.update(at=time.monotonic(), took=time.monotonic() - started)
 
         self._keeper = Every(data_file.SNAPSHOT_SECONDS, snapshot, "smsbridge-data-file")
         self._keeper.start()

@@ -36,8 +36,7 @@ from smsbridge.domain.privacy import mask_address
 from smsbridge.errors import ConfigurationError, NotConfigured, UsageError
 
 PASSES = 3  # consent re-checks: traffic for the number that keeps arriving is reported, not chased for ever
-SQS_LONGEST_DELAY = timedelta(seconds=900)  # a parked event is due at most this long after it was parked
-RETRY_VISIBILITY = timedelta(seconds=360)  # template.yaml RetryQueue VisibilityTimeout: a received one's longest stay
+SQS_LONGEST_DELAY = timedelta(seconds=900)  # a parked event is due at most this long after it was parked (SQS)
 QUEUE_LOOK_SECONDS = 30  # how long a queue message looked at stays hidden if forget dies before putting it back
 TWILIO_FOLLOW_UP = (
     "Twilio keeps its own message logs. Delete each message: DELETE "
@@ -232,11 +231,18 @@ def _look_at_claims(where: Deployment, ids: list[str], run: Erasure, *, now: dat
     run.in_flight = sum(claim.state is ClaimState.CLAIMED for claim in found.values())
     parked = [key for key, claim in found.items() if claim.state is ClaimState.PARKED and claim.ticket != "retired"]
     if parked:
-        gone_by = now + SQS_LONGEST_DELAY + RETRY_VISIBILITY
+        gone_by = now + SQS_LONGEST_DELAY + _visibility_timeout(where)
         run.parked_due, run.due_by = len(parked), gone_by.isoformat(timespec="seconds")
     if not run.dry_run:
         for key in (key for key, claim in found.items() if claim.state in TICKETED):
             claims.retire_ticket(key, reason="erased on request (smsbridge forget)")
+
+
+def _visibility_timeout(where: Deployment) -> timedelta:
+    """How long a received retry-queue message stays hidden: the deployed queue's own setting, asked (one call)."""
+    with translated_errors("read the retry queue's settings"):
+        found = where.sqs.get_queue_attributes(QueueUrl=where.retry_queue_url, AttributeNames=["VisibilityTimeout"])
+    return timedelta(seconds=int(found["Attributes"]["VisibilityTimeout"]))
 
 
 def _queues(where: Deployment, number: str, *, dry_run: bool, account: str) -> dict[str, int]:
