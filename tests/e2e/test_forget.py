@@ -114,10 +114,10 @@ def test_forget_erases_every_copy_of_the_number_and_keeps_it_opted_out(stack: Ru
     again = run(stack, "forget", customer)
     assert again.returncode == 0 and "nothing on record" in again.stdout
     assert len([item for item in everything(stack) if "AUDIT#erasure" in item]) == 1
-    # WHEN the person later texts START THEN it opts them in as usual
-    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--to", OURS, "--body", "START")
-    shown = run(stack, "optouts", "get", customer)
-    assert f"{customer}  scope {OURS}  opted_in" in shown.stdout
+    # WHEN the person later texts START THEN it opts them in as usual (once Twilio's API, the stand-in, confirms it)
+    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--to", OURS, "--body", "START",
+              "--state-file", str(stack.state_file))  # fmt: skip
+    wait_until(lambda: f"{customer}  scope {OURS}  opted_in" in run(stack, "optouts", "get", customer).stdout)
 
 
 def test_forgetting_an_unknown_number_changes_nothing_and_says_so(stack: RunningStack) -> None:
@@ -153,7 +153,8 @@ def texts(stack: RunningStack, customer: str, *messages: tuple[str, str, str, st
     event of each (so no event of them is still on its way into the lanes when the test goes on)."""
     for account, ours, body, sid in messages:
         sent = smsbridge("simulate", "inbound", "--url", f"{stack.base_url}/twilio/inbound", "--from", customer,
-                         "--to", ours, "--body", body, "--account-sid", account, "--message-sid", sid)  # fmt: skip
+                         "--to", ours, "--body", body, "--account-sid", account, "--message-sid", sid,
+                         "--state-file", str(stack.state_file))  # fmt: skip
         assert sent.returncode == 0, sent.stdout + sent.stderr
     sids = [sid for *_, sid in messages]
     wait_until(lambda: all(any('"SENT#' in item and sid in item for item in table_items(stack)) for sid in sids), 90)
@@ -239,8 +240,11 @@ def test_a_fact_after_forget_in_one_scope_leaves_the_other_scopes_erased_opt_out
     assert f"scope {OURS}  opted_out" in shown.stdout and f"scope {other_scope}  opted_out" in shown.stdout, (
         shown.stdout + shown.stderr
     )
-    # WHEN it texts START to the first THEN that scope is opted in and the other one stays opted out
-    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--to", OURS, "--body", "START")
+    # WHEN it texts START to the first THEN that scope is opted in (once Twilio's API confirms it) and the other one
+    # stays opted out
+    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--to", OURS, "--body", "START",
+              "--state-file", str(stack.state_file))  # fmt: skip
+    wait_until(lambda: f"scope {OURS}  opted_in" in run(stack, "optouts", "get", customer).stdout)
     shown = run(stack, "optouts", "get", customer)
     assert f"scope {OURS}  opted_in" in shown.stdout and f"scope {other_scope}  opted_out" in shown.stdout, (
         shown.stdout + shown.stderr

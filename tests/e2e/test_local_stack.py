@@ -242,11 +242,16 @@ def test_stop_then_start_shows_in_optouts_get(local_stack: RunningStack) -> None
     assert shown.returncode == 0, shown.stderr
     assert f"{customer}  scope +14155550199  opted_out" in shown.stdout
     assert "opt_out  reply_keyword" in shown.stdout and "keyword STOP" in shown.stdout
-    # WHEN they text START THEN the state flips back and history keeps both
-    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "START")
+    # WHEN they text START THEN the opt-in is on record, held until Twilio's Messages API (the stack's stand-in,
+    # which simulate told of the message) confirms it (TwilioVerification, on by default)
+    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "START",
+              "--state-file", str(local_stack.state_file))  # fmt: skip
+    wait_for_line(local_stack, "verifier: 1 consent fact(s) confirmed")
+    # THEN the state flips back and history keeps both, the opt-in verified
     shown = smsbridge("optouts", "get", customer, *where)
     assert f"{customer}  scope +14155550199  opted_in" in shown.stdout
     assert [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("  ")] == ["opt_out", "opt_in"]
+    assert "verification verified" in shown.stdout
 
 
 @pytest.mark.parametrize("chaos", [False, True], ids=["calm", "chaos"])
@@ -330,8 +335,13 @@ def test_stop_and_start_reach_ci360_contact_preferences_with_one_sync_each(
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert synced.stdout.startswith("done:")
     assert ci360.preferences.current[("sms_id", customer)] is True
-    # WHEN they text START and a sync runs THEN it is false
-    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "START")
+    # WHEN they text START, Twilio's API (the stand-in) confirms it, and a sync runs THEN it is false
+    smsbridge("simulate", "inbound", "--url", inbound, "--from", customer, "--body", "START",
+              "--state-file", str(local_stack.state_file))  # fmt: skip
+    shown = ("optouts", "get", customer, "--local", "--state-file", str(local_stack.state_file))
+    deadline = time.monotonic() + 30
+    while "opted_in" not in smsbridge(*shown).stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert smsbridge("ci360", "sync-preferences", *where).returncode == 0
     assert ci360.preferences.current[("sms_id", customer)] is False
 

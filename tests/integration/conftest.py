@@ -77,9 +77,17 @@ def load_function(name: str, logs: io.StringIO) -> ModuleType:
     return module
 
 
-def build_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Stack:
-    """The template's tables, queues and secrets on the current AWS emulation, and a fresh webhook handler."""
-    resources = LocalResources(prefix="test", template=template)
+# The webhook's own rules, tested apart from Twilio verification (tests/integration/test_twilio_verification.py
+# turns it on, as deployments have it by default): with it on, every opt-in waits for the verifier.
+WEBHOOK_RULES_ALONE = {"TwilioVerification": "false"}
+
+
+def build_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                parameters: dict[str, str] | None = None) -> Stack:  # fmt: skip
+    """The template's tables, queues and secrets on the current AWS emulation, and a fresh webhook handler, with
+    the deployment ``parameters`` given (default: ``WEBHOOK_RULES_ALONE``)."""
+    resources = LocalResources(prefix="test", template=template,
+                               parameters=WEBHOOK_RULES_ALONE if parameters is None else parameters)  # fmt: skip
     create_resources(resources, boto3.session.Session())
     for name, value in resources.function_environment("WebhookFunction").items():
         monkeypatch.setenv(name, value)

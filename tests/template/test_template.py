@@ -121,7 +121,7 @@ def _policy_documents(cloudformation: dict[str, Any]) -> list[tuple[str, dict[st
 
 def test_no_policy_anywhere_grants_wildcard_actions_or_resources(cloudformation: dict[str, Any]) -> None:
     roles = {name: r["Properties"] for name, r in cloudformation["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {"WebhookFunctionRole", "ForwarderRole", "PreferencesFunctionRole"}
+    assert set(roles) == {"WebhookFunctionRole", "ForwarderRole", "VerifierRole", "PreferencesFunctionRole"}
     for role, properties in roles.items():
         for arn in properties.get("ManagedPolicyArns", []):
             policy = json.dumps(arn).split(":policy/")[-1].strip('"}')
@@ -269,8 +269,9 @@ def test_stream_sources_report_partial_failures_bisect_and_keep_what_they_give_u
         for name, r in cloudformation["Resources"].items()
         if r["Type"] == "AWS::Lambda::EventSourceMapping"
     }
-    streams = [m for m in mappings.values() if "StartingPosition" in m]
-    queues = [m for m in mappings.values() if "StartingPosition" not in m]
+    forwarder = [m for m in mappings.values() if m["FunctionName"] == {"Ref": "ForwarderFunction"}]
+    streams = [m for m in forwarder if "StartingPosition" in m]
+    queues = [m for m in forwarder if "StartingPosition" not in m]
     assert len(streams) == 2 and len(queues) == 1
     for mapping in streams:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -286,6 +287,22 @@ def test_stream_sources_report_partial_failures_bisect_and_keep_what_they_give_u
     assert queue["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     low, high = parameter_bounds(cloudformation, queue["ScalingConfig"]["MaximumConcurrency"])
     assert 2 <= low <= high <= 1000  # the service's range
+
+
+def test_the_verifier_keeps_pending_facts_in_order_until_twilio_answers(cloudformation: dict[str, Any]) -> None:
+    [mapping] = [r["Properties"] for r in cloudformation["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                 and r["Properties"]["FunctionName"] == {"Ref": "VerifierFunction"}]  # fmt: skip
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["ConsentTable", "StreamArn"]}
+    assert json.loads(mapping["FilterCriteria"]["Filters"][0]["Pattern"]) == {
+        "dynamodb": {"NewImage": {"verification": {"S": ["pending"]}}}
+    }
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # a fact Twilio cannot be asked about now is held, not given up: retried, in order, while the stream keeps it
+    assert mapping["MaximumRetryAttempts"] == -1 and mapping["MaximumRecordAgeInSeconds"] == -1
+    assert not mapping.get("BisectBatchOnFunctionError") and "DestinationConfig" not in mapping
+    function = cloudformation["Resources"]["VerifierFunction"]["Properties"]
+    assert function["Timeout"] >= mapping["BatchSize"] * 5  # a fetch takes at most 5 s (TwilioMessages)
 
 
 def parameter_bounds(template: dict[str, Any], value: Any) -> tuple[int, int]:
@@ -314,6 +331,9 @@ def test_the_alarms_exist_and_notify_when_an_email_is_given(template: dict[str, 
         ("AWS/ApiGateway", "5xx"),
         ("smsbridge", "Rejected_bad_signature"),
         ("smsbridge", "Unverified"),  # a signed webhook not in Twilio's documented form (issue 21)
+        ("smsbridge", "Verification_contradicted"),  # Twilio's Messages API contradicted a consent fact
+        ("smsbridge", "Verification_retracted"),  # ... and an applied opt-out was put back
+        ("smsbridge", "Verification_unavailable"),  # Twilio's API could not be asked: opt-ins wait
         ("smsbridge", "PreferenceSync_failed"),
         ("smsbridge", "PreferenceJobStuck"),
         ("smsbridge", "PreferenceJobStatusUnknown"),
@@ -390,7 +410,7 @@ def test_no_function_reserves_concurrency(cloudformation: dict[str, Any]) -> Non
     # New accounts cannot set any aside (their quota is below the minimum unreserved pool), so the stack would not
     # deploy there; the preference sync's one-run-at-a-time is a lease in DynamoDB instead.
     functions = [r["Properties"] for r in cloudformation["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 3
+    assert len(functions) == 4
     assert [f.get("FunctionName", "") for f in functions if "ReservedConcurrentExecutions" in f] == []
 
 

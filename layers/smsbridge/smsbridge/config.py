@@ -27,6 +27,8 @@ class Settings:
     token_cache_seconds: int = 300
     keywords: KeywordRules = field(default_factory=KeywordRules)
     suppress_on_30004: bool = False
+    twilio_verification: bool = False  # opt-ins and doubtful facts wait for Twilio's Messages API (the verifier)
+    twilio_api_url: str = "https://api.twilio.com"  # Twilio's REST API (a local stand-in's in tests and serve)
     # The forwarder's settings
     ci360_secret: str = ""
     retry_queue_url: str = ""
@@ -56,6 +58,8 @@ class Settings:
             token_cache_seconds=_positive_int(env, "TOKEN_CACHE_SECONDS", 300),
             keywords=_keyword_rules(env),
             suppress_on_30004=_flag(env, "SUPPRESS_ON_30004"),
+            twilio_verification=_flag(env, "TWILIO_VERIFICATION"),
+            twilio_api_url=env.get("TWILIO_API_URL", "").strip() or "https://api.twilio.com",
             ci360_secret=env.get("CI360_SECRET", ""),
             retry_queue_url=env.get("RETRY_QUEUE_URL", ""),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", ""),

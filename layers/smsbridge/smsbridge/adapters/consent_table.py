@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 
 from smsbridge.adapters.change_index import CONSENT_BUCKET, CONSENT_INDEX, SHARDS, change_slot, slots_between
 from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, paged, plain, translated_errors, write_once
-from smsbridge.domain.consent import ConsentEvent, ConsentStatus, scoped
+from smsbridge.domain.consent import ConsentCheck, ConsentEvent, ConsentStatus, scoped
 from smsbridge.errors import NotConfigured, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -54,10 +54,16 @@ if TYPE_CHECKING:
 CHANGES_PAGE = 500  # index entries per page of a changes read
 
 
-def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime, *,
-                   attributed: str | None = None) -> list[Write]:  # fmt: skip
+def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime, *, attributed: str | None = None,
+                   doubtful: bool = False) -> list[Write]:  # fmt: skip
     """The history entry for ``event`` and, when it sets a state, the conditional state update. ``attributed``: the
-    correlation (a callback query, "" for none) its CI360 event is credited to, as of the webhook's arrival."""
+    correlation (a callback query, "" for none) its CI360 event is credited to, as of the webhook's arrival.
+
+    A fact waiting for Twilio's word (``event.check``) has ``verification = pending`` on its entry (the verifier's
+    stream filter); a ``held`` one moves no state until confirmed (``verified_writes``). An entry from a request in
+    doubt (``doubtful``: maybe re-cut) is marked so, and the first request not in doubt with the same evidence
+    replaces it, as its message record is replaced: a re-cut copy arriving first never makes the genuine one a
+    duplicate."""
     if event is None:
         return []
     entry = {
@@ -77,6 +83,9 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         "sender": event.sender,
         "recorded_at": recorded_at.isoformat(),
         "attributed_query": attributed,
+        "verification": "pending" if event.check else None,
+        "check": event.check.value if event.check else None,
+        "doubtful": True if doubtful else None,
     }
     if event.action.value == "help":  # a HELP entry is an event of its own: in the change index, for the sweep
         entry |= {
@@ -88,12 +97,20 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
         {
             "TableName": table,
             "Item": {**history_key(event), **attributes(entry)},
-            "ConditionExpression": "attribute_not_exists(pk)",
+            "ConditionExpression": "attribute_not_exists(pk)" + ("" if doubtful else " OR attribute_exists(doubtful)"),
         },
         required=True,  # evidence already in the history: the whole webhook changes nothing, at any age
     )  # fmt: skip
-    if event.new_status is None:
+    if event.new_status is None or event.check is ConsentCheck.HELD:
         return [history]
+    return [history, state_write(table, event, recorded_at, attributed=attributed)]
+
+
+def state_write(table: str, event: ConsentEvent, recorded_at: datetime, *, attributed: str | None = None,
+                replaces: str = "") -> Write:  # fmt: skip
+    """The conditional update of (phone, scope)'s state to what ``event`` sets: only when it is newer than the
+    event behind the state, and with ``replaces`` only while that event is still the one (a retraction)."""
+    assert event.new_status is not None
     state: dict[str, Any] = {
         "record_type": "state",
         "phone": event.phone,
@@ -111,7 +128,12 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
     }
     present = {name: value for name, value in state.items() if value is not None}
     absent = [name for name, value in state.items() if value is None]  # none of an earlier event's stays behind
-    update = Write(
+    condition = "attribute_not_exists(#order_key) OR #order_key < :order_key"
+    values = {f":{name}": value for name, value in attributes(present).items()}
+    if replaces:
+        condition = "#event_id = :replaced AND #order_key < :order_key"
+        values[":replaced"] = {"S": replaces}
+    return Write(
         "Update",
         {
             "TableName": table,
@@ -119,12 +141,11 @@ def consent_writes(table: str, event: ConsentEvent | None, recorded_at: datetime
             "UpdateExpression": "SET "
             + ", ".join(f"#{name} = :{name}" for name in present)
             + (" REMOVE " + ", ".join(f"#{name}" for name in absent) if absent else ""),
-            "ConditionExpression": "attribute_not_exists(#order_key) OR #order_key < :order_key",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": {f"#{name}": name for name in [*present, *absent]},
-            "ExpressionAttributeValues": {f":{name}": value for name, value in attributes(present).items()},
+            "ExpressionAttributeValues": values,
         },
     )
-    return [history, update]
 
 
 def history_key(event: ConsentEvent) -> dict[str, Any]:

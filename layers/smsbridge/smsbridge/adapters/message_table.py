@@ -126,7 +126,9 @@ class DynamoMessageStore:
                 + ("" if doubtful else " OR attribute_exists(unverified)"),
             },
         )
-        consent_facts = consent_writes(self.consent_table, consent, received_at, attributed=attributed)
+        consent_facts = consent_writes(
+            self.consent_table, consent, received_at, attributed=attributed, doubtful=doubtful
+        )
         if not consent_facts:
             writes = [put]
             if reading.starts_like_keyword:
@@ -184,7 +186,9 @@ class DynamoMessageStore:
         if correlation and not doubtful and self._contact_memory_due(callback, correlation):
             write_once(self.client, [self._contact_write(callback, correlation, received_at)])  # False: a newer one
         attributed = callback_query if correlation and not doubtful else None  # a 21610 is this message's
-        consent_facts = consent_writes(self.consent_table, consent, received_at, attributed=attributed)
+        consent_facts = consent_writes(
+            self.consent_table, consent, received_at, attributed=attributed, doubtful=doubtful
+        )
         return write_once(self.client, [update, *consent_facts])
 
     def _contact_memory_due(self, callback: StatusCallback, correlation: Correlation) -> bool:

@@ -86,7 +86,8 @@ class Accepted(Generic[W]):
             fields.update(unverified=",".join(self.webhook.unverified),
                           consent_held=held_for_verification(self.webhook))  # fmt: skip
         if self.consent:
-            fields.update(consent=self.consent.action.value, consent_source=self.consent.source.value)
+            fields.update(consent=self.consent.action.value, consent_source=self.consent.source.value,
+                          consent_check=self.consent.check.value if self.consent.check else None)  # fmt: skip
         return fields
 
     def metric_names(self) -> list[str]:
@@ -116,6 +117,7 @@ class WebhookService:
         store: MessageStore,
         keywords: KeywordRules | None = None,
         suppress_on_30004: bool = False,
+        verify: bool = False,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.policy = policy
@@ -123,14 +125,15 @@ class WebhookService:
         self.store = store
         self.keywords = keywords or KeywordRules()
         self.suppress_on_30004 = suppress_on_30004
+        self.verify = verify  # opt-ins and doubtful facts wait for Twilio's word (app/verification.py)
         self.clock = clock
 
     def accept_inbound(self, request: WebhookRequest) -> Accepted[InboundMessage]:
         params = verified_params(request, self.policy, self.tokens.current(), INBOUND)
         message = parse_webhook(InboundMessage, params).flagged(unverified_reasons(params))
         received_at = self.clock()
-        reading = reading_of(message, self.keywords)
-        consent = consent_from_reply(message, reading, received_at)
+        reading = reading_of(message, self.keywords, verify=self.verify)
+        consent = consent_from_reply(message, reading, received_at, verify=self.verify)
         recorded = self.store.record_inbound(
             message, reading, consent, received_at=received_at, delivery_id=_delivery_id(request)
         )
@@ -140,7 +143,8 @@ class WebhookService:
         params = verified_params(request, self.policy, self.tokens.current(), STATUS)
         callback = parse_webhook(StatusCallback, params).flagged(unverified_reasons(params))
         received_at = self.clock()
-        consent = consent_from_status(callback, received_at, suppress_on_30004=self.suppress_on_30004)
+        consent = consent_from_status(callback, received_at, suppress_on_30004=self.suppress_on_30004,
+                                      verify=self.verify)  # fmt: skip
         recorded = self.store.record_status(
             callback,
             consent,
@@ -172,6 +176,7 @@ def build_webhook_service(settings: Settings) -> WebhookService:
         ),
         keywords=settings.keywords,
         suppress_on_30004=settings.suppress_on_30004,
+        verify=settings.twilio_verification,
     )
 
 

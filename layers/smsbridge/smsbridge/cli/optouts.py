@@ -97,7 +97,8 @@ def run_optouts_get(args: argparse.Namespace) -> int:
             + (f"  since {record.updated_at}" if record.updated_at else "")
         )
         for entry in record.history:
-            detail = "  ".join(f"{k} {entry[k]}" for k in ("keyword", "rule", "matcher_version") if entry.get(k))
+            detail = "  ".join(f"{k} {entry[k]}" for k in ("keyword", "rule", "matcher_version", "verification")
+                               if entry.get(k))  # fmt: skip
             print(f"  {entry['occurred_at']}  {entry['action']:<8} {entry['source']:<20} {entry['event_id']}  {detail}")
     return EXIT_OK
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from smsbridge.cli.exits import EXIT_FOUND_PROBLEM, EXIT_OK
 from smsbridge.cli.options import ACCOUNT_SID, AUTH_TOKEN, ERROR_CODE, MESSAGE_SID, SERVICE_SID, TEST_TOKEN_HELP, URL
@@ -52,6 +53,13 @@ def add(commands: Commands, summary: str) -> None:
         "--param", action="append", default=[], metavar="NAME=VALUE", help="an extra parameter (repeatable)"
     )
     simulate.add_argument("--delivery-id", default="", help="I-Twilio-Idempotency-Token (default: a new UUID)")
+    simulate.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        help="the running local stack's state file (default: .smsbridge/local.json in the checkout): its URLs, and "
+        "its stand-in of Twilio's API, which is told of each message as Twilio would have it",
+    )
     simulate.set_defaults(run=run_simulate)
 
 
@@ -60,7 +68,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     from smsbridge.ops import simulate  # noqa: PLC0415
     from smsbridge.ops.local_state import running_state  # noqa: PLC0415
 
-    local = running_state()
+    local = running_state(args.state_file)
     url = args.url or simulate.local_webhook_url(args.kind, local)
 
     extra = [_pair(item) for item in args.param]
@@ -87,6 +95,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         )
     token = args.auth_token or simulate.TEST_AUTH_TOKEN
     webhook = simulate.sign_webhook(url, params + extra, token, delivery_id=args.delivery_id)
+    simulate.tell_twilio_stand_in(local, args.kind, params)  # so the local verifier finds it, as Twilio would
     answer = simulate.post(webhook, local=local)  # NotReachable when nothing answers there
     fields = dict(params)
     print(

@@ -26,6 +26,13 @@ class ConsentAction(StrEnum):
     BLOCKED = "blocked"  # evidence from a 30004 status callback
 
 
+class ConsentCheck(StrEnum):
+    """How a fact waits for Twilio's own word (its Messages API: ``app/verification.py``, docs/consent.md)."""
+
+    HELD = "held"  # in the history at once; moves the state only once Twilio confirms the message (every opt-in)
+    APPLIED = "applied"  # moves the state at once (no STOP waits); retracted if Twilio contradicts it
+
+
 class ConsentSource(StrEnum):
     REPLY_KEYWORD = "reply_keyword"
     TWILIO_OPT_OUT_TYPE = "twilio_opt_out_type"
@@ -33,6 +40,7 @@ class ConsentSource(StrEnum):
     TWILIO_30004 = "twilio_30004"
     IMPORT = "import"
     MANUAL = "manual"
+    RETRACTION = "retraction"  # the state a fact Twilio contradicted had replaced, put back
 
 
 # Evidence a signed webhook brought: it always names its account (AccountSid is required), so a fact from these
@@ -57,6 +65,7 @@ class ConsentEvent:
     account_sid: str | None = None
     suppresses: bool = False  # BLOCKED only: whether this evidence opts the number out
     sender: str | None = None  # our number the person wrote to or was messaged from (identity lookup)
+    check: ConsentCheck | None = None  # None: acted on as it came (a verified request, or verification is off)
 
     @property
     def scope_key(self) -> str:

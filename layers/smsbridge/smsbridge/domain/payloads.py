@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from smsbridge.domain.consent import ConsentAction, ConsentEvent, ConsentSource
+from smsbridge.domain.consent import ConsentAction, ConsentCheck, ConsentEvent, ConsentSource
 from smsbridge.domain.field_forms import ABSORBED_FIELD, FORMS, NUMBERED, UNKNOWN_FIELD
 from smsbridge.domain.keywords import Intent, KeywordRules, ReplyClassification, classify_reply
 from smsbridge.domain.status import MessageStatus
@@ -207,11 +207,12 @@ def in_doubt(webhook: InboundMessage | StatusCallback) -> bool:
     return bool(set(webhook.unverified) - {UNKNOWN_FIELD})
 
 
-def reading_of(message: InboundMessage, rules: KeywordRules) -> ReplyClassification:
-    """What a reply means (``classify_reply``). From a request ``in_doubt``, an opt-in does not move consent until
-    Twilio confirms it: it is a reply flagged ``opt_in_suspected`` (rule ``opt_in_unverified``)."""
+def reading_of(message: InboundMessage, rules: KeywordRules, *, verify: bool = False) -> ReplyClassification:
+    """What a reply means (``classify_reply``). From a request ``in_doubt``, an opt-in does not move consent unless
+    Twilio confirms it: with ``verify`` (Twilio verification on) it stays an opt-in, held until Twilio's Messages
+    API confirms the message; without, it is a reply flagged ``opt_in_suspected`` (rule ``opt_in_unverified``)."""
     reading = classify_reply(message.body, rules, message.opt_out_type, sender=message.recipient)
-    if in_doubt(message) and reading.intent is Intent.OPT_IN:
+    if in_doubt(message) and reading.intent is Intent.OPT_IN and not verify:
         return replace(reading, intent=Intent.REPLY, rule="opt_in_unverified", opt_in_suspected=True)
     return reading
 
@@ -223,36 +224,57 @@ def held_for_verification(webhook: InboundMessage | StatusCallback) -> bool:
     return ABSORBED_FIELD in webhook.unverified
 
 
+def consent_check(webhook: InboundMessage | StatusCallback, action: ConsentAction, *, suppresses: bool = False,
+                  verify: bool) -> ConsentCheck | None:  # fmt: skip
+    """Whether a consent fact waits for Twilio's word (``verify``: Twilio verification is on). Every opt-in and
+    every fact from a re-cut request (``held_for_verification``) is held until Twilio confirms it; an opt-out from a
+    request only unusual in form moves the state at once and is retracted if Twilio contradicts it (no STOP waits).
+    A fact that sets no state (HELP, a 30004 that does not suppress) is not checked."""
+    sets_state = action in (ConsentAction.OPT_OUT, ConsentAction.OPT_IN) or (
+        action is ConsentAction.BLOCKED and suppresses
+    )
+    if not verify or not sets_state:
+        return None
+    if action is ConsentAction.OPT_IN or held_for_verification(webhook):
+        return ConsentCheck.HELD
+    return ConsentCheck.APPLIED if webhook.unverified else None
+
+
 def consent_from_reply(
-    message: InboundMessage, reading: ReplyClassification, received_at: datetime
+    message: InboundMessage, reading: ReplyClassification, received_at: datetime, *, verify: bool = False
 ) -> ConsentEvent | None:
-    """The consent event a reply carries (STOP, START, HELP and their kin), or None for a plain reply."""
+    """The consent event a reply carries (STOP, START, HELP and their kin), or None for a plain reply. Without
+    ``verify``, a re-cut request's consent is dropped (nothing could confirm it), as is its HELP always."""
     action = _ACTIONS.get(reading.intent)
-    if action is None or held_for_verification(message):
+    check = consent_check(message, action, verify=verify) if action else None
+    if action is None or (held_for_verification(message) and check is None):
         return None
     source = ConsentSource.TWILIO_OPT_OUT_TYPE if reading.rule == "twilio_opt_out_type" else ConsentSource.REPLY_KEYWORD
     return ConsentEvent(
         phone=message.sender, scope=message.scope, action=action, occurred_at=received_at, source=source,
         event_id=message.message_sid, rule=reading.rule, keyword=reading.keyword,
         matcher_version=reading.matcher_version, account_sid=message.account_sid, sender=message.recipient,
+        check=check,
     )  # fmt: skip
 
 
 def consent_from_status(
-    callback: StatusCallback, received_at: datetime, *, suppress_on_30004: bool = False
+    callback: StatusCallback, received_at: datetime, *, suppress_on_30004: bool = False, verify: bool = False
 ) -> ConsentEvent | None:
     """A status callback's evidence: 21610 means Twilio already blocks this recipient for this sender (back-fill
     the opt-out); 30004 means the message was blocked (an opt-out only if so configured)."""
-    if held_for_verification(callback):
-        return None
     if callback.error_code == OPTED_OUT_AT_TWILIO:
         action, source, suppresses = ConsentAction.OPT_OUT, ConsentSource.TWILIO_21610, True
     elif callback.error_code == BLOCKED_BY_CARRIER:
         action, source, suppresses = ConsentAction.BLOCKED, ConsentSource.TWILIO_30004, suppress_on_30004
     else:
         return None
+    check = consent_check(callback, action, suppresses=suppresses, verify=verify)
+    if held_for_verification(callback) and check is None:
+        return None  # a re-cut request's evidence nothing will confirm
     return ConsentEvent(
         phone=callback.recipient, scope=callback.scope, action=action, occurred_at=received_at, source=source,
         event_id=callback.message_sid, rule=f"error_code_{callback.error_code}", account_sid=callback.account_sid,
         suppresses=suppresses, sender=callback.sender or None,
+        check=check,
     )  # fmt: skip

@@ -42,6 +42,7 @@ from smsbridge.local.ci360_stub import Ci360Stub, StubContract
 from smsbridge.local.data_file import Journal
 from smsbridge.local.event_sources import REGION, Every, Handler, LambdaContext, LocalEventSources
 from smsbridge.local.template import LocalResources, create_resources, load_template, parameter_overrides
+from smsbridge.local.twilio_api_stub import TwilioApiStub
 from smsbridge.ops.local_state import LOCAL_STATE, process_alive, project_root, read_state
 from smsbridge.text import counted
 
@@ -229,7 +230,9 @@ class LocalStack:
         self._parked = _ParkingNotes()
         self.time_scale = float(os.environ.get(TIME_SCALE_VARIABLE) or 1.0)
         self.stub: Ci360Stub | None = None
+        self.twilio_api: TwilioApiStub | None = None  # Twilio's Messages API, for the verifier (TwilioVerification)
         self._sources: LocalEventSources | None = None
+        self._verifier_sources: LocalEventSources | None = None
         self.resources = LocalResources(prefix="smsbridge-local", template={})
         self._moto: ThreadedMotoServer | None = None
         self._http: ThreadingHTTPServer | None = None
@@ -290,6 +293,7 @@ class LocalStack:
             session=boto3.session.Session(region_name=REGION), chaos=self.chaos, time_scale=self.time_scale,
             echo=self.echo,
         )  # fmt: skip
+        self._start_verifier(environment, {**aws, **local})
         preferences_env = self.resources.function_environment("PreferencesFunction")  # the CLI's sync reads it
         self._write_state(endpoint, {**preferences_env, **environment, **forwarder_env})
         if self.data_file is not None:  # before the event sources: restored records are history, not changes
@@ -305,6 +309,45 @@ class LocalStack:
                                    "smsbridge-preferences")  # fmt: skip
             self._schedule.start()
         threading.Thread(target=self._http.serve_forever, name="smsbridge-http", daemon=True).start()
+
+    def _start_verifier(self, webhook: dict[str, str], base: dict[str, str]) -> None:
+        """With ``TwilioVerification`` on: the verifier on the consent stream, asking a stand-in of Twilio's Messages
+        API that knows the account by the local auth token (``simulate`` registers each message it sends there, as
+        Twilio would have it). Restored pending facts are checked too."""
+        if webhook.get("TWILIO_VERIFICATION") != "true":
+            return
+        self.twilio_api = TwilioApiStub(default_token=self.auth_token)
+        self.twilio_api.start()
+        environment = {**base, **self.resources.function_environment("VerifierFunction"),
+                       "TWILIO_API_URL": self.twilio_api.url}  # fmt: skip
+
+        def verifier_environment() -> Handler:
+            os.environ.update(environment)
+            module = _load_handler(self.project_dir / "functions" / "verifier" / "app.py", "verifier")
+            checked = module.verifier.handle
+
+            def handle(event: Any) -> Any:
+                report = checked(event)
+                for outcome, count in sorted(report.outcomes.items()):
+                    self.echo(f"{time.strftime('%H:%M:%S')} verifier: {count} consent fact(s) {outcome} by Twilio's "
+                              "Messages API (stand-in)")  # fmt: skip
+                return report
+
+            module.verifier.handle = handle
+            handler: Handler = module.lambda_handler
+            return handler
+
+        self._verifier_sources = LocalEventSources.from_template(
+            self.resources, "VerifierFunction", verifier_environment, session=boto3.session.Session(region_name=REGION),
+            time_scale=self.time_scale, echo=self.echo,
+        )  # fmt: skip
+        self._verifier_sources.start()
+
+    def _stop_verifier(self) -> None:
+        if self._verifier_sources is not None:
+            self._verifier_sources.stop()
+        if self.twilio_api is not None:
+            self.twilio_api.stop()
 
     def _forwarder_environment(self) -> Handler:
         """A new execution environment of the forwarder (a fresh load of its handler, printing its outcomes), with
@@ -442,6 +485,7 @@ class LocalStack:
             self._settled.wait_for(lambda: self._in_flight == 0, timeout=30)
         if self._schedule is not None:
             self._schedule.stop()
+        self._stop_verifier()
         if self._sources is not None:
             self._sources.stop()
             if self._sources.went_wrong or self.chaos is not None:  # a calm run that went well says nothing
@@ -515,6 +559,7 @@ class LocalStack:
             "region": REGION,
             "inbound_url": self.base_url + INBOUND_ROUTE,
             "status_url": self.base_url + STATUS_ROUTE,
+            "twilio_api_url": self.twilio_api.url if self.twilio_api else "",
             "resources": {
                 **self.resources.names,
                 **self.resources.refs,  # queue URLs for queues

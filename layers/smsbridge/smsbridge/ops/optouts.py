@@ -22,7 +22,7 @@ from smsbridge.text import counted
 
 CSV_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id", "account_sid"]
 STATE_FIELDS = ["phone", "scope", "status", "updated_at", "source", "event_id", "account_sid"]  # `optouts list --json`
-HISTORY_FIELDS = ["occurred_at", "action", "source", "event_id", "keyword", "rule", "matcher_version"]
+HISTORY_FIELDS = ["occurred_at", "action", "source", "event_id", "keyword", "rule", "matcher_version", "verification"]
 _SEPARATORS = (",", ";", "\t")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _ACTION_FOR = {ConsentStatus.OPTED_OUT: ConsentAction.OPT_OUT, ConsentStatus.OPTED_IN: ConsentAction.OPT_IN}

@@ -5,6 +5,7 @@ Used by ``smsbridge simulate`` against a local or deployed URL, by the tests, an
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 import uuid
@@ -108,6 +109,29 @@ def sign_webhook(
         "Accept": "*/*",
     }
     return SignedWebhook(url=sent_url, headers=headers, body=urlencode(list(params)).encode("utf-8"))
+
+
+def tell_twilio_stand_in(local: dict[str, Any] | None, kind: str, params: Sequence[tuple[str, str]]) -> None:
+    """Register the simulated message with the local stack's stand-in of Twilio's Messages API (``serve`` runs one
+    when ``TwilioVerification`` is on), as Twilio would have it: so the verifier finds it as Twilio would."""
+    url = (local or {}).get("twilio_api_url")
+    if not url:
+        return
+    fields = dict(params)
+    message: dict[str, Any] = {"account_sid": fields["AccountSid"], "sid": fields["MessageSid"],
+               "from": fields.get("From") or None, "to": fields["To"], "body": fields.get("Body", ""),
+               "direction": "inbound" if kind == "inbound" else "outbound-api",
+               "messaging_service_sid": fields.get("MessagingServiceSid") or None}  # fmt: skip
+    if kind != "inbound":
+        message |= {"status": fields.get("MessageStatus"), "error_code": int(fields["ErrorCode"])
+                    if fields.get("ErrorCode", "").isdigit() else None}  # fmt: skip
+    request = urllib.request.Request(f"{url}/_local/messages", data=json.dumps(message).encode(), method="POST",  # noqa: S310
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - the local stand-in, on 127.0.0.1
+            pass
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        raise NotReachable(f"the local stack's Twilio API stand-in did not answer at {url}: {error}") from None
 
 
 @dataclass(frozen=True)
