@@ -21,8 +21,9 @@ from moto.server import ThreadedMotoServer
 
 from smsbridge.adapters.dynamodb import plain
 from smsbridge.local.template import LocalResources, create_resources
-from smsbridge.ops.simulate import TEST_AUTH_TOKEN
-from tests.conftest import ROOT
+from smsbridge.local.twilio_api_stub import TwilioApiStub
+from smsbridge.ops.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
+from tests.conftest import ROOT, LambdaContext
 
 
 @dataclass
@@ -134,3 +135,71 @@ def build_server_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 @pytest.fixture
 def server_stack(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, moto_server: str) -> Stack:
     return build_server_stack(template, monkeypatch, moto_server)
+
+
+VERIFIED = {"TwilioVerification": "true"}
+
+
+class Verifier:
+    """The verifier Lambda, handed the consent table's pending entries as the stream would hand them over."""
+
+    def __init__(self, stack: Stack, module: Any, logs: io.StringIO) -> None:
+        self.stack, self.module, self.logs = stack, module, logs
+        self.sequence = 0
+
+    def check(self, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """``run`` through the verifier service alone, not its Lambda handler: Powertools' handler decorators and
+        Hypothesis's data generation do not mix (draws come out inconsistent between examples)."""
+        handler = self.module.lambda_handler
+        self.module.lambda_handler = lambda event, _: self.module.verifier.handle(event).response()
+        try:
+            return self.run(items)
+        finally:
+            self.module.lambda_handler = handler
+
+    def run(self, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One batch: every entry now pending (of ``items``, typed, when given), in the order recorded. The Lambda's
+        answer (failed records)."""
+        raw = items if items is not None else self.stack.dynamodb.scan(
+            TableName=self.stack.consent_table, ConsistentRead=True)["Items"]  # fmt: skip
+        pending = sorted((item for item in raw if item.get("verification", {}).get("S") == "pending"),
+                         key=lambda item: item["recorded_at"]["S"])  # fmt: skip
+        records = []
+        for item in pending:
+            self.sequence += 1
+            records.append({
+                "eventName": "INSERT",
+                "eventSourceARN": f"arn:aws:dynamodb:us-east-1:000000000000:table/{self.stack.consent_table}/stream/1",
+                "dynamodb": {"NewImage": item, "SequenceNumber": str(self.sequence)},
+            })  # fmt: skip
+        with contextlib.redirect_stdout(self.logs):  # Powertools prints its metrics (EMF) on stdout
+            answer: dict[str, Any] = self.module.lambda_handler({"Records": records}, LambdaContext())
+        return answer
+
+    def metric(self, name: str) -> float:
+        """The sum of an EMF metric the verifier logged (what the template's alarms watch)."""
+        total = 0.0
+        for line in self.logs.getvalue().splitlines():
+            if line.startswith("{") and '"_aws"' in line:
+                total += sum(json.loads(line).get(name, []))  # EMF: a list of values per metric
+        return total
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioApiStub]:
+    with TwilioApiStub({TEST_ACCOUNT_SID: TEST_AUTH_TOKEN}) as stub:
+        yield stub
+
+
+@pytest.fixture
+def verified(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, twilio: TwilioApiStub) -> Iterator[
+        tuple[Stack, Verifier]]:  # fmt: skip
+    from moto import mock_aws
+
+    with mock_aws():
+        stack = build_stack(template, monkeypatch, parameters=VERIFIED)
+        for name, value in stack.resources.function_environment("VerifierFunction").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("TWILIO_API_URL", twilio.url)
+        logs = io.StringIO()
+        yield stack, Verifier(stack, load_function("verifier", logs), logs)

@@ -11,8 +11,13 @@ still holds) and then the genuine request to the webhook Lambda on moto, and rea
 - it never adds an opt-in, nor a fact for any other number or scope;
 - the genuine request, arriving after it, still records every consent fact it carries.
 
-``RECUT_EXAMPLES`` sets the number of examples (``make test``: 250, about 15 s; a bench run: thousands). The counts
-of what happened to the re-cuts are printed at the end of the run (``-s``).
+With Twilio verification on (``TwilioVerification``, the template's default), a second property: a re-cut moves no
+state but its genuine sender's opt-out, and once the verifier has asked Twilio (which knows only the genuine
+message), every fact the re-cut added beyond the genuine request's is contradicted.
+
+``RECUT_EXAMPLES`` and ``RECUT_VERIFIED_EXAMPLES`` set the number of examples (``make test``: 100 and 250, about
+10 s and 20 s; a bench run: thousands). The counts of what happened to the re-cuts are printed at the end of the run
+(``-s``).
 """
 
 from __future__ import annotations
@@ -25,14 +30,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from smsbridge.adapters.dynamodb import plain
 from smsbridge.adapters.message_table import message_key
+from smsbridge.local.twilio_api_stub import TwilioApiStub
 from smsbridge.ops.simulate import TEST_AUTH_TOKEN, inbound_params, status_params
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, Verifier
 from tests.integration.test_recut_requests import (
     INBOUND_URL,
     OURS,
@@ -217,3 +223,88 @@ def _alone(stack: Stack, kind: str) -> set[tuple[str, str, str]]:
         ALONE[kind] = {(phone.replace(sender, "{sender}"), scope, action)
                        for phone, scope, action, _ in facts(stack, sender)}  # fmt: skip
     return ALONE[kind]
+
+
+VERIFIED_EXAMPLES = int(os.environ.get("RECUT_VERIFIED_EXAMPLES", "250"))  # `make test` (about 20 s); thousands: bench
+
+
+def _tell_twilio(twilio: TwilioApiStub, url: str, params: Params) -> None:
+    """The genuine message, as Twilio's Messages API (the stand-in) has it."""
+    fields = dict(params)
+    if url.startswith(INBOUND_URL):
+        twilio.add_message(fields["AccountSid"], sender=fields["From"], recipient=fields["To"],
+                           body=fields["Body"], sid=fields["MessageSid"],
+                           messaging_service_sid=fields.get("MessagingServiceSid"))  # fmt: skip
+    else:
+        code = fields.get("ErrorCode", "")
+        twilio.add_message(fields["AccountSid"], sender=fields["From"], recipient=fields["To"],
+                           direction="outbound-api", status=fields["MessageStatus"],
+                           error_code=int(code) if code else None,
+                           sid=fields["MessageSid"])  # fmt: skip
+
+
+def _items(stack: Stack, *numbers: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The consent items (typed) of ``numbers``, each also as a WhatsApp address, by key: one query a number."""
+    found = {}
+    for phone in [variant for number in numbers for variant in (number, f"whatsapp:{number}")]:
+        request = {"TableName": stack.consent_table, "KeyConditionExpression": "pk = :pk",
+                   "ExpressionAttributeValues": {":pk": {"S": f"PHONE#{phone}"}}}  # fmt: skip
+        for item in stack.dynamodb.query(**request)["Items"]:
+            found[(item["pk"]["S"], item["sk"]["S"])] = item
+    return found
+
+
+def _states(items: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {(item["phone"], item["scope"]): item["status"] for item in map(plain, items.values())
+            if item["record_type"] == "state"}  # fmt: skip
+
+
+@settings(max_examples=VERIFIED_EXAMPLES, deadline=None, derandomize=True, phases=[Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(data=st.data(), kind=st.sampled_from(sorted(KINDS)), number=st.integers(0, 9_999_999))
+def test_with_twilio_verification_no_recut_moves_consent_that_twilio_does_not_confirm(
+    verified: tuple[Stack, Verifier], twilio: TwilioApiStub, data: st.DataObject, kind: str, number: int
+) -> None:
+    """With ``TwilioVerification`` on: a re-cut moves no state but its genuine sender's opt-out (which applies at
+    once, as no STOP waits); once the verifier has asked Twilio (which knows only the genuine message), every fact
+    of the re-cut that the genuine request would not give is contradicted, and no number is left opted in or out
+    otherwise than by the genuine request."""
+    stack, verifier = verified
+    sender, victim = f"+1638{number:07d}", f"+1639{number:07d}"
+    message_sid = "SM" + hashlib.md5(f"verified{kind}{number}".encode()).hexdigest()
+    url, genuine = KINDS[kind](message_sid, sender, victim)
+    signature = twilio_signature(url, genuine)
+    recut_url, recut = data.draw(recuts(url, genuine))
+    if (recut_url, sorted(recut)) == (url, sorted(genuine)) or not RequestValidator(TEST_AUTH_TOKEN).validate(
+        recut_url, dict(recut), signature
+    ):
+        COUNTS["verified_skipped"] += 1
+        return
+    _tell_twilio(twilio, url, genuine)
+    numbers = (sender, victim)
+    earlier = _items(stack, *numbers)  # an example may repeat its numbers: only what it adds is judged
+    before = _states(earlier)
+    status = post(stack, recut_url, recut, signature)
+    COUNTS["verified_refused" if status >= 400 else "verified_accepted"] += 1
+    moved = {key: status for key, status in _states(_items(stack, *numbers)).items() if before.get(key) != status}
+    # before Twilio is asked: only the genuine sender's opt-out may have moved a state
+    assert all(phone.removeprefix("whatsapp:") == sender and status == "opted_out"
+               for (phone, _), status in moved.items()), (kind, recut, moved)  # fmt: skip
+    assert post(stack, url, genuine) < 300
+    verifier.check([item for key, item in _items(stack, *numbers).items() if key not in earlier])
+    # after: every fact on record for these numbers is the genuine request's, or contradicted by Twilio
+    alone = {(phone.replace("{sender}", sender), scope, action) for phone, scope, action in _alone(stack, kind)}
+    for item in [plain(typed) for key, typed in _items(stack, *numbers).items() if key not in earlier]:
+        if item["record_type"] != "event":
+            continue
+        if item.get("source") == "retraction":
+            COUNTS["verified_retracted"] += 1
+            continue
+        genuine_fact = (item["phone"], item["scope"], item["action"]) in alone and item["event_id"] == message_sid
+        if not genuine_fact:
+            COUNTS[f"verified_{item.get('verification', 'unchecked')}"] += 1
+            assert item.get("verification") == "contradicted" or (
+                item["action"] == "opt_out" and item["phone"].removeprefix("whatsapp:") == sender
+            ), (kind, recut, item)
+    states = _states(_items(stack, victim))
+    assert states == {}, (kind, recut, states)  # the victim's number is in no genuine request

@@ -9,18 +9,11 @@ and asks Twilio for the message.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from smsbridge.local.twilio_api_stub import TwilioApiStub
 from smsbridge.ops.simulate import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, inbound_params
-from tests.conftest import LambdaContext
-from tests.integration.conftest import Stack, build_stack, load_function
+from tests.integration.conftest import Stack, Verifier
 from tests.integration.test_recut_requests import (
     ATTACKER,
     INBOUND_URL,
@@ -34,61 +27,6 @@ from tests.integration.test_recut_requests import (
     states,
     victim_fields,
 )
-
-VERIFIED = {"TwilioVerification": "true"}
-
-
-class Verifier:
-    """The verifier Lambda, handed the consent table's pending entries as the stream would hand them over."""
-
-    def __init__(self, stack: Stack, module: Any, logs: io.StringIO) -> None:
-        self.stack, self.module, self.logs = stack, module, logs
-        self.sequence = 0
-
-    def run(self) -> dict[str, Any]:
-        """One batch: every entry now pending, in the order recorded. The Lambda's answer (failed records)."""
-        raw = self.stack.dynamodb.scan(TableName=self.stack.consent_table, ConsistentRead=True)["Items"]
-        pending = sorted((item for item in raw if item.get("verification", {}).get("S") == "pending"),
-                         key=lambda item: item["recorded_at"]["S"])  # fmt: skip
-        records = []
-        for item in pending:
-            self.sequence += 1
-            records.append({
-                "eventName": "INSERT",
-                "eventSourceARN": f"arn:aws:dynamodb:us-east-1:000000000000:table/{self.stack.consent_table}/stream/1",
-                "dynamodb": {"NewImage": item, "SequenceNumber": str(self.sequence)},
-            })  # fmt: skip
-        with contextlib.redirect_stdout(self.logs):  # Powertools prints its metrics (EMF) on stdout
-            answer: dict[str, Any] = self.module.lambda_handler({"Records": records}, LambdaContext())
-        return answer
-
-    def metric(self, name: str) -> float:
-        """The sum of an EMF metric the verifier logged (what the template's alarms watch)."""
-        total = 0.0
-        for line in self.logs.getvalue().splitlines():
-            if line.startswith("{") and '"_aws"' in line:
-                total += sum(json.loads(line).get(name, []))  # EMF: a list of values per metric
-        return total
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioApiStub]:
-    with TwilioApiStub({TEST_ACCOUNT_SID: TEST_AUTH_TOKEN}) as stub:
-        yield stub
-
-
-@pytest.fixture
-def verified(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, twilio: TwilioApiStub) -> Iterator[
-        tuple[Stack, Verifier]]:  # fmt: skip
-    from moto import mock_aws
-
-    with mock_aws():
-        stack = build_stack(template, monkeypatch, parameters=VERIFIED)
-        for name, value in stack.resources.function_environment("VerifierFunction").items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("TWILIO_API_URL", twilio.url)
-        logs = io.StringIO()
-        yield stack, Verifier(stack, load_function("verifier", logs), logs)
 
 
 def genuine_sms(twilio: TwilioApiStub, body: str, sender: str, message_sid: str) -> list[tuple[str, str]]:
