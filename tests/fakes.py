@@ -6,8 +6,10 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from smsbridge.adapters.ci360 import JobTypeRefused
@@ -257,6 +259,7 @@ class FakeParking:
         self.dead: list[tuple[PendingEvent, str, int]] = []
         self.messages: list[dict[str, Any]] = []
         self.dead_messages: list[dict[str, Any]] = []
+        self.leases: list[timedelta] = []
         self.fail_with = fail_with
         self._lock = threading.Lock()
 
@@ -275,6 +278,12 @@ class FakeParking:
         with self._lock:
             self.dead.append((event, reason, attempts))
             self.dead_messages.append(parked_message(event, attempt=attempts, reason=reason, ticket=ticket))
+
+    @contextmanager
+    def hold(self, records: Sequence[Mapping[str, Any]], lease: timedelta, outcomes: Counter[str]) -> Iterator[None]:
+        """Holds nothing (the in-memory queue has no visibility); notes each batch's lease in ``leases``."""
+        self.leases.append(lease)
+        yield
 
     def take(self) -> dict[str, Any]:
         """The retry queue's messages as one SQS batch for the forwarder, emptying the queue."""

@@ -31,4 +31,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     for seconds in report.opt_out_seconds:
         metrics.add_metric(name="OptOutToCi360Seconds", unit=MetricUnit.Seconds, value=seconds)
     logger.info("batch forwarded", outcomes=dict(report.outcomes), failed_records=len(report.failed_records))
+    if report.outcomes["visibility_not_held"]:  # the queue's own visibility timeout applies to those messages
+        logger.warning(
+            "retry-queue messages not held hidden for one lease", messages=report.outcomes["visibility_not_held"]
+        )
     return report.response()

@@ -23,7 +23,7 @@ from smsbridge.ops.simulate import inbound_params, status_params
 from tests.bench.harness import percentile
 from tests.conftest import ROOT
 from tests.integration.conftest import build_server_stack, running_moto_server
-from tests.integration.test_ci360_loop import OURS, Loop, correlation, open_loop
+from tests.integration.test_ci360_loop import OURS, TIME_SCALE, Loop, correlation, open_loop
 
 BURST_GAP_SECONDS = 0.3  # between the webhooks of one burst
 WAIT_SECONDS = 120.0  # for one consent event: beyond four deployed retry delays
@@ -31,20 +31,24 @@ CONSENT_EVENTS = {"opted_out": "SMS Opt-Out", "opted_in": "SMS Opt-In"}
 
 
 @contextmanager
-def deployed_loop() -> Iterator[Loop]:
-    """The ``deployed_loop`` fixture's loop outside pytest, its event sources polling on their own thread (the
-    functions' metric lines, printed, are kept off the report)."""
+def deployed_loop(seed: int | None = None, *, deployed: bool = True, polling: bool = True,
+                  time_scale: float = TIME_SCALE) -> Iterator[Loop]:  # fmt: skip
+    """The ``deployed_loop`` fixture's loop outside pytest (with ``seed`` and not ``deployed``: the chaos loop of
+    the ``loop`` fixture, compressed by ``time_scale``), its event sources polling on their own thread unless not
+    ``polling`` (the functions' metric lines, printed, are kept off the report)."""
     with running_moto_server() as url, pytest.MonkeyPatch.context() as monkeypatch, redirect_stdout(io.StringIO()):
         for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                             ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
             monkeypatch.setenv(name, value)  # moto only: no AWS is reached
         stack = build_server_stack(load_template(ROOT / "template.yaml"), monkeypatch, url)
-        with contextmanager(open_loop)(stack, monkeypatch, seed=None, deployed=True) as loop:
-            loop.sources.start()
+        with contextmanager(open_loop)(stack, monkeypatch, seed=seed, deployed=deployed, time_scale=time_scale) as loop:
+            if polling:
+                loop.sources.start()
             try:
                 yield loop
             finally:
-                loop.sources.stop()
+                if polling:
+                    loop.sources.stop()
 
 
 def datahub(number: str) -> str:

@@ -17,6 +17,7 @@ from tests.bench import (
     bench_cold_start,
     bench_forwarder,
     bench_load,
+    bench_mixed_chaos,
     bench_reads,
     bench_stop_latency,
     bench_webhook,
@@ -79,7 +80,7 @@ class Progress:
 def main() -> int:
     quick = "--quick" in sys.argv or bool(os.environ.get("QUICK"))  # small sizes; docs/benchmarks.md left alone
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    progress = Progress(12)
+    progress = Progress(13)
     progress.step(f"webhook warm cost ({500 if quick else 5000} requests)")
     rows = bench_webhook.run(500 if quick else 5000)
     progress.step(f"cold imports ({3 if quick else 9} rounds)")
@@ -105,6 +106,9 @@ def main() -> int:
         f"STOP → CI360 latency, deployed retry delay ({5 if quick else 50} STOPs, {3 if quick else 20} bursts)"
     )
     stop_latency = bench_stop_latency.run(quick)
+    numbers = bench_mixed_chaos.QUICK_NUMBERS if quick else bench_mixed_chaos.NUMBERS
+    progress.step(f"the mixed workload under chaos ({len(bench_mixed_chaos.SEEDS)} seeds, {numbers} numbers each)")
+    mixed_chaos = bench_mixed_chaos.run(quick)
     progress.step("sam build and artifact sizes" + (" (skipped: quick)" if quick else ""))
     if not quick:
         subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
@@ -161,6 +165,7 @@ def main() -> int:
         "",
         *capacity,
         *stop_latency,
+        *mixed_chaos,
         "## Artifacts (`sam build`)",
         "",
         *([f"- {name}: {size / 1024:.0f} KiB" for name, size in artifacts.items()] or ["- (not built: quick run)"]),

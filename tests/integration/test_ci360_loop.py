@@ -55,6 +55,7 @@ class Loop:
     sources: LocalEventSources
     env: dict[str, str]
     chaos: Chaos | None = None
+    time_scale: float = TIME_SCALE  # how much its waits are compressed (1.0: real time)
 
     def post(self, route: str, params: list[tuple[str, str]], query: str = "") -> int:
         """One signed webhook; a 5xx answer is sent again, as Twilio does with the ``#rp=5xx`` override."""
@@ -135,13 +136,17 @@ class Loop:
 
 
 class CompressedDelays:
-    """The forwarder's parking port with its delays shrunk by ``TIME_SCALE`` (SQS on moto waits in real time)."""
+    """The forwarder's parking port with its delays, and the lease it holds a retry batch hidden for, shrunk by
+    ``scale`` (SQS on moto waits in real time; the adapter holds whole seconds, at least 1)."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self, inner: Any, scale: float = TIME_SCALE) -> None:
+        self.inner, self.scale = inner, scale
 
     def retry_later(self, event: Any, *, delay: int, **rest: Any) -> None:
-        self.inner.retry_later(event, delay=math.ceil(delay * TIME_SCALE), **rest)
+        self.inner.retry_later(event, delay=math.ceil(delay * self.scale), **rest)
+
+    def hold(self, records: Any, lease: timedelta, outcomes: Any) -> Any:
+        return self.inner.hold(records, lease * self.scale, outcomes)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -160,9 +165,10 @@ def deployed_loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Itera
     yield from open_loop(server_stack, monkeypatch, seed=None, deployed=True)
 
 
-def open_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed: int | None,
-              deployed: bool = False) -> Iterator[Loop]:  # fmt: skip
-    """The loop on moto's server: compressed time and a 1 s retry delay, or (``deployed``) neither."""
+def open_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed: int | None, deployed: bool = False,
+              time_scale: float = TIME_SCALE) -> Iterator[Loop]:  # fmt: skip
+    """The loop on moto's server: time compressed by ``time_scale`` and a 1 s retry delay, or (``deployed``)
+    neither."""
     # lost answers three times as often as by default, so that each run meets some (the fast clock keeps it quick)
     chaos = None if seed is None else Chaos(seed, ChaosRates(lost_answer=0.3))
     serialise_dynamodb_requests()
@@ -184,7 +190,7 @@ def open_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed: int | None
 
     def fast_clock() -> datetime:
         """The forwarder's clock runs as much faster as the event sources' waits are compressed."""
-        return started_at + timedelta(seconds=(time.monotonic() - started) / TIME_SCALE)
+        return started_at + timedelta(seconds=(time.monotonic() - started) / time_scale)
 
     def compressed(module: ModuleType) -> ModuleType:
         """The queue delays the forwarder asks for, compressed (a copy waiting for a lease to end looks again in
@@ -196,7 +202,7 @@ def open_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed: int | None
             return module
         if chaos is not None:
             module.forwarder.clock = fast_clock
-        module.forwarder.parking = CompressedDelays(module.forwarder.parking)
+        module.forwarder.parking = CompressedDelays(module.forwarder.parking, time_scale)
         return module
 
     def environment() -> Any:
@@ -213,13 +219,13 @@ def open_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed: int | None
         "ForwarderFunction",
         environment,
         chaos=chaos,
-        time_scale=1.0 if deployed else TIME_SCALE,
+        time_scale=1.0 if deployed else time_scale,
         echo=lambda _: None,
     )
     if chaos is not None:
         throttle_writes(chaos.throttles)
     try:
-        yield Loop(stack, stub, forwarder, sources, env, chaos)
+        yield Loop(stack, stub, forwarder, sources, env, chaos, 1.0 if deployed else time_scale)
     finally:
         throttle_writes(None)
         stub.stop()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smsbridge.domain.ci360_events import Correlation, Flat, PendingEvent
@@ -131,6 +133,12 @@ class ParkingQueues(Protocol):
 
     def dead_letter(self, event: PendingEvent, *, reason: str, attempts: int, ticket: str = "") -> None:
         """Keep the event, whole, in the dead-letter queue with the reason and its claim ``ticket``."""
+        ...
+
+    def hold(self, records: Sequence[Mapping[str, Any]], lease: timedelta,
+             outcomes: Counter[str]) -> AbstractContextManager[None]:  # fmt: skip
+        """While the block runs, keep the batch's queue messages among ``records`` hidden one ``lease`` at a time,
+        so that an invocation that dies returns them within a lease; ``outcomes`` counts what could not be held."""
         ...
 
 

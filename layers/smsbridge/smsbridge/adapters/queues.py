@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import math
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -75,6 +79,100 @@ class SqsParking:
             self.client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message), DelaySeconds=delay)
         except (ClientError, BotoCoreError) as exc:
             raise StoreUnavailable(f"SQS did not take the message: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def hold(self, records: Sequence[Mapping[str, Any]], lease: timedelta, outcomes: Counter[str]) -> Iterator[None]:
+        """Keep the batch's queue messages hidden one ``lease`` at a time while the block runs
+        (``VisibilityHeartbeat``), so that a crash or timeout returns them after at most one lease, not the queue's
+        visibility timeout (Lambda leaves a failed batch's messages as they are). A message whose visibility could
+        not be set is counted in ``outcomes`` as ``visibility_not_held`` (the queue's own timeout then applies to
+        it); the batch goes on regardless. Stream records are left alone.
+
+        Every message is renewed until the block ends, those already done included: one that stopped being renewed
+        would come back while the invocation still runs, and be received and handled again as a duplicate."""
+        received = {str(r.get("messageId", "")): str(r["receiptHandle"]) for r in records if isinstance(r, Mapping)
+                    and r.get("eventSource") == "aws:sqs" and r.get("receiptHandle")}  # fmt: skip
+        if not received:
+            yield
+            return
+        heartbeat = VisibilityHeartbeat(self.client, self._queue_url(records), received, lease)
+        heartbeat.start()
+        try:
+            yield
+        finally:
+            not_held = heartbeat.stop()
+            if not_held:
+                outcomes["visibility_not_held"] += len(not_held)
+
+    def _queue_url(self, records: Sequence[Mapping[str, Any]]) -> str:
+        """The retry queue's URL when the batch is from it (one event source mapping: one queue), else the URL of
+        the queue its ``eventSourceARN`` names."""
+        arn = next((str(r.get("eventSourceARN", "")) for r in records if isinstance(r, Mapping)), "")
+        return queue_url_of(arn, known=[self.retry_queue_url, self.dead_letter_queue_url])
+
+
+def queue_url_of(arn: str, *, known: Sequence[str] = ()) -> str:
+    """The URL of the queue ``arn:aws:sqs:<region>:<account>:<name>`` names: one of ``known`` ending in its account and
+    name, else SQS's standard form."""
+    parts = arn.split(":")
+    if len(parts) != 6 or parts[2] != "sqs":
+        return next(iter(known), "")
+    region, account, name = parts[3], parts[4], parts[5]
+    return next((url for url in known if url.endswith(f"/{account}/{name}")),
+                f"https://sqs.{region}.amazonaws.com/{account}/{name}")  # fmt: skip
+
+
+class VisibilityHeartbeat:
+    """Holds received SQS messages hidden for ``lease`` (whole seconds, at least 1) from each renewal, renewed every
+    third of that until ``stop()``: a consumer that dies stops renewing, and its messages come back at most one lease
+    later. ``ChangeMessageVisibility`` counts its timeout from the call, not from the receive (SQS API Reference).
+    Calls are ``ChangeMessageVisibilityBatch``, ten messages each. A failed call is tried again at the next renewal
+    (the message is still hidden for two thirds of a lease); a message SQS refuses by entry (deleted, or received
+    again by another consumer: its handle is no longer in flight) is no longer renewed."""
+
+    BATCH = 10  # entries per ChangeMessageVisibilityBatch call (SQS's limit)
+
+    def __init__(self, sqs: Any, queue_url: str, received: Mapping[str, str], lease: timedelta) -> None:
+        self.sqs, self.queue_url = sqs, queue_url
+        self.seconds = max(1, math.ceil(lease.total_seconds()))
+        self._held = dict(received)  # receipt handles by message id, still renewed
+        self._not_held: set[str] = set()  # message ids whose visibility was not set at least once
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqs-visibility-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Hold the messages now (before any work on them), then renew in the background."""
+        self.renew()
+        self._thread.start()
+
+    def stop(self) -> set[str]:
+        """Stop renewing (the handler is done: Lambda deletes what succeeded; the rest comes back within a lease).
+        Returns the ids of the messages whose visibility was not set at least once."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return set(self._not_held)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            self.renew()
+
+    def renew(self) -> None:
+        held = list(self._held.items())
+        for start in range(0, len(held), self.BATCH):
+            chunk = dict(held[start : start + self.BATCH])
+            entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": self.seconds}
+                       for i, handle in enumerate(chunk.values())]  # fmt: skip
+            ids = list(chunk)
+            try:
+                answer = self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+            except (ClientError, BotoCoreError):
+                self._not_held.update(ids)
+                continue
+            for failed in answer.get("Failed", []):
+                message_id = ids[int(failed["Id"])]
+                self._not_held.add(message_id)
+                self._held.pop(message_id, None)
 
 
 def each_message(

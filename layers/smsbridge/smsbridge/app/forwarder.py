@@ -126,6 +126,7 @@ class Forwarder:
         self.max_workers = max_workers
         self.retry_base_seconds = retry_base_seconds
         self.send_reserve_ms = send_reserve_ms  # the longest a claim, send and record can take (delivery.py)
+        self.lease = timedelta(milliseconds=send_reserve_ms) + LEASE_MARGIN  # a claim's: one send, not the invocation
         self.lanes = lanes  # consent events in ledger order per number (None: no ordering)
         self.observer = observer  # told every event's outcome (the local stack prints them)
         self.clock = clock
@@ -145,12 +146,13 @@ class Forwarder:
                 report.failed_records.append(record_id)
         if remaining_ms is not None and remaining_ms() < self.send_reserve_ms:
             remaining_ms = None  # not one send fits even in a fresh invocation: deferring would never end
-        for item, outcome in self._run(work, remaining_ms):
-            report.outcomes[outcome] += 1
-            if outcome == "failed" and not item.woken:  # a woken event that failed is still parked: nothing lost
-                report.failed_records.append(item.record_id)
-            if outcome == "sent" and item.event.kind is EventKind.OPT_OUT:
-                report.opt_out_seconds.append(item.event.age_seconds(self.clock()))
+        with self.parking.hold(event.get("Records") or [], self.lease, report.outcomes):  # a crash: back in a lease
+            for item, outcome in self._run(work, remaining_ms):
+                report.outcomes[outcome] += 1
+                if outcome == "failed" and not item.woken:  # a woken event that failed is still parked: nothing lost
+                    report.failed_records.append(item.record_id)
+                if outcome == "sent" and item.event.kind is EventKind.OPT_OUT:
+                    report.opt_out_seconds.append(item.event.age_seconds(self.clock()))
         return report
 
     def deliver_all(self, events: list[PendingEvent], remaining_ms: Callable[[], int] | None = None) -> Counter[str]:
@@ -229,7 +231,7 @@ class Forwarder:
         """``deliver`` for one event: its outcome, and the waiting consent event to send next, if any."""
         now = self.clock()
         owner = uuid.uuid4().hex
-        lease_until = now + timedelta(milliseconds=self.send_reserve_ms) + LEASE_MARGIN  # one send, not the invocation
+        lease_until = now + self.lease
         answer = self.sent.claim(event.key, owner=owner, ticket=ticket, now=now, lease_until=lease_until)
         if not answer.granted:
             return self._not_claimed(event, attempt, ticket, answer.record, now, woken=woken)

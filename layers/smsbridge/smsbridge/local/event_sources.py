@@ -13,7 +13,7 @@ Settings come from template.yaml (``local/template.py``), so the local stack can
   (not the records) goes to the ``OnFailure`` destination.
 - The queue: batches of up to ``BatchSize`` (after the batching window), up to ``ScalingConfig.MaximumConcurrency``
   invocations at once; only the messages the function reports done (or all, on success) are deleted; the rest
-  reappear after the queue's visibility timeout (SQS does that: moto here).
+  reappear when their visibility timeout ends (SQS does that: moto here).
 - The function: each concurrent invocation has its own execution environment (a fresh load of the handler); an
   invocation gets the template's ``Timeout``, a context whose remaining time is true, and one still running at the
   deadline is a timeout: its batch is retried although its side effects happened, and its environment is dropped.
@@ -21,8 +21,9 @@ Settings come from template.yaml (``local/template.py``), so the local stack can
   context says no time is left, which the forwarder heeds) before its records are handed over again: two
   invocations of the same records never run at once, except the copies chaos hands over side by side on purpose.
 
-``time_scale`` compresses the mapping's waits (batching windows, record age, visibility timeout of failed messages)
-for tests; 1.0 (``smsbridge serve``) waits as Lambda does.
+``time_scale`` compresses the mapping's waits (batching windows, record age, the visibility timeout a receive gives)
+for tests; 1.0 (``smsbridge serve``) waits as Lambda does. A message the function failed keeps the visibility it
+last had, the receive's or one the function set (ChangeMessageVisibility): Lambda changes none.
 """
 
 from __future__ import annotations
@@ -427,10 +428,14 @@ class QueueSource:
         self._held_since = 0.0
 
     def read(self) -> None:
+        """Receive what the next batches take. Under time compression a receive hides each message for the queue's
+        visibility timeout compressed (what the queue's own timeout does at full time)."""
         wanted = self.settings.batch_size * self.concurrency
+        scaled: dict[str, Any] = {} if self.time_scale == 1.0 else {"VisibilityTimeout": self._scaled_visibility()}
         while len(self._held) < wanted:
             found = self.sqs.receive_message(QueueUrl=self.queue_url, WaitTimeSeconds=0, AttributeNames=["All"],
-                                             MaxNumberOfMessages=min(10, wanted - len(self._held)))  # fmt: skip
+                                             MaxNumberOfMessages=min(10, wanted - len(self._held)),
+                                             **scaled)  # fmt: skip
             messages = found.get("Messages", [])
             if not messages:
                 break
@@ -487,14 +492,14 @@ class QueueSource:
                 if r["messageId"] not in failed]  # fmt: skip
         if done:  # a copy delivered twice may be deleted twice: SQS accepts that
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=done)  # type: ignore[arg-type]
-        back = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": self._scaled_visibility()}
-                for i, r in enumerate(records) if r["messageId"] in failed]  # fmt: skip
-        if back and self.time_scale != 1.0:  # otherwise the queue's own visibility timeout brings them back
-            self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=back)  # type: ignore[arg-type]
+        # The failed ones are left as they are: visible again when the visibility they were last given ends, the
+        # queue's from the receive or whatever the function set since (Lambda changes none).
         return len(records)
 
     def _scaled_visibility(self) -> int:
-        return max(0, round(self.visibility_timeout * self.time_scale))
+        """The queue's visibility timeout compressed, in whole seconds; at least 1 (0 would hand it out again at
+        once)."""
+        return max(1, round(self.visibility_timeout * self.time_scale))
 
 
 class LocalEventSources:
