@@ -14,7 +14,8 @@ from smsbridge.local.template import LocalResources
 from tests.conftest import ROOT
 from tests.layer import LAYER_SOURCE, build_layer, smsbridge_imports
 
-FUNCTIONS = {"webhook": "WebhookFunction", "forwarder": "ForwarderFunction", "preferences": "PreferencesFunction"}
+FUNCTIONS = {"webhook": "WebhookFunction", "forwarder": "ForwarderFunction", "verifier": "VerifierFunction",
+             "preferences": "PreferencesFunction"}  # fmt: skip
 # The layer is packaged by folder: these folders whole, and the package's top-level modules.
 RUNTIME_FOLDERS = ("domain", "adapters", "app")
 # Never in the layer: what an operator runs and the local stack (they run on an operator's machine, not in Lambda).

@@ -15,9 +15,10 @@ from typing import Any
 
 import urllib3
 
+from smsbridge.adapters.https import connection_pool
 from smsbridge.adapters.secrets import CachedSecret
 from smsbridge.domain.ci360_events import Flat
-from smsbridge.domain.delivery import Outcome, Verdict, connect_timeout, explain_check, judge_response
+from smsbridge.domain.delivery import Outcome, Verdict, explain_check, judge_response
 from smsbridge.domain.preferences import JobStatus
 from smsbridge.domain.privacy import mask_numbers_in
 from smsbridge.errors import ConfigurationError, RetryableError
@@ -80,13 +81,7 @@ class Ci360Gateway:
 
     def __init__(self, credentials: Ci360Credentials, *, max_connections: int = 16, timeout: float = 5.0) -> None:
         self.credentials = credentials
-        self.pool = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=max_connections,
-            block=True,
-            retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout(timeout), read=timeout),
-        )
+        self.pool = connection_pool(max_connections=max_connections, timeout=timeout)
         self.headers = {
             "Authorization": f"Bearer {static_jwt(credentials.tenant_id, credentials.client_secret)}",
             "Content-Type": "application/json",

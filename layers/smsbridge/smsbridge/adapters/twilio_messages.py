@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import urllib3
 
-from smsbridge.domain.delivery import connect_timeout
+from smsbridge.adapters.https import connection_pool
 from smsbridge.domain.verification import ACCOUNT_SID, MESSAGE_SID, TwilioMessage, parse_message_resource
 from smsbridge.errors import ConfigurationError, RetryableError
 
@@ -42,13 +42,7 @@ class TwilioMessages:
                  timeout: float = 5.0, max_connections: int = 4) -> None:  # fmt: skip
         self.tokens = tokens
         self.api_url = api_url.rstrip("/")
-        self.pool = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=max_connections,
-            block=True,
-            retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout(timeout), read=timeout),
-        )
+        self.pool = connection_pool(max_connections=max_connections, timeout=timeout)
 
     def fetch(self, account_sid: str, message_sid: str) -> TwilioMessage | None:
         """The message, or None when Twilio has none of that SID in the account (404).

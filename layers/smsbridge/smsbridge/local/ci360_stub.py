@@ -54,21 +54,19 @@ import hmac
 import io
 import json
 import re
-import selectors
-import socket
 import sys
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 from smsbridge.config import Settings
 from smsbridge.domain.ci360_events import NESTED_ATTRIBUTES_KEY, AttributeShape
 from smsbridge.domain.preferences import SMS_IMPORT_JOB, SmsIdFormat
+from smsbridge.local.loopback import LoopbackServer
 
 IDENTITY_TYPES = ("datahub_id", "customer_id", "subject_id", "login_id")
 
@@ -524,8 +522,10 @@ class ContactPreferences:
             return 200, answer
 
 
-class Ci360Stub:
+class Ci360Stub(LoopbackServer):
     """The CI360 gateway on 127.0.0.1: ``start()``, point the client at :attr:`url`, assert on :meth:`events`."""
+
+    thread_name = "the CI360 stub"
 
     def __init__(
         self,
@@ -541,68 +541,18 @@ class Ci360Stub:
         self.contract = contract or StubContract()
         self.client_secret = client_secret
         self.event_names = frozenset(event_names)
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.faults = Faults()
         self.preferences = ContactPreferences(self)
         self.rejected: list[tuple[int, str]] = []
         self._events: list[ReceivedEvent] = []
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._wake: tuple[socket.socket, socket.socket] | None = None
 
     # -- life cycle
 
-    def start(self) -> None:
-        """Bind and serve in a daemon thread; :attr:`port` is then the real port."""
-        if self._server is not None:
-            raise RuntimeError("the CI360 stub is already started")
-        self._stopping.clear()
-        self._server = _Server((self.host, self.port), self)
-        self._server.timeout = 0  # handle_request() only runs once the listening socket is readable
-        self.port = self._server.server_address[1]
-        self._wake = socket.socketpair()
-        self._thread = threading.Thread(
-            target=self._serve, args=(self._server, self._wake[0]), name="ci360-stub", daemon=True
-        )
-        self._thread.start()
-
-    def _serve(self, server: _Server, wake: socket.socket) -> None:
-        # serve_forever() polls for shutdown; this loop sleeps until a connection arrives or stop() wakes it.
-        with selectors.DefaultSelector() as selector:
-            selector.register(server, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is server and not self._stopping.is_set():
-                        server.handle_request()
-
-    def stop(self) -> None:
-        """Stop serving and wake any request sleeping in a fault; idempotent."""
-        server, thread, wake = self._server, self._thread, self._wake
-        self._server, self._thread, self._wake = None, None, None
-        self._stopping.set()
-        if wake is not None:
-            wake[1].send(b"x")
-        if thread is not None:
-            thread.join(timeout=5)
-        if server is not None:
-            server.server_close()
-        if wake is not None:
-            for end in wake:
-                end.close()
-
-    def __enter__(self) -> Ci360Stub:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _new_server(self) -> _Server:
+        return _Server((self.host, self.port), self)
 
     @property
     def url(self) -> str:

@@ -34,8 +34,6 @@ import hmac
 import json
 import math
 import re
-import selectors
-import socket
 import threading
 import uuid
 from collections.abc import Mapping
@@ -43,9 +41,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from smsbridge.local.loopback import LoopbackServer
 
 API_VERSION = "2010-04-01"
 ADMIN_MESSAGES_PATH = "/_local/messages"
@@ -84,74 +83,29 @@ def _not_found(path: str) -> tuple[int, dict[str, Any]]:
     return _error(404, 20404, f"The requested resource {path} was not found")
 
 
-class TwilioApiStub:
+class TwilioApiStub(LoopbackServer):
     """Twilio's Messages API on 127.0.0.1: ``start()``, point the client at :attr:`url`, :meth:`add_message`.
 
     ``accounts`` maps an AccountSid to its auth token; ``default_token``, when given, is the token of every other
     AccountSid (as the local stack's ``default`` auth token is)."""
 
+    thread_name = "the Twilio API stand-in"
+
     def __init__(self, accounts: Mapping[str, str] | None = None, *, default_token: str | None = None,
                  host: str = "127.0.0.1", port: int = 0) -> None:  # fmt: skip
         self.accounts = dict(accounts or {})
         self.default_token = default_token
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.requests: list[StubRequest] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._down: str = ""  # "", "503" or "refuse"
         self._fail_next: list[int] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._wake: tuple[socket.socket, socket.socket] | None = None
-        self._stopping = threading.Event()
 
     # -- life cycle
 
-    def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("the Twilio API stand-in is already started")
-        self._stopping.clear()
-        self._server = _Server((self.host, self.port), self)
-        self._server.timeout = 0  # handle_request() only runs once the listening socket is readable
-        self.port = self._server.server_address[1]
-        self._wake = socket.socketpair()
-        self._thread = threading.Thread(target=self._serve, args=(self._server, self._wake[0]),
-                                        name="twilio-api-stub", daemon=True)  # fmt: skip
-        self._thread.start()
-
-    def _serve(self, server: _Server, wake: socket.socket) -> None:
-        # Sleeps until a connection arrives or stop() wakes it (serve_forever would poll for its shutdown).
-        with selectors.DefaultSelector() as selector:
-            selector.register(server, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is server and not self._stopping.is_set():
-                        server.handle_request()
-
-    def stop(self) -> None:
-        """Stop serving; idempotent."""
-        server, thread, wake = self._server, self._thread, self._wake
-        self._server, self._thread, self._wake = None, None, None
-        self._stopping.set()
-        if wake is not None:
-            wake[1].send(b"x")
-        if thread is not None:
-            thread.join(timeout=5)
-        if server is not None:
-            server.server_close()
-        if wake is not None:
-            for end in wake:
-                end.close()
-
-    def __enter__(self) -> TwilioApiStub:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:  # fmt: skip
-        self.stop()
+    def _new_server(self) -> _Server:
+        return _Server((self.host, self.port), self)
 
     @property
     def url(self) -> str:
