@@ -19,6 +19,7 @@ from tests.bench import (
     bench_load,
     bench_mixed_chaos,
     bench_reads,
+    bench_recut,
     bench_stop_latency,
     bench_webhook,
     sizes,
@@ -80,7 +81,7 @@ class Progress:
 def main() -> int:
     quick = "--quick" in sys.argv or bool(os.environ.get("QUICK"))  # small sizes; docs/benchmarks.md left alone
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    progress = Progress(13)
+    progress = Progress(14)
     progress.step(f"webhook warm cost ({500 if quick else 5000} requests)")
     rows = bench_webhook.run(500 if quick else 5000)
     progress.step(f"cold imports ({3 if quick else 9} rounds)")
@@ -109,6 +110,8 @@ def main() -> int:
     numbers = bench_mixed_chaos.QUICK_NUMBERS if quick else bench_mixed_chaos.NUMBERS
     progress.step(f"the mixed workload under chaos ({len(bench_mixed_chaos.SEEDS)} seeds, {numbers} numbers each)")
     mixed_chaos = bench_mixed_chaos.run(quick)
+    progress.step(f"re-cut requests ({bench_recut.QUICK_EXAMPLES if quick else bench_recut.EXAMPLES} examples, twice)")
+    recut = bench_recut.run(quick)
     progress.step("sam build and artifact sizes" + (" (skipped: quick)" if quick else ""))
     if not quick:
         subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, capture_output=True)
@@ -166,6 +169,7 @@ def main() -> int:
         *capacity,
         *stop_latency,
         *mixed_chaos,
+        *recut,
         "## Artifacts (`sam build`)",
         "",
         *([f"- {name}: {size / 1024:.0f} KiB" for name, size in artifacts.items()] or ["- (not built: quick run)"]),
