@@ -154,3 +154,23 @@ def test_an_opt_in_whose_text_twilio_has_otherwise_is_contradicted(verified: tup
     assert states(stack, VICTIM) == {OURS: "opted_out"}
     entry = next(e for e in stack.consent_items() if e.get("event_id") == sid("3"))
     assert (entry["verification"], entry["verification_reason"]) == ("contradicted", "body_differs")
+
+
+def test_two_copies_of_the_verifier_side_by_side_retract_once(verified: tuple[Stack, Verifier],
+                                                              twilio: TwilioApiStub) -> None:  # fmt: skip
+    stack, verifier = verified
+    assert post(stack, INBOUND_URL, genuine_sms(twilio, "START", VICTIM, sid("2"))) == 200
+    verifier.run()
+    assert post(stack, INBOUND_URL, unusual_stop(sid("9"))) == 200  # applied at once; Twilio never had it
+    [image] = pending_entries(stack)
+    checker = verifier.module.verifier
+    # GIVEN two copies of the stream record, each read the fact as pending before either wrote (copies side by side)
+    first, second = checker.checks.pending(image), checker.checks.pending(image)
+    assert first is not None and second is not None
+    # WHEN both write Twilio's verdict
+    outcomes = [checker.checks.contradict(fact, reason="not_found", at=checker.clock()) for fact in (first, second)]
+    # THEN one retracts and the other finds it settled: one state put back, one retraction in the history
+    assert outcomes == ["retracted", "settled"]
+    assert states(stack, VICTIM) == {OURS: "opted_in"}
+    retractions = [e for e in stack.consent_items() if e.get("source") == "retraction" and e["record_type"] == "event"]
+    assert len(retractions) == 1

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from smsbridge.adapters.consent_table import consent_writes, entry_key, state_write
+from smsbridge.adapters.consent_table import consent_writes, entry_key, state_key, state_write
 from smsbridge.adapters.dynamodb import CLIENT_CONFIG, Write, attributes, paged, plain, translated_errors, write_once
 from smsbridge.domain.consent import ConsentAction, ConsentCheck, ConsentEvent, ConsentSource, ConsentStatus
 
@@ -76,12 +76,13 @@ class DynamoConsentChecks:
             writes.append(state_write(self.table_name, fact.event, at, attributed=fact.attributed_query))
         return write_once(self.client, writes)
 
-    def contradict(self, fact: PendingFact, *, reason: str, at: datetime) -> bool:
-        """Twilio contradicted the fact: say so, and retract an applied one. True when a state was put back."""
-        if not self.settle(fact, CONTRADICTED, reason=reason, at=at):
-            return False
+    def contradict(self, fact: PendingFact, *, reason: str, at: datetime) -> str:
+        """Twilio contradicted the fact: say so, and retract an applied one, in one transaction (a crash leaves both
+        or neither: the stream brings the fact again while it is pending). ``contradicted``, ``retracted`` (a state
+        was put back), or ``settled`` (another copy settled it first)."""
+        settled = self._settled(fact, CONTRADICTED, at, reason=reason)
         if fact.check is not ConsentCheck.APPLIED:
-            return False
+            return CONTRADICTED if write_once(self.client, [settled]) else "settled"
         event = fact.event
         before = self.status_before(event)
         restored = ConsentEvent(
@@ -90,9 +91,17 @@ class DynamoConsentChecks:
             event_id=f"{event.event_id}-retracted", rule=f"retracts_{event.event_id}", account_sid=event.account_sid,
             sender=event.sender,
         )  # fmt: skip
-        history = consent_writes(self.table_name, restored, at)[0]
+        # the state only while the contradicted fact is still the one behind it (a newer fact may have moved it)
         state = state_write(self.table_name, restored, at, replaces=event.event_id)
-        return write_once(self.client, [state, history])  # the state first: no entry when a newer fact moved it
+        if not write_once(self.client, [settled, state]):
+            return "settled"
+        with translated_errors(f"read {self.table_name}"):
+            found = self.client.get_item(TableName=self.table_name, Key=state_key(event.phone, event.scope_key),
+                                         ConsistentRead=True).get("Item")  # fmt: skip
+        if not found or plain(found).get("event_id") != restored.event_id:
+            return CONTRADICTED
+        write_once(self.client, consent_writes(self.table_name, restored, at)[:1])  # the history says why it moved
+        return "retracted"
 
     def status_before(self, event: ConsentEvent) -> ConsentStatus | None:
         """The state the history gives (phone, scope) just before ``event``: the newest earlier fact in effect

@@ -113,7 +113,7 @@ class ConsentVerifier:
         if verdict.verdict is VerificationVerdict.UNVERIFIABLE:
             self.checks.settle(fact, "unverifiable", reason=verdict.reason, at=now)
             return "unverifiable"
-        return "retracted" if self.checks.contradict(fact, reason=verdict.reason, at=now) else "contradicted"
+        return self.checks.contradict(fact, reason=verdict.reason, at=now)
 
     def judge(self, fact: PendingFact, message: TwilioMessage | None) -> Verification:
         """Twilio's verdict on the fact: the message is the one the webhook described, and (for a keyword reply)
