@@ -32,7 +32,7 @@ CONSENT_EVENTS = {"opted_out": "SMS Opt-Out", "opted_in": "SMS Opt-In"}
 
 @contextmanager
 def deployed_loop(seed: int | None = None, *, deployed: bool = True, polling: bool = True,
-                  time_scale: float = TIME_SCALE) -> Iterator[Loop]:  # fmt: skip
+                  time_scale: float = TIME_SCALE, lost_answer: float = 0.3) -> Iterator[Loop]:  # fmt: skip
     """The ``deployed_loop`` fixture's loop outside pytest (with ``seed`` and not ``deployed``: the chaos loop of
     the ``loop`` fixture, compressed by ``time_scale``), its event sources polling on their own thread unless not
     ``polling`` (the functions' metric lines, printed, are kept off the report)."""
@@ -41,7 +41,9 @@ def deployed_loop(seed: int | None = None, *, deployed: bool = True, polling: bo
                             ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
             monkeypatch.setenv(name, value)  # moto only: no AWS is reached
         stack = build_server_stack(load_template(ROOT / "template.yaml"), monkeypatch, url)
-        with contextmanager(open_loop)(stack, monkeypatch, seed=seed, deployed=deployed, time_scale=time_scale) as loop:
+        with contextmanager(open_loop)(
+            stack, monkeypatch, seed=seed, deployed=deployed, time_scale=time_scale, lost_answer=lost_answer
+        ) as loop:
             if polling:
                 loop.sources.start()
             try:

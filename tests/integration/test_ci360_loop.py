@@ -166,11 +166,11 @@ def deployed_loop(server_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def open_loop(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, seed: int | None, deployed: bool = False,
-              time_scale: float = TIME_SCALE) -> Iterator[Loop]:  # fmt: skip
+              time_scale: float = TIME_SCALE, lost_answer: float = 0.3) -> Iterator[Loop]:  # fmt: skip
     """The loop on moto's server: time compressed by ``time_scale`` and a 1 s retry delay, or (``deployed``)
-    neither."""
-    # lost answers three times as often as by default, so that each run meets some (the fast clock keeps it quick)
-    chaos = None if seed is None else Chaos(seed, ChaosRates(lost_answer=0.3))
+    neither. Under chaos, ``lost_answer`` is the share of CI360 answers lost: by default three times
+    ``serve --chaos``'s, so that each of these short runs meets some (the fast clock keeps it quick)."""
+    chaos = None if seed is None else Chaos(seed, ChaosRates(lost_answer=lost_answer))
     serialise_dynamodb_requests()
     stub = Ci360Stub(tenant_id=TENANT, client_secret=SECRET, event_names=EVENT_NAMES)
     stub.start()
