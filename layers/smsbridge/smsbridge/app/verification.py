@@ -28,8 +28,9 @@ from smsbridge.adapters.secrets import SecretTokenSource
 from smsbridge.adapters.twilio_messages import TwilioMessages
 from smsbridge.clock import utc_now
 from smsbridge.config import Settings
-from smsbridge.domain.consent import ConsentAction, ConsentSource
-from smsbridge.domain.keywords import Intent, KeywordRules, classify_reply
+from smsbridge.domain.consent import ConsentSource
+from smsbridge.domain.keywords import KeywordRules
+from smsbridge.domain.payloads import carries_action
 from smsbridge.domain.verification import (
     BODY_DIFFERS,
     REDACTED,
@@ -43,7 +44,6 @@ from smsbridge.errors import ConfigurationError, RetryableError
 
 __all__ = ["ConsentVerifier", "Settings", "VerificationReport", "build_verifier"]
 
-_INTENTS = {ConsentAction.OPT_OUT: Intent.OPT_OUT, ConsentAction.OPT_IN: Intent.OPT_IN}
 _STATUS_SOURCES = {ConsentSource.TWILIO_21610: 21610, ConsentSource.TWILIO_30004: 30004}
 
 
@@ -129,8 +129,7 @@ class ConsentVerifier:
             return found  # OptOutType is Twilio's own reading: the resource does not hold it to compare
         if not message.body:  # Message Redaction removed the text: the action can be neither confirmed nor denied
             return Verification(VerificationVerdict.UNVERIFIABLE, REDACTED, found.sent_at)
-        reading = classify_reply(message.body, self.keywords, None, sender=event.sender or "")
-        if reading.intent is not _INTENTS.get(event.action):
+        if not carries_action(message.body, event.action, self.keywords, sender=event.sender or ""):
             return Verification(VerificationVerdict.CONTRADICTED, BODY_DIFFERS, found.sent_at)
         return found
 

@@ -199,6 +199,12 @@ def _describe(exc: ValidationError, fields: Mapping[str, object]) -> str:
 _ACTIONS = {Intent.OPT_OUT: ConsentAction.OPT_OUT, Intent.OPT_IN: ConsentAction.OPT_IN, Intent.HELP: ConsentAction.HELP}
 
 
+def carries_action(body: str, action: ConsentAction, rules: KeywordRules, *, sender: str) -> bool:
+    """Whether a message's text, read with the keyword rules as a reply to ``sender`` is, carries ``action`` (the
+    verifier's check of Twilio's copy of a keyword reply, whose text the ledger does not keep)."""
+    return _ACTIONS.get(classify_reply(body, rules, None, sender=sender).intent) is action
+
+
 def in_doubt(webhook: InboundMessage | StatusCallback) -> bool:
     """True when ``webhook`` may be a re-cut copy: a value out of its documented form, fields that disagree, an
     absorbed field, or an undocumented name where a cut could have made one (``field_forms.SPLIT_VALUE``). An
