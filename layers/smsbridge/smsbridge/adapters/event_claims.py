@@ -6,13 +6,16 @@
     pk = LANE#<lane>         sk = CONSENT   the consent events of one number and sender, sent one at a time, and
                                             the ones waiting their turn
 
-Rules in ``domain/claims.py``; every write is conditional.
+Rules in ``domain/claims.py``; every write is conditional. A claim, an entry and a waiting note each write a value
+only their writer has (owner, holder, ticket), so a write the SDK sent twice, its first answer lost, is still known
+as the writer's own when the second attempt is refused (``conditional_write``'s ``mine``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +104,9 @@ class DynamoSentEvents:
         request = {"TableName": self.table_name, "Key": _sent_key(key), "UpdateExpression": update,
                    "ConditionExpression": condition, "ExpressionAttributeNames": names,
                    "ExpressionAttributeValues": values}  # fmt: skip
-        written, item = conditional_write(self.client, "Update", request, "the claim")
+        ours = {"owner": values[":owner"], "state": values[":claimed"]}  # an owner is one attempt's, never reused
+        written, item = conditional_write(self.client, "Update", request, "the claim",
+                                          mine=lambda found: all(found.get(k) == ours[k] for k in ours))  # fmt: skip
         return written, _claim_record(plain(item)) if item else None
 
     def settle(self, key: str, *, owner: str, state: ClaimState, at: datetime, reason: str = "", ticket: str = "",
@@ -186,7 +191,8 @@ class DynamoConsentLanes:
             " AND (attribute_not_exists(#last_order) OR #last_order < :order)"
             " AND (attribute_not_exists(#pending) OR (size(#pending) = :one AND contains(#pending, :order)))"
         )
-        entered, old = self._update(lane, take, values, condition=free, note=order)
+        held = _held_by(owner)
+        entered, old = self._update(lane, take, values, condition=free, note=order, mine=held)
         if entered:
             return LaneEntry(LaneAnswer.ENTERED)
         found = _lane(old) if old is not None else self._read(lane)
@@ -196,7 +202,8 @@ class DynamoConsentLanes:
             return LaneEntry(answer, seen)
         # The rule lets it in though the quick condition did not (only later events pending): enter if unchanged.
         unchanged = "#version = :seen" if found else "attribute_not_exists(#version)"
-        entered, _ = self._update(lane, take, {**values, ":seen": attribute(seen)}, condition=unchanged, note=order)
+        entered, _ = self._update(lane, take, {**values, ":seen": attribute(seen)}, condition=unchanged, note=order,
+                                  mine=held)  # fmt: skip
         return LaneEntry(LaneAnswer.ENTERED if entered else LaneAnswer.BUSY, seen)  # changed: the note will fail
 
     def wait(self, lane: str, waiter: LaneWaiter, *, seen: int) -> bool:
@@ -204,7 +211,8 @@ class DynamoConsentLanes:
                                  ticket=waiter.ticket)  # fmt: skip
         values = {":waiter": {"S": json.dumps(message)}, ":orders": {"SS": [waiter.order]}, ":seen": attribute(seen)}
         noted, _ = self._update(lane, "SET #note = :waiter ADD #pending :orders, #version :one", values,
-                                condition="#version = :seen", note=waiter.order)  # fmt: skip
+                                condition="#version = :seen", note=waiter.order,
+                                mine=lambda found: found.get(WAITING + waiter.order) == values[":waiter"])  # fmt: skip
         return noted
 
     def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> LaneWaiter | None:
@@ -232,10 +240,18 @@ class DynamoConsentLanes:
                                {":orders": {"SS": [order]}}, note=order)  # fmt: skip
         return next_waiter(_lane(item or {}))
 
-    def _update(self, lane: str, update: str, values: dict[str, Any], *, condition: str = "",
-                note: str = "") -> tuple[bool, dict[str, Any] | None]:  # fmt: skip
+    def _update(
+        self,
+        lane: str,
+        update: str,
+        values: dict[str, Any],
+        *,
+        condition: str = "",
+        note: str = "",
+        mine: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> tuple[bool, dict[str, Any] | None]:
         """One UpdateItem: (True, the item as written), or (False, the item as it was) when ``condition`` failed.
-        ``note``: the order key whose waiting attribute ``#note`` names."""
+        ``note``: the order key whose waiting attribute ``#note`` names; ``mine``: as ``conditional_write``'s."""
         text = update + " " + condition
         names = {name: _LANE_ATTRIBUTES.get(name, "") for name in set(re.findall(r"#\w+", text))}
         if "#note" in names:
@@ -246,13 +262,19 @@ class DynamoConsentLanes:
                                    "ExpressionAttributeNames": names, "ExpressionAttributeValues": used}  # fmt: skip
         if condition:
             request["ConditionExpression"] = condition
-        written, item = conditional_write(self.client, "Update", request, "the lane write")
+        written, item = conditional_write(self.client, "Update", request, "the lane write", mine=mine)
         return written, item if written or item else None
 
     def _read(self, lane: str) -> Lane | None:
         with translated_errors(f"read {self.table_name}"):
             found = self.client.get_item(TableName=self.table_name, Key=_lane_key(lane), ConsistentRead=True)
         return _lane(found["Item"]) if "Item" in found else None
+
+
+def _held_by(owner: str) -> Callable[[dict[str, Any]], bool]:
+    """Whether a lane item found by a refused entry is held by ``owner``: the entry's own write, applied by an
+    attempt whose answer was lost (``conditional_write``'s ``mine``)."""
+    return lambda found: found.get("holder") == {"S": owner}
 
 
 WAITING = "waiting#"  # the attribute holding a waiting event's note: this prefix, then its order key
