@@ -462,6 +462,26 @@ def test_a_consent_event_waiting_for_its_lane_goes_as_soon_as_the_one_ahead_sett
     assert len(gateway.accepted) == 2 and not lanes.lanes[f"{CUSTOMER}|{OURS}"].pending
 
 
+def test_a_consent_event_held_by_another_copy_outside_the_lane_holds_back_the_numbers_later_ones() -> None:
+    # GIVEN a STOP whose claim another copy holds before entering the lane (stalled, or its answer still coming)
+    stop, start = consent_events(CUSTOMER, ["opted_out", "opted_in"])
+    lanes, sent = FakeLanes(), FakeSentLedger()
+    forwarder, gateway, parking, _ = build(lanes=lanes, sent=sent, clock=lambda: NOW)
+    assert sent.claim(stop.key, owner="stalled", ticket="", now=NOW, lease_until=NOW + timedelta(seconds=24)).granted
+    # WHEN a copy of the STOP meets that claim, and then the START comes
+    assert forwarder.deliver(stop) == "waiting"
+    assert forwarder.deliver(start) == "waiting"
+    # THEN the START waits for the STOP, whose copy that met the claim noted it in the lane
+    assert gateway.accepted == []
+    # AND once the claimant is gone, the STOP's parked copy takes over and sends it, and the START follows it: CI360
+    # gets both, in ledger order, and the STOP is not superseded
+    forwarder.clock = lambda: NOW + timedelta(seconds=60)
+    while parking.messages:
+        forwarder.handle(parking.take())
+    assert [body["eventName"] for body in gateway.accepted] == ["SMS Opt-Out", "SMS Opt-In"]
+    assert not lanes.lanes[f"{CUSTOMER}|{OURS}"].pending
+
+
 def test_a_batchs_consent_events_for_one_number_go_in_ledger_order_without_waiting() -> None:
     # GIVEN STOP, START, STOP from one number in one batch (in any order), CI360 slow to answer
     lanes = FakeLanes()

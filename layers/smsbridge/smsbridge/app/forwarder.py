@@ -291,7 +291,10 @@ class Forwarder:
         # Another copy is sending it now. Wait on the retry queue, keeping this copy's ticket, and look again when
         # its lease ends: if that copy died, this one takes over; if it settled, this one falls away. Looking any
         # earlier can only find it still held, and each look is a write and a queue message (under duplicate
-        # deliveries they multiply).
+        # deliveries they multiply). A consent event is noted in its lane first: that copy may not have entered it
+        # yet, and a later consent event of the number must not go ahead of it (it would supersede this one).
+        if self.lanes is not None and event.order:
+            self.lanes.register(lane_key(event.phone, event.scope), event.order)
         lease_left = int((found.lease_until - now).total_seconds()) + 1 if found and found.lease_until else 1
         wait = min(lease_left, MAX_DELAY_SECONDS)
         self.parking.retry_later(event, attempt=attempt, delay=max(1, wait),
