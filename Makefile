@@ -49,7 +49,7 @@ test: lint typecheck template-lint sam-validate build-check  ## every test and c
 	$(BIN)/pytest
 	@$(HAVE_PY313) || echo "NOTE: the sam build check was skipped: $(PY313_MISSING)"
 
-bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (about 55 minutes on 2 cores; QUICK=1: a small run, a few)
+bench: $(STAMP) $(TOOLS_STAMP)  ## every benchmark; writes docs/benchmarks.md (about an hour on 2 cores; QUICK=1: a small run, a few)
 	$(BIN)/python -m tests.bench.run $(if $(QUICK),--quick,)
 
 lint: $(STAMP)
