@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -138,16 +138,15 @@ def write_once(client: DynamoDBClient, writes: list[Write]) -> bool:
 
 
 def conditional_write(client: DynamoDBClient, kind: Literal["Put", "Update"], request: dict[str, Any],
-                      what: str, *, mine: Callable[[dict[str, Any]], bool] | None = None,
-                      ) -> tuple[bool, dict[str, Any]]:  # fmt: skip
+                      what: str, *, mine: Mapping[str, Any] | None = None) -> tuple[bool, dict[str, Any]]:  # fmt: skip
     """One conditional PutItem or UpdateItem: (True, the item as written: an update's new image, {} for a put), or
     (False, the item its condition found, {} when there was none), read in the same request
     (``ReturnValuesOnConditionCheckFailure``: no extra read, no extra units). ``what`` names the write in errors.
 
-    ``mine``: how to tell this request's own write in the item a refusal found. The SDK sends a request again when
-    its answer is late or lost (the read timeout), and the first attempt may have been applied all the same: the
-    second then fails the condition on the first one's write. A refusal that finds an item ``mine`` recognises (a
-    unique owner or ticket the request wrote) is that write, and counts as written: (True, the item found)."""
+    ``mine``: attribute values only this request writes (a unique owner, holder or ticket). The SDK sends a request
+    again when its answer is late or lost (the read timeout), and the first attempt may have been applied all the
+    same: the second then fails the condition on the first one's write. A refusal whose item holds every one of
+    them is that write, and counts as written: (True, the item found)."""
     request = (
         {**request, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"} if "ConditionExpression" in request else request
     )
@@ -162,7 +161,7 @@ def conditional_write(client: DynamoDBClient, kind: Literal["Put", "Update"], re
         if code != "ConditionalCheckFailedException":
             raise StoreUnavailable(f"DynamoDB refused {what}: {code}") from exc
         found: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
-        return (mine is not None and bool(found) and mine(found)), found
+        return bool(mine) and all(found.get(name) == value for name, value in (mine or {}).items()), found
     except BotoCoreError as exc:
         raise StoreUnavailable(f"DynamoDB could not be reached for {what}: {type(exc).__name__}") from exc
 

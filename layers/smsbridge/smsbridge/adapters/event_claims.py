@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -105,8 +104,7 @@ class DynamoSentEvents:
                    "ConditionExpression": condition, "ExpressionAttributeNames": names,
                    "ExpressionAttributeValues": values}  # fmt: skip
         ours = {"owner": values[":owner"], "state": values[":claimed"]}  # an owner is one attempt's, never reused
-        written, item = conditional_write(self.client, "Update", request, "the claim",
-                                          mine=lambda found: all(found.get(k) == ours[k] for k in ours))  # fmt: skip
+        written, item = conditional_write(self.client, "Update", request, "the claim", mine=ours)
         return written, _claim_record(plain(item)) if item else None
 
     def settle(self, key: str, *, owner: str, state: ClaimState, at: datetime, reason: str = "", ticket: str = "",
@@ -191,7 +189,7 @@ class DynamoConsentLanes:
             " AND (attribute_not_exists(#last_order) OR #last_order < :order)"
             " AND (attribute_not_exists(#pending) OR (size(#pending) = :one AND contains(#pending, :order)))"
         )
-        held = _held_by(owner)
+        held = {"holder": {"S": owner}}
         entered, old = self._update(lane, take, values, condition=free, note=order, mine=held)
         if entered:
             return LaneEntry(LaneAnswer.ENTERED)
@@ -212,7 +210,7 @@ class DynamoConsentLanes:
         values = {":waiter": {"S": json.dumps(message)}, ":orders": {"SS": [waiter.order]}, ":seen": attribute(seen)}
         noted, _ = self._update(lane, "SET #note = :waiter ADD #pending :orders, #version :one", values,
                                 condition="#version = :seen", note=waiter.order,
-                                mine=lambda found: found.get(WAITING + waiter.order) == values[":waiter"])  # fmt: skip
+                                mine={WAITING + waiter.order: values[":waiter"]})  # fmt: skip
         return noted
 
     def leave(self, lane: str, *, owner: str, settled: str = "", accepted: bool = False) -> LaneWaiter | None:
@@ -248,7 +246,7 @@ class DynamoConsentLanes:
         *,
         condition: str = "",
         note: str = "",
-        mine: Callable[[dict[str, Any]], bool] | None = None,
+        mine: dict[str, Any] | None = None,
     ) -> tuple[bool, dict[str, Any] | None]:
         """One UpdateItem: (True, the item as written), or (False, the item as it was) when ``condition`` failed.
         ``note``: the order key whose waiting attribute ``#note`` names; ``mine``: as ``conditional_write``'s."""
@@ -269,12 +267,6 @@ class DynamoConsentLanes:
         with translated_errors(f"read {self.table_name}"):
             found = self.client.get_item(TableName=self.table_name, Key=_lane_key(lane), ConsistentRead=True)
         return _lane(found["Item"]) if "Item" in found else None
-
-
-def _held_by(owner: str) -> Callable[[dict[str, Any]], bool]:
-    """Whether a lane item found by a refused entry is held by ``owner``: the entry's own write, applied by an
-    attempt whose answer was lost (``conditional_write``'s ``mine``)."""
-    return lambda found: found.get("holder") == {"S": owner}
 
 
 WAITING = "waiting#"  # the attribute holding a waiting event's note: this prefix, then its order key

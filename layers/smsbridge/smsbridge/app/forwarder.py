@@ -292,7 +292,9 @@ class Forwarder:
         # its lease ends: if that copy died, this one takes over; if it settled, this one falls away. Looking any
         # earlier can only find it still held, and each look is a write and a queue message (under duplicate
         # deliveries they multiply). A consent event is noted in its lane first: that copy may not have entered it
-        # yet, and a later consent event of the number must not go ahead of it (it would supersede this one).
+        # yet, and a later consent event of the number must not go ahead of it (it would supersede this one). If that
+        # copy settled in between, the note outlives it until this copy comes back and finds the claim settled
+        # (``forget`` above): the number's later events wait one lease at most.
         if self.lanes is not None and event.order:
             self.lanes.register(lane_key(event.phone, event.scope), event.order)
         lease_left = int((found.lease_until - now).total_seconds()) + 1 if found and found.lease_until else 1
